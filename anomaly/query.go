@@ -73,3 +73,12 @@ type AnomalyPage struct {
 	Anomalies  []Anomaly `json:"anomalies"`
 	NextCursor string    `json:"next_cursor"`
 }
+
+// BatchResult is the answer of stateless detection over a series the caller
+// supplies: the cycle used (0 when none) and one verdict per input point, in
+// input order.
+type BatchResult struct {
+	PeriodSeconds int64     `json:"period_seconds"`
+	Anomalies     int       `json:"anomalies"`
+	Verdicts      []Verdict `json:"verdicts"`
+}
