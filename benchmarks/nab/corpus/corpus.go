@@ -127,9 +127,18 @@ func Parse(category, name string, content []byte) (File, error) {
 
 // DefaultRoot finds the NAB folder the project's benchmarks use by default:
 // the "nab" folder of the "shared" directory next to the repository root.
-// It walks up from the working directory to the go.mod of the module, so it
-// works from the repository root and from any package directory.
+// It works from the repository root and from any directory below it.
 func DefaultRoot() (string, error) {
+	repo, err := RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(filepath.Dir(repo), "shared", "nab"), nil
+}
+
+// RepoRoot walks up from the working directory to the directory holding
+// the go.mod of module github.com/anomalyd/detector.
+func RepoRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", fmt.Errorf("working dir: %w", err)
@@ -137,7 +146,7 @@ func DefaultRoot() (string, error) {
 	for {
 		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil &&
 			bytes.Contains(b, []byte("module github.com/anomalyd/detector")) {
-			return filepath.Join(filepath.Dir(dir), "shared", "nab"), nil
+			return dir, nil
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
