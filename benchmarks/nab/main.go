@@ -134,6 +134,7 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		*reportPath = filepath.Join(repo, "benchmarks", "nab", "REPORT.md")
 	}
+	t0 := time.Now()
 	var keys []string
 	if *filesFlag != "" {
 		keys = strings.Split(*filesFlag, ",")
@@ -168,7 +169,8 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	for _, p := range rep.Profiles {
 		fmt.Fprintf(stdout, "%-20s %6.1f  (threshold %s, raw %.3f)\n", p.Name, p.Score, thresholdText(p.Threshold), p.Raw)
 	}
-	fmt.Fprintf(stderr, "nab: detector %.1fs, scoring %.2fs\n", runTime.Seconds(), scoreTime.Seconds())
+	total := time.Since(t0)
+	fmt.Fprintf(stderr, "nab: detector %.1fs, scoring %.2fs, total %.1fs\n", runTime.Seconds(), scoreTime.Seconds(), total.Seconds())
 
 	if *reportPath != "-" {
 		var b strings.Builder
@@ -180,8 +182,8 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if *filesFlag != "" {
 			cmd += " --files " + *filesFlag
 		}
-		fmt.Fprintf(&b, "Command: `%s` (corpus `%s`). Detector run %.1f s on %d workers, scoring %.2f s.\n\n",
-			cmd, displayRoot(root), runTime.Seconds(), *workers, scoreTime.Seconds())
+		fmt.Fprintf(&b, "Command: `%s` (corpus `%s`). Detector run %.1f s on %d workers, scoring %.2f s, total %.1f s with loading.\n\n",
+			cmd, displayRoot(root), runTime.Seconds(), *workers, scoreTime.Seconds(), total.Seconds())
 		b.WriteString(rep.Markdown())
 		if err := os.WriteFile(*reportPath, []byte(b.String()), 0o644); err != nil {
 			return fail(fmt.Errorf("write report: %w", err))

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"sort"
 
 	"github.com/anomalyd/detector/benchmarks/nab/corpus"
 )
@@ -184,14 +183,7 @@ func (pt *point) value(pr Profile) float64 {
 // Evaluate panics when the lengths of files, scores and rows disagree.
 func Evaluate(files []corpus.File, scores [][]float64, windows map[string][]Window, profiles map[string]Profile) Report {
 	p := prepare(files, scores, windows)
-	order := make([]int32, len(p.pts))
-	for i := range order {
-		order[i] = int32(i)
-	}
-	// Stable order: descending score, then file order (NAB's stable sort of
-	// the concatenated rows).
-	sort.SliceStable(order, func(a, b int) bool { return p.pts[order[a]].score > p.pts[order[b]].score })
-
+	order := sortedOrder(p.pts)
 	rep := Report{Files: len(files), Rows: p.rows, Scorable: len(p.pts), Windows: len(p.winFile)}
 	for _, name := range profileOrder(profiles) {
 		pr := profiles[name]
@@ -199,6 +191,33 @@ func Evaluate(files []corpus.File, scores [][]float64, windows map[string][]Wind
 		rep.Profiles = append(rep.Profiles, breakdown(&p, files, t, name, pr))
 	}
 	return rep
+}
+
+// sortedOrder returns the indices of pts by descending score, ties in
+// input order (NAB's stable sort of the concatenated rows).
+func sortedOrder(pts []point) []int32 {
+	type key struct {
+		score float64
+		idx   int32
+	}
+	keys := make([]key, len(pts))
+	for i := range pts {
+		keys[i] = key{pts[i].score, int32(i)}
+	}
+	slices.SortFunc(keys, func(a, b key) int {
+		switch {
+		case a.score > b.score:
+			return -1
+		case a.score < b.score:
+			return 1
+		}
+		return int(a.idx - b.idx)
+	})
+	order := make([]int32, len(keys))
+	for i, k := range keys {
+		order[i] = k.idx
+	}
+	return order
 }
 
 func profileOrder(profiles map[string]Profile) []string {
