@@ -59,7 +59,7 @@ func TestGuardDefaultModel(t *testing.T) {
 	if len(g.Files) == 0 {
 		t.Fatalf("%s lists no file", guardPath)
 	}
-	set, err := loadSet(root, g.Files)
+	set, err := loadSet(root, "", g.Files)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -70,10 +70,13 @@ type corpusSet struct {
 	profiles map[string]score.Profile
 }
 
-// loadSet reads the data, windows and profiles of the NAB folder root,
-// keeping only the files whose keys are listed (all when keys is empty).
-func loadSet(root string, keys []string) (corpusSet, error) {
-	files, err := corpus.Load(filepath.Join(root, "data"))
+// loadSet reads the data (from dataDir, default <root>/data), windows and
+// profiles of the NAB folder root, keeping only the files whose keys are listed (all when keys is empty).
+func loadSet(root, dataDir string, keys []string) (corpusSet, error) {
+	if dataDir == "" {
+		dataDir = filepath.Join(root, "data")
+	}
+	files, err := corpus.Load(dataDir)
 	if err != nil {
 		return corpusSet{}, err
 	}
@@ -105,6 +108,7 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	nabDir := fs.String("nab", "", "NAB folder with data/, labels/combined_windows.json and profiles.json (default: ../shared/nab next to the repository root)")
 	detName := fs.String("detector", "default", "detector to run: "+detectorNames())
 	results := fs.String("results", "", "if set, write NAB's result files under this directory (<dir>/<detector>/<category>/<detector>_<file>.csv)")
+	dataDir := fs.String("data", "", "data folder (default <nab>/data)")
 	reportPath := fs.String("report", "", "Markdown report path (default benchmarks/nab/REPORT.md in the repository; \"-\" for none)")
 	workers := fs.Int("workers", run.Workers(), "files run in parallel")
 	filesFlag := fs.String("files", "", "comma-separated file keys (<category>/<name>.csv) to run instead of the whole corpus")
@@ -139,7 +143,7 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *filesFlag != "" {
 		keys = strings.Split(*filesFlag, ",")
 	}
-	set, err := loadSet(root, keys)
+	set, err := loadSet(root, *dataDir, keys)
 	if err != nil {
 		return fail(err)
 	}

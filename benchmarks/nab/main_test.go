@@ -64,7 +64,7 @@ func TestCLINullScoresZero(t *testing.T) {
 // score 100 on the whole shared corpus; a constant scores 0. This detector
 // lives here only: the command's detector path never sees the labels.
 func TestPerfectAndNullOnCorpus(t *testing.T) {
-	set, err := loadSet(nabRoot(t), nil)
+	set, err := loadSet(nabRoot(t), "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -64,6 +64,9 @@ func Run(ctx context.Context, files []corpus.File, newDetector func() Detector, 
 	}
 feed:
 	for _, i := range order {
+		if ctx.Err() != nil {
+			break
+		}
 		select {
 		case jobs <- i:
 		case <-ctx.Done():
