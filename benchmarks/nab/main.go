@@ -201,7 +201,7 @@ func thresholdText(t float64) string {
 	if t == score.NoDetection {
 		return "1.1, nothing detected"
 	}
-	return fmt.Sprintf("%.6g", t)
+	return score.ThresholdText(t)
 }
 
 // displayRoot shows the default NAB folder as ../shared/nab so reports do

@@ -1,10 +1,10 @@
 package main
 
 import (
+	"fmt"
 	"hash/fnv"
 	"math"
 	"math/rand/v2"
-	"sync/atomic"
 
 	"github.com/anomalyd/detector/benchmarks/nab/run"
 )
@@ -53,13 +53,17 @@ func newWindowedGaussian() run.Detector {
 	}
 }
 
-var randomSeq atomic.Uint64
-
-// newRandom scores every row uniformly at random (NAB's "random" reference),
-// seeded per file from a fixed sequence so runs repeat.
+// newRandom scores every row uniformly at random (NAB's "random"
+// reference). The generator is seeded from the file's first row, so a run
+// repeats whatever order the files are run in.
 func newRandom() run.Detector {
-	h := fnv.New64a()
-	h.Write([]byte("nab-random"))
-	rng := rand.New(rand.NewPCG(h.Sum64(), randomSeq.Add(1)))
-	return func(int64, float64) float64 { return rng.Float64() }
+	var rng *rand.Rand
+	return func(tsMs int64, v float64) float64 {
+		if rng == nil {
+			h := fnv.New64a()
+			fmt.Fprintf(h, "%d,%g", tsMs, v)
+			rng = rand.New(rand.NewPCG(h.Sum64(), 0x6e6162))
+		}
+		return rng.Float64()
+	}
 }

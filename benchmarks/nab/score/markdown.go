@@ -3,6 +3,7 @@ package score
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 )
 
@@ -52,5 +53,15 @@ func fmtThreshold(t float64) string {
 	if t == NoDetection {
 		return "1.1 (none)"
 	}
-	return fmt.Sprintf("%.6g", t)
+	return ThresholdText(t)
+}
+
+// ThresholdText formats a threshold with 6 significant digits, or all of
+// them when 6 would round it to 1 (detectors often saturate near 1).
+func ThresholdText(t float64) string {
+	s := fmt.Sprintf("%.6g", t)
+	if s == "1" && t != 1 {
+		s = strconv.FormatFloat(t, 'g', -1, 64)
+	}
+	return s
 }
