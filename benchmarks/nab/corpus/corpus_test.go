@@ -75,3 +75,18 @@ func TestDefaultRoot(t *testing.T) {
 		t.Errorf("DefaultRoot() = %s, want .../shared/nab", root)
 	}
 }
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte("timestamp,value\n2014-01-01 00:00:00,1\n"))
+	f.Add([]byte("timestamp,value\r\n2014-01-01 00:00:00,1.5\r\n\r\n2014-01-01 00:05:00,-2"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, err := Parse("c", "n", b)
+		if err != nil {
+			return
+		}
+		n := got.Len()
+		if len(got.TsMs) != n || len(got.Timestamps) != n || len(got.Raw) != n {
+			t.Fatalf("Parse: %d values, %d ms, %d times, %d raw", n, len(got.TsMs), len(got.Timestamps), len(got.Raw))
+		}
+	})
+}

@@ -424,3 +424,14 @@ func BenchmarkEvaluate(b *testing.B) {
 		})
 	}
 }
+
+func TestThresholdText(t *testing.T) {
+	for _, c := range []struct {
+		in   float64
+		want string
+	}{{0.5, "0.5"}, {0.98735012, "0.98735"}, {1, "1"}, {0.9999999999997738, "0.9999999999997738"}} {
+		if got := ThresholdText(c.in); got != c.want {
+			t.Errorf("ThresholdText(%v) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
