@@ -26,10 +26,12 @@ type Decomposition struct {
 // Seasonal profile, when period > 0 (period >= 2, len(x) >= 2·period):
 //
 //	c[k]       = median(x[k-⌊P/2⌋ .. k-⌊P/2⌋+P-1])     centred, one cycle long
-//	Profile[φ] = median{ x[k] - c[k] : k mod P = φ },  then minus its median
+//	Profile[φ] = median{ x[k] - c[k] : k mod P ∈ [φ-h, φ+h] (cyclic) },
 //
-// A cycle-long window holds one value of every phase, so c follows the
-// level but not the cycle; the median over cycles ignores a bad day.
+// then minus the median of Profile. A cycle-long window holds one value of
+// every phase, so c follows the level but not the cycle; the median over
+// cycles ignores a bad day. h (see phaseHalfWidth) pools neighbouring
+// phases until about MinPhaseSamples values enter each median.
 //
 // Trend, a trailing rolling median of the deseasonalised series over the
 // trendWindow slots before k (the first trendWindow slots share the median
@@ -70,13 +72,21 @@ func Decompose(d *Decomposition, x []float64, period, trendWindow int, w *Work) 
 		for k, v := range x {
 			detr[k] = v - detr[k]
 		}
-		w.c = slices.Grow(w.c[:0], n/period+1)
+		h := phaseHalfWidth(n, period)
+		buf = w.scratch(max(n, (2*h+1)*(n/period+1)))
 		for ph := range period {
-			vals := w.c[:0]
-			for k := ph; k < n; k += period {
-				vals = append(vals, detr[k])
+			vals := buf[:0]
+			for dp := -h; dp <= h; dp++ {
+				q := ph + dp
+				if q < 0 || q >= period {
+					// Neighbouring phases wrap around the cycle.
+					q = (q + period) % period
+				}
+				for k := q; k < n; k += period {
+					vals = append(vals, detr[k])
+				}
 			}
-			d.Profile[ph] = robust.Median(vals, buf)
+			d.Profile[ph] = robust.Median(vals, vals)
 		}
 		mid := robust.Median(d.Profile, buf)
 		for ph := range d.Profile {
@@ -95,4 +105,23 @@ func Decompose(d *Decomposition, x []float64, period, trendWindow int, w *Work) 
 		d.Resid[k] -= d.Trend[k]
 	}
 	return nil
+}
+
+// MinPhaseSamples is the number of values the seasonal profile aims to take
+// the median of at each phase; see phaseHalfWidth.
+const MinPhaseSamples = 64
+
+// phaseHalfWidth returns h, the number of neighbouring phases on each side
+// pooled into each phase's median: the smallest h with (2h+1)·cycles >=
+// MinPhaseSamples, at most period/48 (30 minutes of a daily cycle) so that
+// the profile keeps its shape. Pooling matters beyond noise: a median of
+// few values sits close to each of them, which shrinks the residuals' MAD
+// and makes ordinary points look extreme.
+func phaseHalfWidth(n, period int) int {
+	cycles := max(n/period, 1)
+	h := 0
+	for (2*h+1)*cycles < MinPhaseSamples {
+		h++
+	}
+	return min(h, period/48)
 }
