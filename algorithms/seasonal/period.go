@@ -170,7 +170,9 @@ func (w *Work) threshold(d []float64, L int, cfg PeriodConfig) float64 {
 // zero-padded copy of d. The result aliases w's memory.
 func (w *Work) autocov(d []float64, maxLag int) []float64 {
 	n := len(d)
-	m := 1 << bits.Len(uint(2*n-1)) // power of two >= 2n, no circular wrap
+	// Zero padding to n+maxLag keeps the circular correlation from wrapping
+	// into the lags we read; 5-smooth lengths keep the transform fast.
+	m := smooth(n + maxLag + 1)
 	if w.fft == nil || w.fft.Len() != m {
 		if w.fft == nil {
 			w.fft = fourier.NewFFT(m)
@@ -200,6 +202,22 @@ func (w *Work) scratch(n int) []float64 {
 		w.b = make([]float64, n)
 	}
 	return w.b[:n]
+}
+
+// smooth returns the smallest integer >= n whose only prime factors are 2,
+// 3 and 5.
+func smooth(n int) int {
+	best := 1 << bits.Len(uint(max(n-1, 1)))
+	for p5 := 1; p5 < best; p5 *= 5 {
+		for p35 := p5; p35 < best; p35 *= 3 {
+			v := p35
+			for v < n {
+				v *= 2
+			}
+			best = min(best, v)
+		}
+	}
+	return best
 }
 
 // Work is the reusable scratch memory of this package; the zero value is

@@ -239,3 +239,25 @@ func BenchmarkDecompose(b *testing.B) {
 		})
 	}
 }
+
+func TestSmooth(t *testing.T) {
+	isSmooth := func(v int) bool {
+		for _, p := range []int{2, 3, 5} {
+			for v%p == 0 {
+				v /= p
+			}
+		}
+		return v == 1
+	}
+	for n := 1; n <= 50000; n += 1 + n/100 {
+		got := smooth(n)
+		if got < n || !isSmooth(got) {
+			t.Fatalf("smooth(%d) = %d, want a 2-3-5-smooth number >= n", n, got)
+		}
+		for v := n; v < got; v++ {
+			if isSmooth(v) {
+				t.Fatalf("smooth(%d) = %d, want %d", n, got, v)
+			}
+		}
+	}
+}
