@@ -47,19 +47,34 @@ func RollingMedian(dst, x []float64, window, offset int, work []float64) []float
 // replaceSorted removes one element equal to old from the ascending slice a
 // and inserts v, keeping it sorted. old must be present.
 func replaceSorted(a []float64, old, v float64) []float64 {
-	r := min(sort.SearchFloat64s(a, old), len(a)-1)
+	r := min(searchFloat(a, old), len(a)-1)
 	switch {
 	case v > a[r]:
 		// p: first index after r whose value is >= v.
-		p := r + 1 + sort.SearchFloat64s(a[r+1:], v)
+		p := r + 1 + searchFloat(a[r+1:], v)
 		copy(a[r:p-1], a[r+1:p])
 		a[p-1] = v
 	case v < a[r]:
-		p := sort.SearchFloat64s(a[:r], v)
+		p := searchFloat(a[:r], v)
 		copy(a[p+1:r+1], a[p:r])
 		a[p] = v
 	default:
 		a[r] = v
 	}
 	return a
+}
+
+// searchFloat returns the first index i with a[i] >= v, or len(a); it is
+// sort.SearchFloat64s without the closure call per probe.
+func searchFloat(a []float64, v float64) int {
+	lo, hi := 0, len(a)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if a[m] < v {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo
 }
