@@ -1,0 +1,172 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/anomalyd/detector/anomaly"
+)
+
+func TestParseTimestamp(t *testing.T) {
+	shape := &pointShape{checkFuture: true, now: now, maxFuture: 10 * time.Minute}
+	cases := []struct {
+		in   string // raw JSON
+		ms   int64
+		code anomaly.Code // "" for success
+	}{
+		{`1767614400`, 1767614400000, ""},
+		{`1767614400.1234`, 1767614400123, ""},
+		{`1767614400.1236`, 1767614400124, ""},
+		{`1.7676144e9`, 1767614400000, ""},
+		{`0`, 0, ""},
+		{`"1767614400.5"`, 1767614400500, ""},
+		{`"2026-01-05T12:00:00Z"`, 1767614400000, ""},
+		{`"2026-01-05T12:00:00.1236Z"`, 1767614400124, ""},
+		{`"2026-01-05T13:00:00+01:00"`, 1767614400000, ""},
+		{`"2026-01-05T12:10:00Z"`, 1767615000000, ""}, // exactly at the limit
+		{`"2026-01-05T12:10:00.001Z"`, 0, anomaly.CodeFutureTimestamp},
+		{`1767615000.001`, 0, anomaly.CodeFutureTimestamp},
+		{`1e999`, 0, anomaly.CodeFutureTimestamp},
+		{`"1e999"`, 0, anomaly.CodeFutureTimestamp},
+		{`-0.001`, 0, anomaly.CodeInvalidTimestamp},
+		{`"-1e999"`, 0, anomaly.CodeInvalidTimestamp},
+		{`"1969-12-31T23:59:59.999Z"`, 0, anomaly.CodeInvalidTimestamp},
+		{`""`, 0, anomaly.CodeInvalidTimestamp},
+		{`"0x10"`, 0, anomaly.CodeInvalidTimestamp},
+		{`"1_000"`, 0, anomaly.CodeInvalidTimestamp},
+		{`"Inf"`, 0, anomaly.CodeInvalidTimestamp},
+		{`"NaN"`, 0, anomaly.CodeInvalidTimestamp},
+		{`"2026-01-05"`, 0, anomaly.CodeInvalidTimestamp},
+		{`"2026-01-05 12:00:00Z"`, 0, anomaly.CodeInvalidTimestamp},
+		{`"--"`, 0, anomaly.CodeInvalidTimestamp},
+		{`true`, 0, anomaly.CodeInvalidType},
+		{`{}`, 0, anomaly.CodeInvalidType},
+	}
+	for _, c := range cases {
+		ms, err := parseJSONTimestamp([]byte(c.in), shape)
+		var code anomaly.Code
+		if err != nil {
+			code = err.Code
+		}
+		if code != c.code || (c.code == "" && ms != c.ms) {
+			t.Errorf("parseJSONTimestamp(%s) = %d, %v, want %d, code %q", c.in, ms, err, c.ms, c.code)
+		}
+	}
+	// Without the future check, far timestamps up to year 9999 are fine.
+	if ms, err := parseJSONTimestamp([]byte(`"9999-12-31T23:59:59Z"`), &pointShape{}); err != nil || ms != maxUnixSeconds*1000 {
+		t.Errorf("parseJSONTimestamp(9999-12-31T23:59:59Z) without the future check = %d, %v, want %d", ms, err, maxUnixSeconds*1000)
+	}
+}
+
+func TestParseValue(t *testing.T) {
+	cases := []struct {
+		in   string
+		v    float64
+		code anomaly.Code
+	}{
+		{`1.5`, 1.5, ""},
+		{`-0`, 0, ""},
+		{`1e-400`, 0, ""}, // underflow rounds to zero
+		{`1.7976931348623157e308`, 1.7976931348623157e308, ""},
+		{`1.8e308`, 0, anomaly.CodeInvalidValue},
+		{`"nan"`, 0, anomaly.CodeInvalidValue},
+		{`"-Infinity"`, 0, anomaly.CodeInvalidValue},
+		{`"1"`, 0, anomaly.CodeInvalidType},
+		{`false`, 0, anomaly.CodeInvalidType},
+		{`[]`, 0, anomaly.CodeInvalidType},
+	}
+	for _, c := range cases {
+		v, err := parseJSONValue([]byte(c.in))
+		var code anomaly.Code
+		if err != nil {
+			code = err.Code
+		}
+		if code != c.code || (c.code == "" && v != c.v) {
+			t.Errorf("parseJSONValue(%s) = %v, %v, want %v, code %q", c.in, v, err, c.v, c.code)
+		}
+	}
+}
+
+func TestEachField(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{`{}`, ``},
+		{` { "a" : 1 , "b":"x,}" ,"c":{"d":[1,{"e":"]"}]},"f":null} `, `a=1;b="x,}";c={"d":[1,{"e":"]"}]};f=null;`},
+		{`{"k\"ey":"v\\"}`, `k"ey="v\\";`},
+		{`{"\u0061":true}`, `a=true;`},
+	}
+	for _, c := range cases {
+		var b strings.Builder
+		ok := eachField([]byte(c.in), func(k, v []byte) { fmt.Fprintf(&b, "%s=%s;", k, v) })
+		if !ok || b.String() != c.want {
+			t.Errorf("eachField(%s) = %v %q, want true %q", c.in, ok, b.String(), c.want)
+		}
+	}
+	for _, in := range []string{`[]`, `"{}"`, `1`, `null`, ``} {
+		if eachField([]byte(in), func(k, v []byte) {}) {
+			t.Errorf("eachField(%s) = true, want false (not an object)", in)
+		}
+	}
+}
+
+// FuzzEachField checks the object scanner against encoding/json on valid
+// JSON: same members, same values.
+func FuzzEachField(f *testing.F) {
+	for _, s := range []string{`{"series":"cpu","timestamp":1,"value":2}`, `{"a":{"b":[1,"]}"]},"c":"\""}`, `[1]`, `{"x":"\u00e9"}`, ` {"a" : 1 } `} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if !json.Valid(data) || !utf8.Valid(data) {
+			return
+		}
+		var want map[string]json.RawMessage
+		isObj := json.Unmarshal(data, &want) == nil && want != nil
+		got := map[string]string{}
+		ok := eachField(data, func(k, v []byte) { got[string(k)] = string(v) })
+		if ok != isObj {
+			t.Fatalf("eachField(%s) object = %v, encoding/json says %v", data, ok, isObj)
+		}
+		if !ok {
+			return
+		}
+		if len(got) != len(want) {
+			t.Fatalf("eachField(%s) found %d members, want %d", data, len(got), len(want))
+		}
+		for k, v := range want {
+			var a, b bytes.Buffer
+			json.Compact(&a, v)
+			json.Compact(&b, []byte(got[k]))
+			if a.String() != b.String() {
+				t.Fatalf("eachField(%s)[%q] = %s, want %s", data, k, b.String(), a.String())
+			}
+		}
+	})
+}
+
+// FuzzParsePoint checks that no valid JSON item panics the point decoder
+// and that an accepted point is well-formed.
+func FuzzParsePoint(f *testing.F) {
+	for _, s := range []string{`{"series":"cpu","timestamp":1767614400,"value":1}`, `{"series":"a","timestamp":"2026-01-05T00:00:00Z","value":"NaN"}`, `{"timestamp":1e999,"value":-1e999}`} {
+		f.Add([]byte(s))
+	}
+	shape := &pointShape{series: true, checkFuture: true, now: now, maxFuture: time.Minute}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if !json.Valid(data) {
+			return
+		}
+		s, err := parsePoint(data, 3, shape)
+		if err != nil {
+			if err.Index != 3 || err.Code == "" || err.Message == "" {
+				t.Fatalf("parsePoint(%s) error %+v lacks index, code or message", data, err)
+			}
+			return
+		}
+		if s.Series == "" || s.TimestampMs < 0 || s.TimestampMs > now.Add(time.Minute).UnixMilli() || s.Value != s.Value {
+			t.Fatalf("parsePoint(%s) accepted %+v", data, s)
+		}
+	})
+}
