@@ -391,3 +391,27 @@ func BenchmarkDetectBatch(b *testing.B) {
 		})
 	}
 }
+
+func TestDetectBatchWeekly(t *testing.T) {
+	// Four weeks with a weekend dip: the weekly cycle is chosen, and a
+	// weekday-like value on a Saturday afternoon is an anomaly.
+	s := synth.Generate(synth.Config{Points: 28 * 288, DailyAmp: 20, WeeklyAmp: 15, Noise: 2, Seed: 8})
+	sat := s.Index(synth.DefaultStart + (5*86400+15*3600)*1000) // Saturday of week 1, 15:00
+	s.Spike(sat, 15)
+	in := samplesOf(s)
+	cfg := DefaultBatchConfig()
+	res, err := DetectBatch(in, 0, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkVerdicts(t, in, res, cfg)
+	if res.PeriodSeconds != 7*86400 {
+		t.Errorf("PeriodSeconds = %d, want %d (weekly)", res.PeriodSeconds, 7*86400)
+	}
+	if v := res.Verdicts[sat]; v.State != anomaly.StateAnomalous {
+		t.Errorf("weekday level on a Saturday: %+v, want anomalous", v)
+	}
+	if res.Anomalies > 3 {
+		t.Errorf("%d anomalies at %v, want the injected one and at most 2 more", res.Anomalies, anomalousIndices(res))
+	}
+}
