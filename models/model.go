@@ -11,15 +11,13 @@
 //     learned; callers reject them before.
 //   - Update makes no allocations.
 //   - AppendBinary/UnmarshalBinary form a versioned encoding.
-//
-// THIS FILE IS A PLACEHOLDER IMPLEMENTATION that the real model replaces.
 package models
 
 import (
-	"encoding/binary"
-	"errors"
 	"math"
 
+	"github.com/anomalyd/detector/algorithms/likelihood"
+	"github.com/anomalyd/detector/algorithms/stream"
 	"github.com/anomalyd/detector/anomaly"
 )
 
@@ -27,12 +25,12 @@ import (
 type Detector uint8
 
 const (
-	DetectorNone Detector = iota
-	DetectorLevel
-	DetectorSeasonal
-	DetectorTrend
-	DetectorSpike
-	DetectorChange
+	DetectorNone     Detector = iota
+	DetectorLevel             // the value left the series' usual range
+	DetectorSeasonal          // the value left its usual range for this time of day/week
+	DetectorTrend             // reserved: the slope changed
+	DetectorSpike             // the value jumped away from the recent level
+	DetectorChange            // the recent mean shifted (change point)
 )
 
 var detectorNames = [...]string{"none", "level", "seasonal", "trend", "spike", "changepoint"}
@@ -54,39 +52,7 @@ const (
 	TransitionResolved            // this point resolved the open anomaly
 )
 
-// Config holds the model parameters shared by every series of an engine.
-type Config struct {
-	// MinPoints is the history a series needs before it is judged.
-	MinPoints int
-	// Threshold is the score in [0,1] at or above which a point is anomalous.
-	Threshold float64
-	// OpenAfter anomalous points in a row open an anomaly.
-	OpenAfter int
-	// ResolveAfter normal points in a row resolve it.
-	ResolveAfter int
-}
-
-// DefaultConfig returns the configuration `detector serve` runs with.
-func DefaultConfig() Config {
-	return Config{MinPoints: 30, Threshold: 0.99, OpenAfter: 1, ResolveAfter: 3}
-}
-
-// Validate reports the first invalid parameter.
-func (c *Config) Validate() error {
-	switch {
-	case c.MinPoints < 1:
-		return errors.New("min points must be at least 1")
-	case !(c.Threshold > 0 && c.Threshold <= 1):
-		return errors.New("threshold must be in (0,1]")
-	case c.OpenAfter < 1:
-		return errors.New("open-after must be at least 1")
-	case c.ResolveAfter < 1:
-		return errors.New("resolve-after must be at least 1")
-	}
-	return nil
-}
-
-// Result is the model's verdict on one point.
+// Result is the model's verdict on one point. Every float is finite.
 type Result struct {
 	Expected, Lower, Upper float64
 	Score                  float64 // in [0,1]
@@ -98,17 +64,6 @@ type Result struct {
 	Learned                bool
 }
 
-// Model is the learned baseline of one series.
-type Model struct {
-	n        uint64
-	lastTs   int64
-	lastV    float64
-	med, mad float64
-	run      int32
-	open     bool
-	last     Result32
-}
-
 // Result32 is the compact form of the last verdict kept in the model.
 type Result32 struct {
 	Expected, Lower, Upper, Score, Z float32
@@ -116,7 +71,76 @@ type Result32 struct {
 	Detector                         Detector
 }
 
-func (m *Model) Points() uint64 { return m.n }
+const (
+	dayMs     = 86400 * 1000
+	weekMs    = 7 * dayMs
+	dayBins   = 24
+	binMs     = dayMs / dayBins
+	minSeason = 2 * dayMs // history needed before a daily profile may be used
+	minWeek   = 7 * dayMs // history needed before day-of-week offsets are used
+)
+
+// Flags of Model.flags.
+const (
+	flagOpen     = 1 << iota // an anomaly is open
+	flagSeasonal             // the daily profile is in use
+	flagWeekly               // the day-of-week offsets are in use
+)
+
+// Detector slots of Model.cal.
+const (
+	calFast = iota
+	calSlow
+	calChange
+	numCal
+)
+
+// Model is the learned baseline of one series: a fast robust level, a slow
+// robust level with a damped trend, a daily profile of 24 hourly buckets
+// (linearly interpolated) with day-of-week offsets, used only when they make
+// the residuals smaller, robust scales of the residuals, per-detector
+// calibration quantiles, an anomaly likelihood of the raw score, the value
+// range and the recent score peak. It holds no pointers; it is 344 bytes on
+// 64-bit platforms (unsafe.Sizeof, checked by TestModelSize).
+//
+// A Model is not safe for concurrent use.
+type Model struct {
+	n       uint32 // learned points
+	run     uint16 // anomalous (or, while open, normal) points in a row
+	flags   uint8
+	_       uint8
+	firstTs int64 // first learned timestamp, Unix ms
+	lastTs  int64 // last learned timestamp, Unix ms
+	lastV   float64
+	stepMs  float32 // running median of the time step
+	change  float32 // EW mean of clipped standardised fast residuals
+
+	fast   float64      // fast robust level of the deseasonalised value
+	fastP  float64      // fast robust level of the raw value
+	slow   float64      // slow robust level of the deseasonalised value
+	trend  float64      // slope of slow per point (damped)
+	plain  float64      // slow robust level of the raw value
+	fastS  stream.Scale // |x - fast - season|
+	slowS  stream.Scale // |x - slow - profile|
+	plainS stream.Scale // |x - plain|
+
+	cal  [numCal]stream.Quantile // calibration quantiles of |z| per detector
+	peak float32                 // recent peak score (decays)
+	lik  likelihood.Tracker      // anomaly likelihood of the raw score
+	lo   float64                 // lowest value learned
+	hi   float64                 // highest value learned
+	calm uint32                  // learned points since the range last grew
+
+	day    [dayBins]float32 // additive daily profile, hourly buckets
+	dow    [7]float32       // additive day-of-week offsets, Monday first
+	dayCnt [dayBins]uint8   // visits per daily bucket (saturating)
+	dowCnt [7]uint16        // points per weekday (saturating)
+
+	last Result32
+}
+
+// Points returns how many points the model has learned.
+func (m *Model) Points() uint64 { return uint64(m.n) }
 
 // Last returns the last learned point and its verdict.
 func (m *Model) Last() (tsMs int64, v float64, r Result) {
@@ -125,87 +149,423 @@ func (m *Model) Last() (tsMs int64, v float64, r Result) {
 		Score: float64(l.Score), Z: float64(l.Z), State: l.State, Detector: l.Detector, Learned: true}
 }
 
-func (m *Model) score(c *Config, v float64) Result {
+// dayPos returns the interpolation buckets and the weight of the second
+// for time tsMs.
+func dayPos(tsMs int64) (b0, b1 int, w float64) {
+	ms := tsMs % dayMs
+	if ms < 0 {
+		ms += dayMs
+	}
+	pos := float64(ms)/binMs - 0.5
+	f := math.Floor(pos)
+	w = pos - f
+	b0 = (int(f) + dayBins) % dayBins
+	b1 = (b0 + 1) % dayBins
+	return
+}
+
+// weekday returns 0 for Monday .. 6 for Sunday (UTC).
+func weekday(tsMs int64) int {
+	d := tsMs / dayMs
+	if tsMs < 0 && tsMs%dayMs != 0 {
+		d--
+	}
+	return int(((d+3)%7 + 7) % 7)
+}
+
+// profile returns the full seasonal component (daily + day of week) at ts,
+// whether or not it is in use.
+func (m *Model) profile(tsMs int64) float64 {
+	b0, b1, w := dayPos(tsMs)
+	s := (1-w)*float64(m.day[b0]) + w*float64(m.day[b1])
+	return s + float64(m.dow[weekday(tsMs)])
+}
+
+// season returns the seasonal component in use at ts (0 without a cycle).
+func (m *Model) season(tsMs int64) float64 {
+	if m.flags&flagSeasonal == 0 {
+		return 0
+	}
+	return m.profile(tsMs)
+}
+
+// level returns the fast level in use: deseasonalised with a cycle, raw
+// without.
+func (m *Model) level() float64 {
+	if m.flags&flagSeasonal == 0 {
+		return m.fastP
+	}
+	return m.fast
+}
+
+// floorFor is the smallest scale allowed for values around level: it keeps
+// z finite on constant stretches.
+func floorFor(level float64) float64 { return 1e-9 + 1e-6*math.Abs(level) }
+
+// components are the per-point quantities shared by scoring and learning.
+type components struct {
+	seas     float64 // seasonal component in use
+	full     float64 // full profile value (learning)
+	expFast  float64
+	expSlow  float64
+	sFast    float64 // sigma around expFast
+	sSlow    float64 // sigma around expSlow
+	z        [numCal]float64
+	change   float64 // updated change statistic
+	surprise float64 // calibrated: max |z_i| / q_i
+	raw      float64 // raw anomaly score in [0,1] fed to the likelihood
+	newRange bool    // the value left the learned range
+	detector Detector
+	score    float64 // after suppression
+	rawScore float64 // before suppression
+	gap      bool    // the point follows a gap longer than MaxGapMs
+}
+
+func (m *Model) compute(c *Config, tsMs int64, v float64) components {
+	var k components
+	k.gap = m.n > 0 && c.MaxGapMs > 0 && tsMs-m.lastTs > c.MaxGapMs
+	k.seas = m.season(tsMs)
+	k.full = m.profile(tsMs)
+	k.expFast = m.level() + k.seas
+	k.sFast = m.fastS.Sigma(c.MeanFloor, floorFor(m.level()))
+	if m.flags&flagSeasonal != 0 {
+		k.expSlow = m.slow + m.trend + k.seas
+		k.sSlow = m.slowS.Sigma(c.MeanFloor, floorFor(m.slow))
+	} else {
+		k.expSlow = m.plain
+		k.sSlow = m.plainS.Sigma(c.MeanFloor, floorFor(m.plain))
+	}
+	k.z[calFast] = (v - k.expFast) / k.sFast
+	k.z[calSlow] = (v - k.expSlow) / k.sSlow
+	a := c.ChangeRate
+	k.change = float64(m.change) + a*(stream.Clip(k.z[calFast], c.HuberK)-float64(m.change))
+	k.z[calChange] = k.change / math.Sqrt(a/(2-a))
+
+	var best float64
+	for i, det := range [numCal]Detector{DetectorSpike, DetectorLevel, DetectorChange} {
+		q := math.Max(float64(m.cal[i].Q), c.CalibMin)
+		u := math.Abs(k.z[i]) / q
+		if u > k.surprise {
+			k.surprise = u
+		}
+		x := stream.Surprise(k.z[i])
+		if c.RawCalibrated {
+			x = stream.Surprise(u * c.CalibMin)
+		}
+		if x > best {
+			best, k.detector = x, det
+		}
+	}
+	if k.detector == DetectorLevel && m.flags&flagSeasonal != 0 {
+		k.detector = DetectorSeasonal
+	}
+	k.raw = math.Min(1, math.Max(0, (best-c.RawLo)/(c.RawHi-c.RawLo)))
+	if c.RangeTol > 0 && m.n > 1 {
+		tol := math.Max(c.RangeTol*(m.hi-m.lo), c.RangeSigma*k.sFast)
+		if (v > m.hi+tol || v < m.lo-tol) && int(m.calm) >= c.RangeCalm &&
+			tsMs-m.firstTs >= c.RangeSpanMs {
+			k.raw, k.newRange = 1, true
+		}
+	}
+	if c.LikShortRate > 0 {
+		lp := c.likParams()
+		ls := m.lik.Surprise(m.lik.Next(k.raw, &lp), &lp)
+		k.rawScore = ls / (ls + c.LikScale)
+	} else {
+		k.rawScore = k.surprise / (k.surprise + c.ScoreScale)
+	}
+	if math.IsNaN(k.rawScore) {
+		k.rawScore = 1
+	}
+	k.score = k.rawScore
+	if k.score < float64(m.peak) {
+		k.score *= c.SuppressDamp
+	}
+	return k
+}
+
+func (m *Model) result(c *Config, k *components, v float64) Result {
 	if int(m.n) < c.MinPoints {
-		return Result{Expected: v, Lower: v, Upper: v, State: anomaly.StateLearning, NeedPoints: c.MinPoints - int(m.n)}
+		e := v
+		if m.n > 0 {
+			e = k.expFast
+		}
+		return Result{Expected: finite(e, v), Lower: finite(e, v), Upper: finite(e, v), State: anomaly.StateLearning,
+			NeedPoints: c.MinPoints - int(m.n) - 1}
 	}
-	s := math.Max(m.mad*1.4826, 1e-9)
-	z := (v - m.med) / s
-	sc := 1 - math.Exp(-math.Abs(z)/3)
-	r := Result{Expected: m.med, Lower: m.med - 4*s, Upper: m.med + 4*s, Score: sc, Z: z, State: anomaly.StateNormal}
-	if sc >= c.Threshold {
+	// The bounds are where the fast detector alone would reach the
+	// threshold: the z whose surprise is Threshold*ScoreScale.
+	zb := m.boundZ(c)
+	r := Result{
+		Expected: k.expFast,
+		Lower:    k.expFast - zb*k.sFast,
+		Upper:    k.expFast + zb*k.sFast,
+		Score:    k.score,
+		Z:        k.z[calFast],
+		State:    anomaly.StateNormal,
+	}
+	if k.score >= c.Threshold {
 		r.State = anomaly.StateAnomalous
-		r.Detector = DetectorLevel
+		r.Detector = k.detector
+		switch k.detector {
+		case DetectorLevel, DetectorSeasonal:
+			r.Z = k.z[calSlow]
+		case DetectorChange:
+			r.Z = k.z[calChange]
+		}
 	}
+	r.Expected = finite(r.Expected, v)
+	r.Lower = finite(r.Lower, r.Expected)
+	r.Upper = finite(r.Upper, r.Expected)
+	r.Z = finite(r.Z, 0)
+	r.Score = finite(r.Score, 0)
 	return r
+}
+
+func finite(x, fallback float64) float64 {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		if math.IsNaN(fallback) || math.IsInf(fallback, 0) {
+			return 0
+		}
+		return fallback
+	}
+	return x
+}
+
+// boundZ returns the |z| at which the fast detector alone reaches the
+// threshold: u = |z|/q scores u/(u+ScoreScale).
+func (m *Model) boundZ(c *Config) float64 {
+	q := math.Max(float64(m.cal[calFast].Q), c.CalibMin)
+	t := math.Min(c.Threshold, 0.999999)
+	return q * c.ScoreScale * t / (1 - t)
 }
 
 // Peek returns the verdict for (ts, v) without learning it.
-func (m *Model) Peek(c *Config, tsMs int64, v float64) Result { return m.score(c, v) }
+func (m *Model) Peek(c *Config, tsMs int64, v float64) Result {
+	if m.n == 0 || math.IsNaN(v) || math.IsInf(v, 0) {
+		return m.learningResult(c, v)
+	}
+	k := m.compute(c, tsMs, v)
+	return m.result(c, &k, v)
+}
 
-// Update scores and learns one point.
-func (m *Model) Update(c *Config, tsMs int64, v float64) Result {
-	r := m.score(c, v)
-	if m.n > 0 && tsMs <= m.lastTs || math.IsNaN(v) || math.IsInf(v, 0) {
-		return r
+func (m *Model) learningResult(c *Config, v float64) Result {
+	r := Result{State: anomaly.StateLearning, NeedPoints: max(c.MinPoints-int(m.n), 0)}
+	if m.n >= uint32(c.MinPoints) {
+		r.State = anomaly.StateNormal
 	}
-	r.Learned = true
-	if m.n == 0 {
-		m.med = v
+	e := finite(v, m.level())
+	if m.n > 0 {
+		e = finite(m.level()+m.season(m.lastTs), e)
 	}
-	d := v - m.med
-	m.med += 0.05 * d
-	m.mad += 0.05 * (math.Abs(d) - m.mad)
-	m.n++
-	m.lastTs, m.lastV = tsMs, v
-	if r.State == anomaly.StateAnomalous {
-		if !m.open {
-			m.open = true
-			r.Transition = TransitionOpened
-		} else {
-			r.Transition = TransitionUpdated
-		}
-		m.run = 0
-	} else if m.open {
-		m.run++
-		if int(m.run) >= c.ResolveAfter {
-			m.open, m.run = false, 0
-			r.Transition = TransitionResolved
-		}
-	}
-	m.last = Result32{float32(r.Expected), float32(r.Lower), float32(r.Upper), float32(r.Score), float32(r.Z), r.State, r.Detector}
+	r.Expected, r.Lower, r.Upper = e, e, e
 	return r
 }
 
-// Baseline describes the learned state for people to read.
-func (m *Model) Baseline(c *Config, tsMs int64) anomaly.Baseline {
-	s := m.mad * 1.4826
-	return anomaly.Baseline{Level: m.med, Scale: s, Expected: m.med, Lower: m.med - 4*s, Upper: m.med + 4*s}
-}
-
-const encodingVersion = 0
-
-// AppendBinary appends the model's encoding to dst.
-func (m *Model) AppendBinary(dst []byte) []byte {
-	dst = append(dst, encodingVersion)
-	dst = binary.LittleEndian.AppendUint64(dst, m.n)
-	dst = binary.LittleEndian.AppendUint64(dst, uint64(m.lastTs))
-	dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(m.lastV))
-	dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(m.med))
-	dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(m.mad))
-	return dst
-}
-
-// UnmarshalBinary restores a model written by AppendBinary.
-func (m *Model) UnmarshalBinary(b []byte) error {
-	if len(b) != 41 || b[0] != encodingVersion {
-		return errors.New("models: bad encoding")
+// Update scores and learns one point. A point at or before the last learned
+// timestamp, or with a non-finite value, is scored (against the baseline as
+// it is) but not learned.
+func (m *Model) Update(c *Config, tsMs int64, v float64) Result {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return m.learningResult(c, v)
 	}
+	if m.n == 0 {
+		m.init(tsMs, v)
+		r := Result{Expected: v, Lower: v, Upper: v, State: anomaly.StateLearning,
+			NeedPoints: max(c.MinPoints-1, 0), Learned: true}
+		if c.MinPoints <= 1 {
+			r.State, r.NeedPoints = anomaly.StateNormal, 0
+		}
+		m.last = compact(&r)
+		return r
+	}
+	k := m.compute(c, tsMs, v)
+	r := m.result(c, &k, v)
+	if tsMs <= m.lastTs {
+		return r
+	}
+	r.Learned = true
+	m.learn(c, &k, tsMs, v)
+	m.transition(c, &r)
+	m.last = compact(&r)
+	return r
+}
+
+func compact(r *Result) Result32 {
+	return Result32{float32(r.Expected), float32(r.Lower), float32(r.Upper), float32(r.Score), float32(r.Z), r.State, r.Detector}
+}
+
+func (m *Model) init(tsMs int64, v float64) {
 	*m = Model{}
-	m.n = binary.LittleEndian.Uint64(b[1:])
-	m.lastTs = int64(binary.LittleEndian.Uint64(b[9:]))
-	m.lastV = math.Float64frombits(binary.LittleEndian.Uint64(b[17:]))
-	m.med = math.Float64frombits(binary.LittleEndian.Uint64(b[25:]))
-	m.mad = math.Float64frombits(binary.LittleEndian.Uint64(b[33:]))
-	return nil
+	m.n = 1
+	m.firstTs, m.lastTs, m.lastV = tsMs, tsMs, v
+	m.fast, m.fastP, m.slow, m.plain = v, v, v, v
+	m.lo, m.hi = v, v
+}
+
+func (m *Model) transition(c *Config, r *Result) {
+	open := m.flags&flagOpen != 0
+	if r.State == anomaly.StateAnomalous {
+		if open {
+			r.Transition = TransitionUpdated
+			m.run = 0
+			return
+		}
+		if m.run < math.MaxUint16 {
+			m.run++
+		}
+		if int(m.run) >= c.OpenAfter {
+			m.flags |= flagOpen
+			m.run = 0
+			r.Transition = TransitionOpened
+		}
+		return
+	}
+	if !open {
+		m.run = 0
+		return
+	}
+	if m.run < math.MaxUint16 {
+		m.run++
+	}
+	if int(m.run) >= c.ResolveAfter {
+		m.flags &^= flagOpen
+		m.run = 0
+		r.Transition = TransitionResolved
+	} else {
+		r.Transition = TransitionUpdated
+	}
+}
+
+func (m *Model) learn(c *Config, k *components, tsMs int64, v float64) {
+	dt := tsMs - m.lastTs
+	// Running median of the step, in multiplicative steps of 5%.
+	if m.stepMs <= 0 {
+		m.stepMs = float32(dt)
+	} else if float32(dt) > m.stepMs {
+		m.stepMs *= 1.05
+	} else if float32(dt) < m.stepMs {
+		m.stepMs /= 1.05
+	}
+	if k.gap {
+		// The baseline may be stale after a long gap: anchor the levels at
+		// this point, keep the scales and the profile.
+		m.slow = v - k.full
+		m.plain = v
+		m.fast = v - k.full
+		m.fastP = v
+		m.trend = 0
+		m.change = 0
+	}
+	n := float64(m.n)
+	hk := c.HuberK
+	// The first points use larger rates (running means) so that the
+	// baseline starts from the data, not from zero.
+	warm := 1 / (n + 1)
+
+	// Calibration quantiles learn the series' own distribution of |z|,
+	// once the scales have settled.
+	for i := range m.cal {
+		if int(m.n) < c.MinPoints {
+			break
+		}
+		if m.cal[i].Q == 0 {
+			m.cal[i].Q = float32(c.CalibInit)
+		}
+		m.cal[i].Update(math.Min(math.Abs(k.z[i]), 1e30), c.CalibP, c.CalibRate, c.CalibMin)
+	}
+
+	// Fast level and scale.
+	rf := v - k.expFast
+	la := math.Max(c.LevelRate, warm)
+	m.fast += la * stream.Clip(v-k.full-m.fast, hk*k.sFast)
+	m.fastP += la * stream.Clip(v-m.fastP, hk*k.sFast)
+	m.fastS.Update(math.Abs(rf), math.Max(c.ScaleRate, warm), c.ScaleRate/2)
+	m.change = float32(k.change)
+
+	// Slow level with damped trend, around the full profile.
+	sa := math.Max(c.SlowRate, warm)
+	ds := v - k.full - m.slow - m.trend
+	sSig := m.slowS.Sigma(c.MeanFloor, floorFor(m.slow))
+	prev := m.slow
+	m.slow += m.trend + sa*stream.Clip(ds, hk*sSig)
+	if c.TrendRate > 0 && m.n > 2 {
+		m.trend = 0.99 * (m.trend + c.TrendRate*((m.slow-prev)-m.trend))
+	}
+	m.slowS.Update(math.Abs(ds), math.Max(c.SlowRate*4, warm), c.SlowRate*2)
+	dp := v - m.plain
+	pSig := m.plainS.Sigma(c.MeanFloor, floorFor(m.plain))
+	m.plain += sa * stream.Clip(dp, hk*pSig)
+	m.plainS.Update(math.Abs(dp), math.Max(c.SlowRate*4, warm), c.SlowRate*2)
+
+	// Seasonal profile: the residual around the slow level, clipped.
+	e := stream.Clip(v-m.slow-k.full, hk*sSig)
+	b0, b1, w := dayPos(tsMs)
+	near := b0
+	if w >= 0.5 {
+		near = b1
+	}
+	if m.dayCnt[near] < math.MaxUint8 {
+		m.dayCnt[near]++
+	}
+	g0 := math.Max(c.SeasonRate, 1/float64(m.dayCnt[b0]+1))
+	g1 := math.Max(c.SeasonRate, 1/float64(m.dayCnt[b1]+1))
+	d0, d1 := g0*(1-w)*e, g1*w*e
+	m.day[b0] += float32(d0)
+	m.day[b1] += float32(d1)
+	mean := float32((d0 + d1) / dayBins)
+	for i := range m.day {
+		m.day[i] -= mean
+	}
+	wd := weekday(tsMs)
+	if span := tsMs - m.firstTs; span < minSeason {
+		// The daily profile is still taking shape; what it leaves is
+		// not a day-of-week effect.
+	} else if m.dowCnt[wd] < math.MaxUint16 {
+		m.dowCnt[wd]++
+	}
+	// Day-of-week offsets learn what the daily profile leaves, slowly.
+	if m.dowCnt[wd] > 0 {
+		gw := math.Max(c.SeasonRate/50, 1/float64(m.dowCnt[wd]+1))
+		dw := float32(gw * (e - (d0 + d1)))
+		m.dow[wd] += dw
+		for i := range m.dow {
+			m.dow[i] -= dw / 7
+		}
+	}
+
+	// Use the profile while it explains the data better than a level; call
+	// the cycle weekly once a week has been seen and the day-of-week
+	// offsets matter (some offset beyond one residual sigma).
+	span := tsMs - m.firstTs
+	m.flags &^= flagSeasonal | flagWeekly
+	if span >= minSeason && float64(m.slowS.Med) < c.SeasonGain*float64(m.plainS.Med) {
+		m.flags |= flagSeasonal
+		if span >= minWeek {
+			var amp float32
+			for _, d := range m.dow {
+				amp = max(amp, d, -d)
+			}
+			if float64(amp) > sSig {
+				m.flags |= flagWeekly
+			}
+		}
+	}
+
+	if c.LikShortRate > 0 && int(m.n) >= c.MinPoints {
+		lp := c.likParams()
+		m.lik.Update(k.raw, &lp)
+	}
+	if v < m.lo || v > m.hi {
+		m.lo, m.hi = math.Min(m.lo, v), math.Max(m.hi, v)
+		m.calm = 0
+	} else if m.calm < math.MaxUint32 {
+		m.calm++
+	}
+
+	// Suppression peak.
+	m.peak = float32(math.Max(float64(m.peak)*c.SuppressDecay, k.rawScore))
+
+	m.n++
+	m.lastTs, m.lastV = tsMs, v
 }

@@ -1,0 +1,157 @@
+// Package stream holds one-pass robust estimators for metric streams. Each
+// estimator is a small value type without pointers: it is updated in place,
+// never allocates and keeps no history, so millions of them fit in flat
+// slices. All rates are per observation and lie in (0, 1]; a rate a gives an
+// exponential memory of about 1/a observations.
+//
+// Nothing here is safe for concurrent use; callers own their estimators.
+package stream
+
+import "math"
+
+// MADToSigma converts a median absolute deviation of Gaussian data to its
+// standard deviation: sigma = 1.4826 * MAD.
+const MADToSigma = 1.482602218505602
+
+// Clip returns x limited to [-c, c] (c >= 0).
+func Clip(x, c float64) float64 {
+	if x > c {
+		return c
+	}
+	if x < -c {
+		return -c
+	}
+	return x
+}
+
+// Huber moves loc towards x by rate a, with the step's residual clipped to
+// k*scale: loc + a*clip(x-loc, k*scale). It is the one-step form of an
+// exponentially weighted Huber M-estimate of location: a single outlier moves
+// the estimate by at most a*k*scale, whereas a persistent shift is followed.
+func Huber(loc, x, scale, a, k float64) float64 {
+	return loc + a*Clip(x-loc, k*scale)
+}
+
+// Median tracks a running median of |r| (a median absolute deviation when
+// r are residuals) by multiplicative stochastic approximation:
+//
+//	m <- m * exp(+a)  if |r| > m
+//	m <- m * exp(-a)  if |r| < m
+//
+// so m settles where half of the |r| lie above it, adapting by a factor e^a
+// per observation (a doubling of volatility is followed in about ln2/a
+// observations). It is bounded-influence: one outlier moves m by at most a
+// factor e^a. Floor keeps m away from zero on constant stretches, where the
+// median would otherwise decay to 0.
+func Median(m, absr, a, floor float64) float64 {
+	switch {
+	case m <= 0 || math.IsNaN(m):
+		m = math.Max(absr, floor)
+	case absr > m:
+		m *= math.Exp(a)
+	case absr < m:
+		m *= math.Exp(-a)
+	}
+	if m < floor {
+		m = floor
+	}
+	return m
+}
+
+// EWMA returns mean + a*(x-mean).
+func EWMA(mean, x, a float64) float64 { return mean + a*(x-mean) }
+
+// Moments is an exponentially weighted mean and variance.
+type Moments struct {
+	Mean, Var float64
+}
+
+// Update folds x in with rate a (West's exponentially weighted update).
+func (m *Moments) Update(x, a float64) {
+	d := x - m.Mean
+	m.Mean += a * d
+	m.Var = (1 - a) * (m.Var + a*d*d)
+}
+
+// Std returns the standard deviation.
+func (m *Moments) Std() float64 { return math.Sqrt(m.Var) }
+
+// NormalTail returns the upper tail probability P(Z > z) of a standard
+// normal variable, accurate far into the tail (it uses erfc, not 1-cdf).
+func NormalTail(z float64) float64 { return 0.5 * math.Erfc(z/math.Sqrt2) }
+
+// Surprise returns -log10 of the two-sided normal tail probability of z,
+// P(|Z| > |z|), capped at 300 so that it stays finite. 2 is about |z| = 2.6,
+// 4 about |z| = 3.9, 6 about |z| = 5.1 and 9 about |z| = 6.1.
+func Surprise(z float64) float64 {
+	z = math.Abs(z)
+	if math.IsNaN(z) {
+		return 0
+	}
+	if z > 37 {
+		// erfc underflows; use the asymptotic tail log10(phi(z)/z) * 2.
+		ln := -z*z/2 - math.Log(z*math.Sqrt(2*math.Pi)) + math.Ln2
+		return math.Min(-ln/math.Ln10, 300)
+	}
+	p := math.Erfc(z / math.Sqrt2)
+	if p <= 0 {
+		return 300
+	}
+	return math.Min(-math.Log10(p), 300)
+}
+
+// Scale is a robust scale estimate of residuals: a running median of |r|
+// (see Median) and, as a floor for zero-inflated or heavily quantised
+// series where that median collapses to 0, an exponentially weighted mean
+// of |r|. Both are float32: a scale needs no more precision, and the pair
+// fits in 8 bytes.
+type Scale struct {
+	Med, Mean float32
+}
+
+// Update folds in the absolute residual absr: the median moves by rate a
+// (multiplicatively), the mean by rate b.
+func (s *Scale) Update(absr, a, b float64) {
+	if s.Med == 0 && s.Mean == 0 {
+		s.Med, s.Mean = float32(absr), float32(absr)
+		return
+	}
+	s.Med = float32(Median(float64(s.Med), absr, a, 0))
+	s.Mean = float32(EWMA(float64(s.Mean), absr, b))
+}
+
+// Sigma returns the scale as a Gaussian standard deviation:
+// max(MADToSigma*Med, meanFrac*1.2533*Mean, floor). For Gaussian residuals
+// both estimates equal sigma; meanFrac (0..1) sets how far the median may
+// fall below the mean before the mean takes over.
+func (s Scale) Sigma(meanFrac, floor float64) float64 {
+	return math.Max(math.Max(MADToSigma*float64(s.Med), meanFrac*math.Sqrt(math.Pi/2)*float64(s.Mean)), floor)
+}
+
+// Quantile tracks the p-quantile of a positive stream by multiplicative
+// stochastic approximation: q grows by a factor e^(eta*p) when x > q and
+// shrinks by e^(-eta*(1-p)) otherwise, so that in equilibrium a fraction
+// 1-p of the observations exceed q. A zero Quantile starts at min.
+type Quantile struct {
+	Q float32
+}
+
+// Update folds in x >= 0; q never falls below min > 0.
+func (q *Quantile) Update(x, p, eta, min float64) {
+	v := float64(q.Q)
+	switch {
+	case v <= 0:
+		v = min
+	case x > v:
+		v *= math.Exp(eta * p)
+	default:
+		v *= math.Exp(-eta * (1 - p))
+	}
+	if !(v >= min) {
+		v = min
+	}
+	if v > math.MaxFloat32/2 {
+		v = math.MaxFloat32 / 2
+	}
+	q.Q = float32(v)
+}

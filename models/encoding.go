@@ -1,0 +1,204 @@
+package models
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/anomalyd/detector/algorithms/stream"
+	"github.com/anomalyd/detector/anomaly"
+)
+
+// encodingVersion is the first byte of every encoded model. UnmarshalBinary
+// rejects other versions. Bump it whenever fields() changes.
+const encodingVersion = 3
+
+// ErrEncoding is returned (wrapped) for input UnmarshalBinary cannot decode.
+var ErrEncoding = errors.New("models: bad encoding")
+
+// codec visits every field of a Model in the fixed order of the encoding,
+// little endian; the same walk encodes and decodes, so the two cannot drift
+// apart.
+type codec struct {
+	b   []byte
+	off int
+	dec bool
+}
+
+func (c *codec) u8(p *uint8) {
+	if c.dec {
+		*p = c.b[c.off]
+		c.off++
+		return
+	}
+	c.b = append(c.b, *p)
+}
+
+func (c *codec) u16(p *uint16) {
+	if c.dec {
+		*p = binary.LittleEndian.Uint16(c.b[c.off:])
+		c.off += 2
+		return
+	}
+	c.b = binary.LittleEndian.AppendUint16(c.b, *p)
+}
+
+func (c *codec) u32(p *uint32) {
+	if c.dec {
+		*p = binary.LittleEndian.Uint32(c.b[c.off:])
+		c.off += 4
+		return
+	}
+	c.b = binary.LittleEndian.AppendUint32(c.b, *p)
+}
+
+func (c *codec) u64(p *uint64) {
+	if c.dec {
+		*p = binary.LittleEndian.Uint64(c.b[c.off:])
+		c.off += 8
+		return
+	}
+	c.b = binary.LittleEndian.AppendUint64(c.b, *p)
+}
+
+func (c *codec) i64(p *int64) {
+	u := uint64(*p)
+	c.u64(&u)
+	*p = int64(u)
+}
+
+func (c *codec) f32(p *float32) {
+	u := math.Float32bits(*p)
+	c.u32(&u)
+	*p = math.Float32frombits(u)
+}
+
+func (c *codec) f64(p *float64) {
+	u := math.Float64bits(*p)
+	c.u64(&u)
+	*p = math.Float64frombits(u)
+}
+
+// fields walks the model's state in encoding order.
+func (m *Model) fields(c *codec) {
+	c.u32(&m.n)
+	c.u16(&m.run)
+	c.u8(&m.flags)
+	c.i64(&m.firstTs)
+	c.i64(&m.lastTs)
+	c.f64(&m.lastV)
+	c.f32(&m.stepMs)
+	c.f32(&m.change)
+	for _, p := range [...]*float64{&m.fast, &m.fastP, &m.slow, &m.trend, &m.plain} {
+		c.f64(p)
+	}
+	for _, s := range [...]*stream.Scale{&m.fastS, &m.slowS, &m.plainS} {
+		c.f32(&s.Med)
+		c.f32(&s.Mean)
+	}
+	for i := range m.cal {
+		c.f32(&m.cal[i].Q)
+	}
+	c.f32(&m.peak)
+	c.f32(&m.lik.Short)
+	c.f32(&m.lik.Mean)
+	c.f32(&m.lik.Var)
+	c.u32(&m.lik.N)
+	c.f64(&m.lo)
+	c.f64(&m.hi)
+	c.u32(&m.calm)
+	for i := range m.day {
+		c.f32(&m.day[i])
+	}
+	for i := range m.dow {
+		c.f32(&m.dow[i])
+	}
+	for i := range m.dayCnt {
+		c.u8(&m.dayCnt[i])
+	}
+	for i := range m.dowCnt {
+		c.u16(&m.dowCnt[i])
+	}
+	l := &m.last
+	for _, p := range [...]*float32{&l.Expected, &l.Lower, &l.Upper, &l.Score, &l.Z} {
+		c.f32(p)
+	}
+	st, det := uint8(l.State), uint8(l.Detector)
+	c.u8(&st)
+	c.u8(&det)
+	l.State, l.Detector = anomaly.State(st), Detector(det)
+}
+
+// encodedSize is the length of an encoding of the current version.
+var encodedSize = func() int {
+	var m Model
+	return len(m.AppendBinary(nil))
+}()
+
+// AppendBinary appends the model's encoding (a version byte, then every
+// field in a fixed order, little endian) to dst and returns the extended
+// slice.
+func (m *Model) AppendBinary(dst []byte) []byte {
+	dst = append(dst, encodingVersion)
+	c := codec{b: dst}
+	m.fields(&c)
+	return c.b
+}
+
+// UnmarshalBinary restores a model written by AppendBinary. It returns an
+// error wrapping ErrEncoding, and leaves m unchanged, when b is not exactly
+// one encoding of the current version or holds impossible values.
+func (m *Model) UnmarshalBinary(b []byte) error {
+	if len(b) == 0 {
+		return fmt.Errorf("%w: empty input", ErrEncoding)
+	}
+	if b[0] != encodingVersion {
+		return fmt.Errorf("%w: unknown version %d", ErrEncoding, b[0])
+	}
+	if len(b) != encodedSize {
+		return fmt.Errorf("%w: %d bytes, want %d", ErrEncoding, len(b), encodedSize)
+	}
+	var x Model
+	x.fields(&codec{b: b, off: 1, dec: true})
+	if err := x.check(); err != nil {
+		return fmt.Errorf("%w: %v", ErrEncoding, err)
+	}
+	*m = x
+	return nil
+}
+
+// check rejects decoded states the model can never reach.
+func (m *Model) check() error {
+	if m.flags&^(flagOpen|flagSeasonal|flagWeekly) != 0 {
+		return fmt.Errorf("unknown flags %#x", m.flags)
+	}
+	if m.last.State > anomaly.StateAnomalous {
+		return fmt.Errorf("unknown state %d", m.last.State)
+	}
+	if int(m.last.Detector) >= len(detectorNames) {
+		return fmt.Errorf("unknown detector %d", m.last.Detector)
+	}
+	if m.n > 0 && m.lastTs < m.firstTs {
+		return errors.New("last timestamp before first")
+	}
+	bad := func(f float64) bool { return math.IsNaN(f) || math.IsInf(f, 0) }
+	for _, f := range [...]float64{m.lastV, m.fast, m.fastP, m.slow, m.trend, m.plain} {
+		if bad(f) {
+			return errors.New("non-finite level")
+		}
+	}
+	f32 := []float32{m.stepMs, m.change, m.peak, m.fastS.Med, m.fastS.Mean, m.slowS.Med, m.slowS.Mean,
+		m.plainS.Med, m.plainS.Mean, m.cal[0].Q, m.cal[1].Q, m.cal[2].Q}
+	f32 = append(f32, m.day[:]...)
+	f32 = append(f32, m.dow[:]...)
+	for i, f := range f32 {
+		if bad(float64(f)) {
+			return errors.New("non-finite field")
+		}
+		if i != 1 && i < 12 && f < 0 {
+			return errors.New("negative scale")
+		}
+	}
+	return nil
+}
