@@ -7,7 +7,7 @@ import (
 
 // Profile is a NAB cost profile.
 type Profile struct {
-	Name           string
+	Name          string
 	ATP, AFP, AFN float64
 }
 
