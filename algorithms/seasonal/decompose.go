@@ -1,6 +1,7 @@
 package seasonal
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 
@@ -23,15 +24,21 @@ type Decomposition struct {
 // period in slots (0: no seasonal component) and a trend window of
 // trendWindow slots, and stores the result in d, reusing its slices.
 //
-// Seasonal profile, when period > 0 (period >= 2, len(x) >= 2·period):
+// Seasonal part, when period > 0 (period >= 2, len(x) >= 2·period):
 //
-//	c[k]       = median(x[k-⌊P/2⌋ .. k-⌊P/2⌋+P-1])     centred, one cycle long
-//	Profile[φ] = median{ x[k] - c[k] : k mod P ∈ [φ-h, φ+h] (cyclic) },
+//	c[k]        = median(x[k-⌊P/2⌋ .. k-⌊P/2⌋+P-1])     centred, one cycle long
+//	Profile[φ]  = median{ x[j] - c[j] : j mod P = φ } - μ
+//	Seasonal[k] = median{ x[j] - c[j] : j mod P = k mod P, j ≠ k } - μ
 //
-// then minus the median of Profile. A cycle-long window holds one value of
-// every phase, so c follows the level but not the cycle; the median over
-// cycles ignores a bad day. h (see phaseHalfWidth) pools neighbouring
-// phases until about MinPhaseSamples values enter each median.
+// with μ the median of the uncentred profile. A cycle-long window holds one
+// value of every phase, so c follows the level but not the cycle; the
+// median over cycles ignores a bad day. Seasonal leaves the slot's own value
+// out of its phase's median: a median of a dozen values sits close to each
+// of them, and in-sample residuals would have a shrunken MAD that makes
+// ordinary points look extreme. Left out, the residuals are honest
+// out-of-sample errors and their MAD estimates their spread. Sharp edges in
+// the cycle (a daily on/off) are kept, which pooling neighbouring phases
+// would blur.
 //
 // Trend, a trailing rolling median of the deseasonalised series over the
 // trendWindow slots before k (the first trendWindow slots share the median
@@ -72,28 +79,33 @@ func Decompose(d *Decomposition, x []float64, period, trendWindow int, w *Work) 
 		for k, v := range x {
 			detr[k] = v - detr[k]
 		}
-		h := phaseHalfWidth(n, period)
-		buf = w.scratch(max(n, (2*h+1)*(n/period+1)))
+		// Per phase: sort the phase's values once; the profile is their
+		// median and each slot's seasonal value the median of the others.
+		cycles := (n + period - 1) / period
+		w.idx = slices.Grow(w.idx[:0], cycles)[:cycles]
 		for ph := range period {
-			vals := buf[:0]
-			for dp := -h; dp <= h; dp++ {
-				q := ph + dp
-				if q < 0 || q >= period {
-					// Neighbouring phases wrap around the cycle.
-					q = (q + period) % period
-				}
-				for k := q; k < n; k += period {
-					vals = append(vals, detr[k])
-				}
+			m := 0
+			for k := ph; k < n; k += period {
+				w.idx[m] = k
+				m++
 			}
-			d.Profile[ph] = robust.Median(vals, vals)
+			idx := w.idx[:m]
+			slices.SortFunc(idx, func(a, b int) int { return cmp.Compare(detr[a], detr[b]) })
+			vals := buf[:m]
+			for j, k := range idx {
+				vals[j] = detr[k]
+			}
+			d.Profile[ph] = robust.MedianSorted(vals)
+			for q, k := range idx {
+				d.Seasonal[k] = medianWithout(vals, q)
+			}
 		}
 		mid := robust.Median(d.Profile, buf)
 		for ph := range d.Profile {
 			d.Profile[ph] -= mid
 		}
 		for k := range n {
-			d.Seasonal[k] = d.Profile[k%period]
+			d.Seasonal[k] -= mid
 		}
 	}
 	// Deseasonalised series in Resid for now, then the trend over it.
@@ -107,21 +119,19 @@ func Decompose(d *Decomposition, x []float64, period, trendWindow int, w *Work) 
 	return nil
 }
 
-// MinPhaseSamples is the number of values the seasonal profile aims to take
-// the median of at each phase; see phaseHalfWidth.
-const MinPhaseSamples = 64
-
-// phaseHalfWidth returns h, the number of neighbouring phases on each side
-// pooled into each phase's median: the smallest h with (2h+1)·cycles >=
-// MinPhaseSamples, at most period/48 (30 minutes of a daily cycle) so that
-// the profile keeps its shape. Pooling matters beyond noise: a median of
-// few values sits close to each of them, which shrinks the residuals' MAD
-// and makes ordinary points look extreme.
-func phaseHalfWidth(n, period int) int {
-	cycles := max(n/period, 1)
-	h := 0
-	for (2*h+1)*cycles < MinPhaseSamples {
-		h++
+// medianWithout returns the median of the ascending slice s without s[q]
+// (len(s) >= 2).
+func medianWithout(s []float64, q int) float64 {
+	m := len(s) - 1
+	at := func(j int) float64 {
+		if j >= q {
+			return s[j+1]
+		}
+		return s[j]
 	}
-	return min(h, period/48)
+	if m%2 == 1 {
+		return at(m / 2)
+	}
+	lo, hi := at(m/2-1), at(m/2)
+	return lo + (hi-lo)/2
 }

@@ -224,6 +224,7 @@ func smooth(n int) int {
 // ready to use.
 type Work struct {
 	a, b, c []float64
+	idx     []int
 	pad     []float64
 	coef    []complex128
 	fft     *fourier.FFT
