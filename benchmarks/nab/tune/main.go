@@ -1,17 +1,20 @@
-// Command tune evaluates model configurations on the NAB corpus: it streams
-// every file through models.Model (one pass, row order, no look-ahead),
-// scores the result with NAB's rules (the three cost profiles, threshold
-// swept over the corpus, normalised against the null and perfect detectors)
-// and can sweep parameters and cross-validate.
+// Command tune evaluates model configurations on the NAB corpus with the
+// shared runner's rules and scorer (benchmarks/nab/corpus and
+// benchmarks/nab/score): every file is streamed through models.Model (one
+// pass, row order, no look-ahead), the three cost profiles are swept over
+// the corpus and normalised against the null and perfect detectors. It can
+// sweep parameters and cross-validate.
 //
 //	go run ./benchmarks/nab/tune                        # DefaultConfig
 //	go run ./benchmarks/nab/tune -set LevelRate=0.2 -v  # one change, per-file table
 //	go run ./benchmarks/nab/tune -grid 'LevelRate=0.05,0.1;ScoreScale=8,10'
 //
-// The cross-validated figure splits the files of every category into two
-// halves by alternation (sorted by name: even positions in half A, odd in
-// half B), picks the best configuration of the grid and its threshold on one
-// half and scores them on the other; it reports the mean of both directions.
+// Cross-validation: the files of every category are split into two halves
+// by alternation (sorted by name: even positions in half A, odd in half B).
+// For each direction, the configuration of the grid (the base configuration
+// when there is no grid) and its standard-profile threshold are chosen on
+// one half and scored on the other; the CV figure is the mean of the two
+// held-out scores.
 //
 // The labels are read only by the scorer; the model sees timestamps and
 // values.
@@ -20,17 +23,19 @@ package main
 import (
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
 	"runtime"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 	"unsafe"
 
+	"github.com/anomalyd/detector/benchmarks/nab/corpus"
+	"github.com/anomalyd/detector/benchmarks/nab/score"
 	"github.com/anomalyd/detector/models"
 )
 
@@ -40,98 +45,98 @@ func main() {
 	grid := flag.String("grid", "", "parameter grid: Name=v1,v2;Name2=v1,v2 (evaluated on top of -set)")
 	verbose := flag.Bool("v", false, "per-file breakdown at the standard threshold")
 	plotDir := flag.String("plot", "", "write a PNG per file to this folder (first configuration)")
-	desc := flag.Bool("describe", false, "per-file counts of rows at score levels")
 	flag.Parse()
 
-	files, err := loadCorpus(*data)
+	files, err := corpus.Load(filepath.Join(*data, "data"))
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+		fail(err)
+	}
+	windows, err := score.LoadWindows(filepath.Join(*data, "labels", "combined_windows.json"), files)
+	if err != nil {
+		fail(err)
 	}
 	base := models.DefaultConfig()
 	if err := apply(&base, *set); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
+		fail(err)
 	}
-	infos := make([][]rowInfo, len(files))
-	for i, f := range files {
-		infos[i] = rowInfos(f)
-	}
-	cfgs := []models.Config{base}
-	names := []string{"base"}
+	cfgs, names := []models.Config{base}, []string{"base"}
 	if *grid != "" {
-		cfgs, names, err = expand(base, *grid)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(2)
+		if cfgs, names, err = expand(base, *grid); err != nil {
+			fail(err)
 		}
 	}
-	fmt.Printf("%d files, %d windows, model %d bytes\n", len(files), countWindows(files), unsafe.Sizeof(models.Model{}))
-	type res struct {
-		name     string
-		all      [3]Outcome
-		half     [2][]*fileScores
-		sweepStd [2]Outcome
+	var halves [2][]int
+	for i := range files {
+		h := half(files, i)
+		halves[h] = append(halves[h], i)
 	}
-	var results []res
-	for i, c := range cfgs {
+	profiles := score.StandardProfiles()
+	std := profiles[score.Standard]
+	nw := 0
+	for _, ws := range windows {
+		nw += len(ws)
+	}
+	fmt.Printf("%d files, %d windows, model %d bytes\n", len(files), nw, unsafe.Sizeof(models.Model{}))
+
+	type result struct {
+		scores [][]float64
+		half   [2]score.ProfileResult
+	}
+	results := make([]result, len(cfgs))
+	for ci, c := range cfgs {
+		if err := c.Validate(); err != nil {
+			fail(fmt.Errorf("%s: %w", names[ci], err))
+		}
 		start := time.Now()
-		fs := run(c, files, infos)
-		var r res
-		r.name = names[i]
-		for p := range profiles {
-			r.all[p] = sweep(fs, profiles[p])
-		}
-		for j, f := range fs {
-			h := half(files, j)
-			r.half[h] = append(r.half[h], f)
-		}
+		sc := runAll(c, files)
+		rep := score.Evaluate(files, sc, windows, profiles)
+		r := result{scores: sc}
 		for h := range 2 {
-			r.sweepStd[h] = sweep(r.half[h], profiles[0])
+			fs, ss := subset(files, sc, halves[h])
+			hr := score.Evaluate(fs, ss, windows, map[string]score.Profile{score.Standard: std})
+			r.half[h] = hr.Profiles[0]
 		}
-		results = append(results, r)
+		results[ci] = r
+		s, lfp, lfn := rep.Profiles[0], rep.Profiles[1], rep.Profiles[2]
 		fmt.Printf("%-50s std %6.2f (t=%.4f tp %d fp %d fn %d)  lowFP %6.2f  lowFN %6.2f  halves %6.2f %6.2f  %v\n",
-			r.name, r.all[0].Norm, r.all[0].Threshold, r.all[0].TP, r.all[0].FP, r.all[0].FN,
-			r.all[1].Norm, r.all[2].Norm, r.sweepStd[0].Norm, r.sweepStd[1].Norm, time.Since(start).Round(time.Millisecond))
-		if *plotDir != "" && i == 0 {
-			if err := plot(*plotDir, fs, r.all[0].Threshold); err != nil {
-				fmt.Fprintln(os.Stderr, err)
+			names[ci], s.Score, s.Threshold, s.Total.TP, s.Total.FP, s.Total.FN, lfp.Score, lfn.Score,
+			r.half[0].Score, r.half[1].Score, time.Since(start).Round(time.Millisecond))
+		if *verbose {
+			for _, f := range s.Files {
+				fmt.Printf("    %-58s raw %7.3f  tp %d fp %3d fn %d\n", f.Key, f.Raw, f.TP, f.FP, f.FN)
 			}
 		}
-		if *desc {
-			describe(fs)
-		}
-		if *verbose {
-			perFile(fs, r.all[0].Threshold)
+		if *plotDir != "" && ci == 0 {
+			if err := plot(*plotDir, files, windows, sc, s.Threshold); err != nil {
+				fail(err)
+			}
 		}
 	}
-	// Cross-validation over the grid: choose on one half, score on the other.
 	var cv float64
 	for h := range 2 {
 		best := 0
 		for i := range results {
-			if results[i].sweepStd[h].Norm > results[best].sweepStd[h].Norm {
+			if results[i].half[h].Score > results[best].half[h].Score {
 				best = i
 			}
 		}
-		o := scoreAt(results[best].half[1-h], profiles[0], results[best].sweepStd[h].Threshold)
+		t := results[best].half[h].Threshold
+		held := scoreAt(files, windows, results[best].scores, halves[1-h], t, std)
 		fmt.Printf("CV: tuned on half %c -> %s (t=%.4f, %.2f), held-out half %c: %.2f\n",
-			'A'+h, results[best].name, results[best].sweepStd[h].Threshold, results[best].sweepStd[h].Norm, 'A'+1-h, o.Norm)
-		cv += o.Norm / 2
+			'A'+h, names[best], t, results[best].half[h].Score, 'A'+1-h, held)
+		cv += held / 2
 	}
 	fmt.Printf("CV standard (mean of both directions): %.2f\n", cv)
 }
 
-func countWindows(files []*File) int {
-	n := 0
-	for _, f := range files {
-		n += len(f.Windows)
-	}
-	return n
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, err)
+	os.Exit(1)
 }
 
-// half assigns file j to half 0 or 1 by alternation within its category.
-func half(files []*File, j int) int {
+// half assigns file j to half 0 or 1 by alternation within its category
+// (files are sorted by key).
+func half(files []corpus.File, j int) int {
 	k := 0
 	for i := 0; i < j; i++ {
 		if files[i].Category == files[j].Category {
@@ -141,35 +146,53 @@ func half(files []*File, j int) int {
 	return k % 2
 }
 
-// run streams every file through a fresh model with config c, files in
-// parallel.
-func run(c models.Config, files []*File, infos [][]rowInfo) []*fileScores {
-	out := make([]*fileScores, len(files))
+func subset(files []corpus.File, sc [][]float64, idx []int) ([]corpus.File, [][]float64) {
+	fs := make([]corpus.File, len(idx))
+	ss := make([][]float64, len(idx))
+	for i, j := range idx {
+		fs[i], ss[i] = files[j], sc[j]
+	}
+	return fs, ss
+}
+
+// scoreAt is the normalised standard score of the files idx at threshold t.
+func scoreAt(files []corpus.File, windows map[string][]score.Window, sc [][]float64, idx []int, t float64, pr score.Profile) float64 {
+	var raw float64
+	nw := 0
+	for _, j := range idx {
+		k := files[j].Key()
+		r := score.FileScore(k, sc[j], windows[k], t, pr)
+		raw += r.Raw
+		nw += r.Windows
+	}
+	null, perfect := -pr.FN*float64(nw), pr.TP*float64(nw)
+	return 100 * (raw - null) / (perfect - null)
+}
+
+// runAll streams every file through a fresh model with config c, files in
+// parallel on all cores.
+func runAll(c models.Config, files []corpus.File) [][]float64 {
+	out := make([][]float64, len(files))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
-	for i, f := range files {
+	for i := range files {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
+			f := &files[i]
 			var m models.Model
-			s := make([]float64, len(f.Ts))
-			for j := range f.Ts {
-				s[j] = m.Update(&c, f.Ts[j], f.Values[j]).Score
+			s := make([]float64, f.Len())
+			for j := range s {
+				v := m.Update(&c, f.TsMs[j], f.Values[j]).Score
+				s[j] = math.Min(1, math.Max(0, v))
 			}
-			out[i] = &fileScores{f: f, info: infos[i], scores: s}
+			out[i] = s
 		}()
 	}
 	wg.Wait()
 	return out
-}
-
-func perFile(fs []*fileScores, t float64) {
-	for _, x := range fs {
-		o := scoreAt([]*fileScores{x}, profiles[0], t)
-		fmt.Printf("    %-58s raw %7.3f  tp %d fp %3d fn %d\n", x.f.Key, o.Raw, o.TP, o.FP, o.FN)
-	}
 }
 
 // apply sets Config fields from "Name=value,Name=value".
@@ -245,40 +268,11 @@ func expand(base models.Config, grid string) ([]models.Config, []string, error) 
 	return cfgs, names, nil
 }
 
-// defaultData is ../shared/nab relative to the repository root (the
-// directory holding go.mod), or that path relative to the working directory.
+// defaultData is ../shared/nab relative to the repository root.
 func defaultData() string {
-	dir, err := os.Getwd()
+	root, err := corpus.RepoRoot()
 	if err != nil {
 		return "../shared/nab"
 	}
-	for d := dir; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			return filepath.Join(d, "..", "shared", "nab")
-		}
-		if filepath.Dir(d) == d {
-			return "../shared/nab"
-		}
-	}
-}
-
-var _ = sort.Strings
-
-// describe prints, per file, how many scorable rows reach a few score levels.
-func describe(fs []*fileScores) {
-	levels := []float64{0.3, 0.5, 0.7, 0.9, 0.99}
-	for _, x := range fs {
-		cnt := make([]int, len(levels))
-		for i, ri := range x.info {
-			if ri.win == -2 {
-				continue
-			}
-			for j, l := range levels {
-				if x.scores[i] >= l {
-					cnt[j]++
-				}
-			}
-		}
-		fmt.Printf("    %-58s %v\n", x.f.Key, cnt)
-	}
+	return filepath.Join(root, "..", "shared", "nab")
 }

@@ -8,32 +8,36 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/anomalyd/detector/benchmarks/nab/corpus"
+	"github.com/anomalyd/detector/benchmarks/nab/score"
 )
 
 // plot writes a PNG per file to dir: the values (black), the windows
 // (shaded), the probation (grey line) and the score (red, lower band) with
 // the threshold (blue).
-func plot(dir string, fs []*fileScores, t float64) error {
+func plot(dir string, files []corpus.File, windows map[string][]score.Window, scores [][]float64, t float64) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
 	const W, H, SH = 1600, 300, 120
-	for _, x := range fs {
+	for fi := range files {
+		f := &files[fi]
 		img := image.NewRGBA(image.Rect(0, 0, W, H+SH))
 		for i := range img.Pix {
 			img.Pix[i] = 255
 		}
-		n := len(x.f.Values)
+		n := f.Len()
 		col := func(i int) int { return i * (W - 1) / max(n-1, 1) }
-		for _, w := range x.f.Windows {
-			for px := col(w[0]); px <= col(w[1]); px++ {
+		for _, w := range windows[f.Key()] {
+			for px := col(w.L); px <= col(w.R); px++ {
 				for y := 0; y < H+SH; y++ {
 					img.Set(px, y, color.RGBA{255, 230, 180, 255})
 				}
 			}
 		}
 		lo, hi := math.Inf(1), math.Inf(-1)
-		for _, v := range x.f.Values {
+		for _, v := range f.Values {
 			lo, hi = math.Min(lo, v), math.Max(hi, v)
 		}
 		if hi == lo {
@@ -43,10 +47,10 @@ func plot(dir string, fs []*fileScores, t float64) error {
 		for y := 0; y < H+SH; y++ {
 			img.Set(col(p), y, color.RGBA{160, 160, 160, 255})
 		}
-		for i, v := range x.f.Values {
+		for i, v := range f.Values {
 			y := H - 1 - int((v-lo)/(hi-lo)*float64(H-10)) - 5
 			img.Set(col(i), y, color.Black)
-			s := x.scores[i]
+			s := scores[fi][i]
 			c := color.RGBA{220, 0, 0, 255}
 			if s >= t {
 				c = color.RGBA{0, 160, 0, 255}
@@ -59,15 +63,15 @@ func plot(dir string, fs []*fileScores, t float64) error {
 		for px := 0; px < W; px++ {
 			img.Set(px, ty, color.RGBA{0, 0, 255, 255})
 		}
-		f, err := os.Create(filepath.Join(dir, strings.ReplaceAll(x.f.Key, "/", "_")+".png"))
+		out, err := os.Create(filepath.Join(dir, strings.ReplaceAll(f.Key(), "/", "_")+".png"))
 		if err != nil {
 			return err
 		}
-		if err := png.Encode(f, img); err != nil {
-			f.Close()
+		if err := png.Encode(out, img); err != nil {
+			out.Close()
 			return err
 		}
-		f.Close()
+		out.Close()
 	}
 	return nil
 }

@@ -1,0 +1,68 @@
+package likelihood
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+var params = Params{ShortRate: 0.2, LongRate: 0.001, MinMean: 0.03, MinVar: 0.0003}
+
+func TestQuietSeriesSpike(t *testing.T) {
+	var tr Tracker
+	for range 1000 {
+		if s := tr.Update(0, &params); s != 0 {
+			t.Fatalf("Update(0) on a quiet series = %v, want 0", s)
+		}
+	}
+	// One raw score of 1: short mean 0.2, against mean floor 0.03 and sd
+	// floor sqrt(0.0003): z = 9.8.
+	want := -math.Log10(0.5 * math.Erfc((0.2-0.03)/math.Sqrt(0.0003)/math.Sqrt2))
+	if got := tr.Update(1, &params); math.Abs(got-want) > 1e-3*want {
+		t.Errorf("Update(1) after quiet = %v, want %v", got, want)
+	}
+}
+
+func TestNoisySeriesNeedsMore(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 1))
+	var quiet, noisy Tracker
+	for range 3000 {
+		quiet.Update(0.01*r.Float64(), &params)
+		noisy.Update(r.Float64(), &params)
+	}
+	q, n := quiet.Update(1, &params), noisy.Update(1, &params)
+	if !(q > n) {
+		t.Errorf("surprise of a raw 1: quiet series %v, noisy series %v, want quiet > noisy", q, n)
+	}
+	if n > 3 {
+		t.Errorf("surprise of a raw 1 on a uniformly noisy series = %v, want small", n)
+	}
+}
+
+func TestSurpriseDoesNotChange(t *testing.T) {
+	var tr Tracker
+	for i := range 100 {
+		tr.Update(float64(i%3)/3, &params)
+	}
+	before := tr
+	s := tr.Surprise(tr.Next(0.9, &params), &params)
+	if tr != before {
+		t.Error("Surprise/Next changed the tracker")
+	}
+	if got := tr.Update(0.9, &params); got != s {
+		t.Errorf("Update = %v, Surprise(Next) = %v, want equal", got, s)
+	}
+}
+
+func TestEmptyTracker(t *testing.T) {
+	var tr Tracker
+	if got := tr.Surprise(1, &params); got != 0 {
+		t.Errorf("Surprise on an empty tracker = %v, want 0", got)
+	}
+	if got := tr.Update(1, &params); got != 0 {
+		t.Errorf("first Update = %v, want 0 (no history)", got)
+	}
+	if tr.N != 1 || tr.Short != 1 {
+		t.Errorf("after first Update: N %d short %v, want 1 and 1", tr.N, tr.Short)
+	}
+}
