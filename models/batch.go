@@ -73,6 +73,13 @@ type BatchConfig struct {
 	// Periods are the candidate cycles tried when the caller gives none, in
 	// order of preference (default one day, one week).
 	Periods []time.Duration
+	// PhaseScaleRatio: when the residuals' scale at the noisiest phases of
+	// the cycle (90th percentile over phases) is at least PhaseScaleRatio
+	// times the scale at the calmest (10th percentile), each point is
+	// judged against the scale of its own phase, never below a quarter of
+	// the global scale (default 2; 0 always uses one global scale). Busy
+	// hours are often noisier than quiet ones.
+	PhaseScaleRatio float64
 	// Threshold is the score at and above which a point is anomalous, in
 	// (0, 1] (default DefaultConfig().Threshold, the streaming model's). The
 	// score is
@@ -88,14 +95,15 @@ type BatchConfig struct {
 // DefaultBatchConfig returns the defaults described in BatchConfig.
 func DefaultBatchConfig() BatchConfig {
 	return BatchConfig{
-		MinPoints:      32,
-		MaxPoints:      200_000,
-		MaxAnomalies:   0.02,
-		Alpha:          0.05,
-		TrendWindow:    6 * time.Hour,
-		MinTrendPoints: 15,
-		Periods:        []time.Duration{24 * time.Hour, 7 * 24 * time.Hour},
-		Threshold:      DefaultConfig().Threshold,
+		MinPoints:       32,
+		MaxPoints:       200_000,
+		MaxAnomalies:    0.02,
+		Alpha:           0.05,
+		TrendWindow:     6 * time.Hour,
+		MinTrendPoints:  15,
+		Periods:         []time.Duration{24 * time.Hour, 7 * 24 * time.Hour},
+		PhaseScaleRatio: 2,
+		Threshold:       DefaultConfig().Threshold,
 	}
 }
 
@@ -114,6 +122,8 @@ func (c *BatchConfig) Validate() error {
 		return fmt.Errorf("batch trend window must be positive, got %v", c.TrendWindow)
 	case c.MinTrendPoints < 1:
 		return fmt.Errorf("batch min trend points must be at least 1, got %d", c.MinTrendPoints)
+	case c.PhaseScaleRatio < 0 || math.IsNaN(c.PhaseScaleRatio):
+		return fmt.Errorf("batch phase scale ratio must be >= 0, got %v", c.PhaseScaleRatio)
 	case !(c.Threshold > 0 && c.Threshold <= 1):
 		return fmt.Errorf("batch threshold must be in (0, 1], got %v", c.Threshold)
 	}
@@ -232,8 +242,7 @@ func DetectBatch(samples []anomaly.Sample, periodSeconds int64, cfg BatchConfig)
 		return res, &anomaly.Error{Code: anomaly.CodeInternal, Message: err.Error(), Index: -1, Err: err}
 	}
 
-	// Residuals of the points in time order, then their centre and scale as
-	// the ESD test's first step sees them.
+	// Residuals of the points in time order.
 	fit := make([]float64, n)
 	resid := make([]float64, n)
 	for j := range n {
@@ -246,19 +255,51 @@ func DetectBatch(samples []anomaly.Sample, periodSeconds int64, cfg BatchConfig)
 	if scale == 0 {
 		scale = robust.MeanAbsToSigma * robust.MeanAbsDev(resid, center)
 	}
+	if scale == 0 {
+		scale = 1 // every residual equals center: nothing stands out
+	}
+
+	// Each point's unit: the global scale, or the scale of its phase of the
+	// cycle when those differ by PhaseScaleRatio or more. The test and the
+	// verdicts work on standardised residuals u = (resid - center) / unit.
+	unit := make([]float64, n)
+	for j := range unit {
+		unit[j] = scale
+	}
+	if period > 0 && cfg.PhaseScaleRatio > 0 {
+		ps := seasonal.PhaseScale(nil, dec.Resid, period, &w)
+		lo := robust.Quantile(0.1, ps, work)
+		hi := robust.Quantile(0.9, ps, work)
+		if hi >= cfg.PhaseScaleRatio*lo {
+			floor := scale / 4
+			for j := range unit {
+				unit[j] = max(ps[grid.Slot[j]%period], floor)
+			}
+		}
+	}
+	u := make([]float64, n)
+	for j := range u {
+		u[j] = (resid[j] - center) / unit[j]
+	}
+	uc, umad := robust.MedianMAD(u, work)
+	us := robust.MADToSigma * umad
+	if us == 0 {
+		us = robust.MeanAbsToSigma * robust.MeanAbsDev(u, uc)
+	}
 
 	maxK := min(max(1, int(cfg.MaxAnomalies*float64(n))), n-2)
 	var test esd.Result
-	if err := esd.Test(&test, resid, esd.Config{MaxOutliers: maxK, Alpha: cfg.Alpha, Estimator: esd.MedianMAD}, nil); err != nil {
+	if err := esd.Test(&test, u, esd.Config{MaxOutliers: maxK, Alpha: cfg.Alpha, Estimator: esd.MedianMAD}, nil); err != nil {
 		return res, &anomaly.Error{Code: anomaly.CodeInternal, Message: err.Error(), Index: -1, Err: err}
 	}
 	r := test.Outliers
 
-	// |z| of every point, and the band half-width k that puts exactly the r
-	// largest outside (ties at the boundary aside).
+	// |z| of every point, and the band half-width k (in units of us) that
+	// puts exactly the r largest outside: ties at the boundary go out
+	// together unless that exceeds the cap, then they stay in together.
 	absZ := make([]float64, n)
 	for j := range n {
-		absZ[j] = math.Abs(zOf(resid[j]-center, scale))
+		absZ[j] = math.Abs(zOf(u[j]-uc, us))
 	}
 	var crit float64
 	if r < maxK {
@@ -274,6 +315,15 @@ func DetectBatch(samples []anomaly.Sample, periodSeconds int64, cfg BatchConfig)
 	if r > 0 {
 		if last := robust.Select(work, n-r); k > last { // the r-th largest
 			k = last
+			out := 0
+			for _, z := range absZ {
+				if z >= k {
+					out++
+				}
+			}
+			if out > maxK {
+				k = math.Nextafter(last, math.Inf(1))
+			}
 		}
 	}
 
@@ -285,10 +335,11 @@ func DetectBatch(samples []anomaly.Sample, periodSeconds int64, cfg BatchConfig)
 	t := math.Min(cfg.Threshold, 1-1e-9)
 	res.Verdicts = make([]anomaly.Verdict, n)
 	for j, i := range order {
-		exp := fit[j] + center
-		z := zOf(resid[j]-center, scale)
-		u := absZ[j] / k
-		score := t * u / (t*u + 1 - t)
+		exp := fit[j] + center + uc*unit[j]
+		half := k * us * unit[j]
+		z := zOf(u[j]-uc, us)
+		ratio := absZ[j] / k
+		score := t * ratio / (t*ratio + 1 - t)
 		state := anomaly.StateNormal
 		if absZ[j] >= k {
 			state = anomaly.StateAnomalous
@@ -302,8 +353,8 @@ func DetectBatch(samples []anomaly.Sample, periodSeconds int64, cfg BatchConfig)
 			Timestamp: time.UnixMilli(ts[j]).UTC(),
 			Value:     vals[j],
 			Expected:  anomaly.Finite(exp),
-			Lower:     anomaly.Finite(exp - k*scale),
-			Upper:     anomaly.Finite(exp + k*scale),
+			Lower:     anomaly.Finite(exp - half),
+			Upper:     anomaly.Finite(exp + half),
 			Score:     anomaly.Finite(score),
 			Z:         anomaly.Finite(z),
 			State:     state,

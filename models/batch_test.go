@@ -415,3 +415,43 @@ func TestDetectBatchWeekly(t *testing.T) {
 		t.Errorf("%d anomalies at %v, want the injected one and at most 2 more", res.Anomalies, anomalousIndices(res))
 	}
 }
+
+func TestDetectBatchPhaseScale(t *testing.T) {
+	// Noise with standard deviation 1 at night and 4 from 09:00 to 18:00,
+	// as busy hours often are: judged against one global scale, the day's
+	// ordinary swings look extreme; against each phase's own scale they do
+	// not, and a night-time blip of 8 (8 sigma at night, 2 by day) is found.
+	r := rand.New(rand.NewPCG(4, 4))
+	s := synth.Generate(synth.Config{Points: 14 * 288, DailyAmp: 20, Seed: 4})
+	for k := range s.Values {
+		sd := 1.0
+		if ph := k % 288; ph >= 108 && ph < 216 {
+			sd = 4
+		}
+		s.Values[k] += sd * r.NormFloat64()
+	}
+	blip := 5*288 + 36 // day 5, 03:00
+	s.Spike(blip, 8)
+	in := samplesOf(s)
+	cfg := DefaultBatchConfig()
+	res, err := DetectBatch(in, 0, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkVerdicts(t, in, res, cfg)
+	if got := anomalousIndices(res); !slices.Equal(got, []int{blip}) {
+		t.Errorf("per-phase scale: anomalies at %v, want [%d]", got, blip)
+	}
+	if v := res.Verdicts[blip+288*2]; v.Upper-v.Lower > 15 {
+		t.Errorf("night band width = %.1f, want < 15 (about 2·4.4·1)", v.Upper-v.Lower)
+	}
+	cfg.PhaseScaleRatio = 0
+	global, err := DetectBatch(in, 0, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkVerdicts(t, in, global, cfg)
+	if global.Anomalies < 5 {
+		t.Errorf("one global scale: %d anomalies, want >= 5 daytime false alarms (this test shows why the phase scale exists)", global.Anomalies)
+	}
+}

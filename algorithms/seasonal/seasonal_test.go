@@ -261,3 +261,28 @@ func TestSmooth(t *testing.T) {
 		}
 	}
 }
+
+func TestPhaseScale(t *testing.T) {
+	// Residuals with standard deviation 1 at night and 4 by day.
+	r := rand.New(rand.NewPCG(2, 2))
+	x := make([]float64, 14*day)
+	for k := range x {
+		sd := 1.0
+		if ph := k % day; ph >= 108 && ph < 216 { // 09:00 to 18:00
+			sd = 4
+		}
+		x[k] = sd * r.NormFloat64()
+	}
+	s := PhaseScale(nil, x, day, nil)
+	if len(s) != day {
+		t.Fatalf("len(PhaseScale) = %d, want %d", len(s), day)
+	}
+	for _, c := range []struct {
+		ph   int
+		want float64
+	}{{0, 1}, {50, 1}, {150, 4}, {200, 4}, {250, 1}} {
+		if got := s[c.ph]; math.Abs(got-c.want) > 0.2*c.want {
+			t.Errorf("PhaseScale[%d] = %.2f, want %.1f ± 20%%", c.ph, got, c.want)
+		}
+	}
+}
