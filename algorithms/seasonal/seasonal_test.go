@@ -277,12 +277,18 @@ func TestPhaseScale(t *testing.T) {
 	if len(s) != day {
 		t.Fatalf("len(PhaseScale) = %d, want %d", len(s), day)
 	}
+	// Phases 108 and 215 are the day's first and last: they take the day's
+	// scale, not a blend with the night's.
 	for _, c := range []struct {
 		ph   int
 		want float64
-	}{{0, 1}, {50, 1}, {150, 4}, {200, 4}, {250, 1}} {
+	}{{0, 1}, {50, 1}, {108, 4}, {150, 4}, {200, 4}, {215, 4}, {250, 1}} {
 		if got := s[c.ph]; math.Abs(got-c.want) > 0.2*c.want {
 			t.Errorf("PhaseScale[%d] = %.2f, want %.1f ± 20%%", c.ph, got, c.want)
 		}
+	}
+	// Night phases just before the day lean towards it (conservative).
+	if got := s[104]; !(got > 1.5) {
+		t.Errorf("PhaseScale[104] = %.2f, want > 1.5 (four phases before the day)", got)
 	}
 }
