@@ -29,12 +29,17 @@ import (
 //     component.
 //  3. Decompose (seasonal.Decompose): the seasonal profile is the median,
 //     per phase of the cycle, of the series minus a centred rolling median
-//     one cycle long; the trend is the median of the deseasonalised series
-//     over the TrendWindow before each point.
-//  4. A point's residual is its value minus trend and seasonal; the
-//     generalized ESD test with median and MAD (esd.MedianMAD) finds how
-//     many residuals are outliers, at most MaxAnomalies of the points, at
-//     significance Alpha.
+//     one cycle long (each point's own value left out of its phase's
+//     median, so residuals are honest); the trend is the median of the
+//     deseasonalised series over the TrendWindow before each point.
+//  4. A point's residual is its value minus trend and seasonal, divided by
+//     the residuals' robust scale (MADToSigma·MAD), or by the scale of the
+//     point's phase of the cycle when busy phases are clearly noisier than
+//     quiet ones (PhaseScaleRatio).
+//  5. The generalized ESD test with median and MAD (esd.MedianMAD) finds how
+//     many of these standardised residuals are outliers, at most
+//     MaxAnomalies of the points, at significance Alpha; the band and the
+//     states follow from that count.
 //
 // The trailing trend is what makes a level shift visible: a robust trend
 // centred on each point would follow the step at once and hide it, whereas
@@ -60,8 +65,9 @@ type BatchConfig struct {
 	// value lets more of a long incident be flagged, and costs a little.
 	MaxAnomalies float64
 	// Alpha is the significance level of the ESD test, in (0, 1) (default
-	// 0.05: a clean Gaussian series gets a false anomaly about once in
-	// twenty calls).
+	// 0.05). The median/MAD form is a little liberal: of 200 clean 14-day
+	// 5-minute synthetic series, with or without a daily cycle, 17 and 18
+	// got one false anomaly (none got two), about 1 call in 11.
 	Alpha float64
 	// TrendWindow is the span of the trailing median trend (default 6 h);
 	// it covers at least MinTrendPoints grid steps. A level shift is
@@ -141,16 +147,23 @@ func (c *BatchConfig) Validate() error {
 // the cycle to use, or 0 to detect one (daily or weekly, see
 // BatchConfig.Periods).
 //
-// A verdict's Expected is trend + seasonal (+ the residuals' median), Z is
-// the residual over the residuals' robust scale (MADToSigma·MAD), Lower and
-// Upper are Expected ∓ k·scale, and State is anomalous exactly for the
-// points outside the band, which are the r points with the largest |Z|
-// where r is the ESD test's count: k is the test's critical value where it
-// separates them, or is moved into the gap between the r-th and (r+1)-th
-// largest |Z| otherwise (the test recomputes median and MAD as it removes
-// points). Points tied at the boundary are flagged together. Detector is
-// "seasonal" when a cycle was used, "level" otherwise; Series is copied from
-// the samples; State is never learning.
+// With u the standardised residual of a point and (c, s) the median and
+// MADToSigma·MAD of all u, a verdict's Z is (u - c)/s; Expected is trend +
+// seasonal, shifted by the residuals' median; Lower and Upper are Expected
+// ∓ k·s in the point's unit (so the band is wider in noisy phases). State
+// is anomalous exactly for the points outside the band, which are the r
+// points with the largest |Z| where r is the ESD test's count: k is the
+// test's critical value where it separates them, or is moved into the gap
+// between the r-th and (r+1)-th largest |Z| otherwise (the test recomputes
+// median and MAD as it removes points). Points tied at the boundary are
+// flagged together unless that would exceed the MaxAnomalies cap, in which
+// case they all stay normal. Detector is "seasonal" when a cycle was used,
+// "level" otherwise; Series is copied from the samples; State is never
+// learning; Score follows BatchConfig.Threshold's formula.
+//
+// Timestamps are Unix milliseconds; the grid step is their median spacing,
+// and a series whose timestamps span more than 16 steps per distinct
+// timestamp (two bursts far apart) is refused rather than interpolated.
 //
 // Errors are *anomaly.Error: CodeInvalidArgument for too few points, a
 // negative or unusable period, timestamps too sparse to put on a grid;
