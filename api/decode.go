@@ -5,89 +5,146 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf16"
 
 	"github.com/anomalyd/detector/anomaly"
 )
 
-// decodeBody decodes the JSON request body into dst, a pointer to a struct
-// whose fields the body may hold. Any unknown field, trailing data, a body
-// over the limit (already wrapped by http.MaxBytesReader in wrap) or
-// malformed JSON is a whole-request *anomaly.Error.
-func decodeBody(r *http.Request, dst any) error {
-	if r.Body == nil {
-		return anomaly.Errorf(anomaly.CodeInvalidJSON, "request body is empty: send a JSON object")
-	}
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(dst); err != nil {
-		return bodyError(err)
-	}
-	// Only whitespace may follow the object.
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		if err == nil {
-			return anomaly.Errorf(anomaly.CodeInvalidJSON, "unexpected data after the JSON object")
-		}
-		return bodyError(err)
-	}
-	return nil
+// body is a request body that has been read whole and checked to be one
+// JSON object with known members only. fields holds each member's raw
+// value, a slice of the body (the last one wins when a key repeats).
+type body struct {
+	fields map[string][]byte
 }
 
-// bodyError turns an error of encoding/json (or of the body reader) into a
+// readBody reads the request body (bounded by http.MaxBytesReader in wrap),
+// checks it is one valid JSON object and that every member is one of
+// allowed. It makes one validating pass over the body; the members and the
+// items of arrays are then found by a scanner that relies on that
+// validation. Errors are whole-request *anomaly.Error.
+func readBody(r *http.Request, allowed ...string) (*body, error) {
+	if r.Body == nil {
+		return nil, anomaly.Errorf(anomaly.CodeInvalidJSON, "request body is empty: send a JSON object")
+	}
+	var buf bytes.Buffer
+	if r.ContentLength > 0 && r.ContentLength < 64<<20 {
+		buf.Grow(int(r.ContentLength) + bytes.MinRead)
+	}
+	if _, err := buf.ReadFrom(r.Body); err != nil {
+		return nil, bodyError(err)
+	}
+	raw := buf.Bytes()
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return nil, anomaly.Errorf(anomaly.CodeInvalidJSON, "request body is empty: send a JSON object")
+	}
+	if !json.Valid(raw) {
+		// Slow path, errors only: let encoding/json say where.
+		var v any
+		err := json.Unmarshal(raw, &v)
+		if err == nil {
+			err = errors.New("invalid JSON")
+		}
+		return nil, bodyError(err)
+	}
+	b := &body{fields: make(map[string][]byte, len(allowed))}
+	var unknown []byte
+	isObject := eachField(raw, func(key, val []byte) {
+		if slices.Contains(allowed, string(key)) {
+			b.fields[string(key)] = val
+		} else if unknown == nil {
+			unknown = key
+		}
+	})
+	if !isObject {
+		return nil, anomaly.Errorf(anomaly.CodeInvalidType, "the body must be a JSON object, got %s", jsonType(bytes.TrimSpace(raw)))
+	}
+	if unknown != nil {
+		return nil, &anomaly.Error{Code: anomaly.CodeInvalidJSON, Field: string(unknown), Index: -1,
+			Message: fmt.Sprintf("unknown field %q; this body takes %s", unknown, strings.Join(allowed, ", "))}
+	}
+	return b, nil
+}
+
+// present returns the raw value of a member; null counts as absent.
+func (b *body) present(name string) ([]byte, bool) {
+	v, ok := b.fields[name]
+	if !ok || string(v) == "null" {
+		return nil, false
+	}
+	return v, true
+}
+
+// array returns the items of the array member name, which is required.
+func (b *body) array(name string) ([][]byte, error) {
+	v, ok := b.present(name)
+	if !ok {
+		return nil, &anomaly.Error{Code: anomaly.CodeMissingField, Field: name, Index: -1,
+			Message: name + " is required: an array"}
+	}
+	var items [][]byte
+	if !eachItem(v, func(item []byte) { items = append(items, item) }) {
+		return nil, &anomaly.Error{Code: anomaly.CodeInvalidType, Field: name, Index: -1,
+			Message: fmt.Sprintf("%s must be an array, got %s", name, jsonType(v))}
+	}
+	return items, nil
+}
+
+// str returns the string member name; nil when absent or null.
+func (b *body) str(name string) (*string, error) {
+	v, ok := b.present(name)
+	if !ok {
+		return nil, nil
+	}
+	s, ok := jsonString(v)
+	if !ok {
+		return nil, &anomaly.Error{Code: anomaly.CodeInvalidType, Field: name, Index: -1,
+			Message: fmt.Sprintf("%s must be a string, got %s", name, jsonType(v))}
+	}
+	return &s, nil
+}
+
+// number returns the number member name; nil when absent or null.
+func (b *body) number(name string) (*float64, error) {
+	v, ok := b.present(name)
+	if !ok {
+		return nil, nil
+	}
+	f, err := strconv.ParseFloat(string(v), 64)
+	if jsonType(v) != "a number" || err != nil {
+		return nil, &anomaly.Error{Code: anomaly.CodeInvalidType, Field: name, Index: -1,
+			Message: fmt.Sprintf("%s must be a number, got %s", name, jsonType(v))}
+	}
+	return &f, nil
+}
+
+// bodyError turns an error of reading the body or of encoding/json into a
 // whole-request *anomaly.Error.
 func bodyError(err error) error {
 	var (
-		maxErr  *http.MaxBytesError
-		synErr  *json.SyntaxError
-		typeErr *json.UnmarshalTypeError
+		maxErr *http.MaxBytesError
+		synErr *json.SyntaxError
 	)
 	switch {
 	case errors.As(err, &maxErr):
 		return &anomaly.Error{Code: anomaly.CodeTooLarge, Index: -1, Err: err,
 			Message: fmt.Sprintf("request body exceeds the limit of %d bytes: send smaller batches", maxErr.Limit)}
-	case errors.Is(err, io.EOF):
-		return anomaly.Errorf(anomaly.CodeInvalidJSON, "request body is empty: send a JSON object")
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return &anomaly.Error{Code: anomaly.CodeInvalidJSON, Index: -1, Err: err,
-			Message: "malformed JSON: the body ends before the JSON value does"}
 	case errors.As(err, &synErr):
-		return &anomaly.Error{Code: anomaly.CodeInvalidJSON, Index: -1, Err: err,
-			Message: fmt.Sprintf("malformed JSON at byte %d: %s", synErr.Offset, strings.TrimPrefix(synErr.Error(), "json: "))}
-	case errors.As(err, &typeErr):
-		field := typeErr.Field
-		if field == "" {
-			return &anomaly.Error{Code: anomaly.CodeInvalidType, Index: -1, Err: err,
-				Message: fmt.Sprintf("the body must be a JSON object, got %s", typeErr.Value)}
+		msg := strings.TrimPrefix(synErr.Error(), "json: ")
+		if msg == "unexpected end of JSON input" {
+			return &anomaly.Error{Code: anomaly.CodeInvalidJSON, Index: -1, Err: err,
+				Message: "malformed JSON: the body ends before the JSON value does"}
 		}
-		return &anomaly.Error{Code: anomaly.CodeInvalidType, Field: field, Index: -1, Err: err,
-			Message: fmt.Sprintf("%s must be %s, got %s", field, jsonTypeOf(typeErr.Type.Kind().String()), typeErr.Value)}
+		return &anomaly.Error{Code: anomaly.CodeInvalidJSON, Index: -1, Err: err,
+			Message: fmt.Sprintf("malformed JSON at byte %d: %s", synErr.Offset, msg)}
 	}
-	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		name, _ = strconv.Unquote(name)
-		return &anomaly.Error{Code: anomaly.CodeInvalidJSON, Field: name, Index: -1, Err: err,
-			Message: fmt.Sprintf("unknown field %q", name)}
-	}
-	return &anomaly.Error{Code: anomaly.CodeInvalidJSON, Index: -1, Err: err, Message: "malformed JSON: " + err.Error()}
-}
-
-// jsonTypeOf names the JSON type that holds a Go kind, for messages.
-func jsonTypeOf(kind string) string {
-	switch kind {
-	case "slice", "array":
-		return "an array"
-	case "string":
-		return "a string"
-	case "struct", "map":
-		return "an object"
-	case "bool":
-		return "a boolean"
-	}
-	return "a number"
+	return &anomaly.Error{Code: anomaly.CodeInvalidJSON, Index: -1, Err: err, Message: "cannot read the body: " + err.Error()}
 }
 
 // pointShape says which fields a point of a request may or must have.
@@ -98,8 +155,8 @@ type pointShape struct {
 	maxFuture   time.Duration
 }
 
-// parsePoint decodes item i of a batch. raw is one element of an array the
-// top-level decoder has already checked to be valid JSON. Errors are item
+// parsePoint decodes item i of a batch. raw is one item of an array that
+// readBody has checked to be valid JSON. Errors are item
 // errors (*anomaly.Error with Index i and the field).
 func parsePoint(raw []byte, i int, shape *pointShape) (anomaly.Sample, *anomaly.Error) {
 	var (
@@ -180,7 +237,10 @@ func parseJSONTimestamp(raw []byte, shape *pointShape) (int64, *anomaly.Error) {
 		str, _ := jsonString(raw)
 		ms, err = parseTimeText(str)
 	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
-		ms, err = parseUnixSeconds(string(raw))
+		var ok bool
+		if ms, ok = plainSeconds(raw); !ok {
+			ms, err = parseUnixSeconds(string(raw))
+		}
 	default:
 		return 0, &anomaly.Error{Code: anomaly.CodeInvalidType, Index: -1,
 			Message: "timestamp must be an RFC 3339 string or a number of Unix seconds, got " + jsonType(raw)}
@@ -207,6 +267,9 @@ const maxUnixSeconds = 253402300799
 // seconds (fraction allowed) to Unix milliseconds, rounded to the nearest
 // millisecond. Instants before 1970 and after year 9999 are rejected.
 func parseTimeText(s string) (int64, *anomaly.Error) {
+	if ms, ok := plainSeconds([]byte(s)); ok {
+		return ms, nil
+	}
 	if s != "" && strings.Trim(s, "0123456789.eE+-") == "" {
 		if _, err := strconv.ParseFloat(s, 64); err == nil || errors.Is(err, strconv.ErrRange) {
 			return parseUnixSeconds(s)
@@ -222,6 +285,52 @@ func parseTimeText(s string) (int64, *anomaly.Error) {
 			Message: fmt.Sprintf("timestamp %s is before 1970-01-01T00:00:00Z", s)}
 	}
 	return t.Round(time.Millisecond).UnixMilli(), nil
+}
+
+// plainSeconds parses the common form of Unix seconds, digits with an
+// optional fraction ("1767614400", "1767614400.25"), exactly and without
+// allocating, rounding the fraction half up to the millisecond. ok is false
+// for any other form, including values past year 9999.
+func plainSeconds(b []byte) (ms int64, ok bool) {
+	var sec int64
+	i := 0
+	for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
+		if i == 12 {
+			return 0, false
+		}
+		sec = sec*10 + int64(b[i]-'0')
+	}
+	if i == 0 || sec > maxUnixSeconds {
+		return 0, false
+	}
+	ms = sec * 1000
+	if i == len(b) {
+		return ms, true
+	}
+	if b[i] != '.' || i+1 == len(b) {
+		return 0, false
+	}
+	scale := int64(100)
+	for i++; i < len(b); i++ {
+		c := b[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		switch {
+		case scale >= 1:
+			ms += int64(c-'0') * scale
+			scale /= 10
+		case scale == 0:
+			if c >= '5' {
+				ms++
+			}
+			scale = -1
+		}
+	}
+	if ms > maxUnixSeconds*1000 {
+		return 0, false
+	}
+	return ms, true
 }
 
 // parseUnixSeconds parses a decimal number of Unix seconds to milliseconds.
@@ -296,27 +405,93 @@ func jsonType(raw []byte) string {
 	return "a number"
 }
 
-// jsonString returns the text of a JSON string value; ok is false when raw
-// is not a string.
+// jsonString returns the text of a JSON string value (which must be valid
+// JSON); ok is false when raw is not a string. Escapes are decoded as
+// encoding/json decodes them, a lone surrogate becoming U+FFFD.
 func jsonString(raw []byte) (string, bool) {
 	if len(raw) < 2 || raw[0] != '"' {
 		return "", false
 	}
 	inner := raw[1 : len(raw)-1]
-	if bytes.IndexByte(inner, '\\') < 0 {
+	first := bytes.IndexByte(inner, '\\')
+	if first < 0 {
 		return string(inner), true
 	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return "", false
+	var sb strings.Builder
+	sb.Grow(len(inner))
+	sb.Write(inner[:first])
+	for i := first; i < len(inner); i++ {
+		c := inner[i]
+		if c != '\\' {
+			sb.WriteByte(c)
+			continue
+		}
+		i++
+		if i >= len(inner) {
+			return "", false
+		}
+		switch inner[i] {
+		case '"', '\\', '/':
+			sb.WriteByte(inner[i])
+		case 'b':
+			sb.WriteByte('\b')
+		case 'f':
+			sb.WriteByte('\f')
+		case 'n':
+			sb.WriteByte('\n')
+		case 'r':
+			sb.WriteByte('\r')
+		case 't':
+			sb.WriteByte('\t')
+		case 'u':
+			r := hex4(inner[i+1:])
+			if r < 0 {
+				return "", false
+			}
+			i += 4
+			if utf16.IsSurrogate(r) {
+				if len(inner) >= i+7 && inner[i+1] == '\\' && inner[i+2] == 'u' {
+					if dec := utf16.DecodeRune(r, hex4(inner[i+3:])); dec != unicode.ReplacementChar {
+						sb.WriteRune(dec)
+						i += 6
+						continue
+					}
+				}
+				r = unicode.ReplacementChar
+			}
+			sb.WriteRune(r)
+		default:
+			return "", false
+		}
 	}
-	return s, true
+	return sb.String(), true
+}
+
+// hex4 decodes the four hex digits at the start of b, or returns -1.
+func hex4(b []byte) rune {
+	if len(b) < 4 {
+		return -1
+	}
+	var r rune
+	for _, c := range b[:4] {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c = c - 'a' + 10
+		case 'A' <= c && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return -1
+		}
+		r = r<<4 | rune(c)
+	}
+	return r
 }
 
 // eachField calls fn with the (unescaped) key and the raw value of every
-// member of the JSON object raw, in order. raw must be valid JSON, as the
-// elements of a json.RawMessage slice decoded by encoding/json are. It
-// returns false when raw is not an object.
+// member of the JSON object raw, in order. raw must be valid JSON (readBody
+// checks it). It returns false when raw is not an object.
 func eachField(raw []byte, fn func(key, val []byte)) bool {
 	i := skipSpace(raw, 0)
 	if i >= len(raw) || raw[i] != '{' {
@@ -343,6 +518,28 @@ func eachField(raw []byte, fn func(key, val []byte)) bool {
 		i = skipSpace(raw, i+1) // the colon
 		end = skipValue(raw, i)
 		fn(key, raw[i:end])
+		i = end
+	}
+}
+
+// eachItem calls fn with every item of the JSON array raw, in order. raw
+// must be valid JSON. It returns false when raw is not an array.
+func eachItem(raw []byte, fn func(item []byte)) bool {
+	i := skipSpace(raw, 0)
+	if i >= len(raw) || raw[i] != '[' {
+		return false
+	}
+	i++
+	for {
+		i = skipSpace(raw, i)
+		if i >= len(raw) || raw[i] == ']' {
+			return true
+		}
+		if raw[i] == ',' {
+			i = skipSpace(raw, i+1)
+		}
+		end := skipValue(raw, i)
+		fn(raw[i:end])
 		i = end
 	}
 }
@@ -391,15 +588,23 @@ func skipValue(b []byte, i int) int {
 	return i
 }
 
-// skipString returns the index just past the JSON string starting at i.
+// skipString returns the index just past the JSON string starting at i: the
+// first quote not escaped by an odd run of backslashes.
 func skipString(b []byte, i int) int {
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
+	for j := i + 1; j < len(b); {
+		k := bytes.IndexByte(b[j:], '"')
+		if k < 0 {
+			return len(b)
 		}
+		q := j + k
+		n := 0
+		for p := q - 1; p > i && b[p] == '\\'; p-- {
+			n++
+		}
+		if n%2 == 0 {
+			return q + 1
+		}
+		j = q + 1
 	}
-	return i
+	return len(b)
 }

@@ -24,6 +24,13 @@ func TestParseTimestamp(t *testing.T) {
 		{`1767614400.1236`, 1767614400124, ""},
 		{`1.7676144e9`, 1767614400000, ""},
 		{`0`, 0, ""},
+		{`1767614400.0005`, 1767614400001, ""},
+		{`1767614400.00049999`, 1767614400000, ""},
+		{`1767614400.9996`, 1767614401000, ""},
+		{`"017"`, 17000, ""},
+		{`253402300799`, 253402300799000, anomaly.CodeFutureTimestamp},
+		{`253402300800`, 0, anomaly.CodeFutureTimestamp},
+		{`1000000000000`, 0, anomaly.CodeFutureTimestamp},
 		{`"1767614400.5"`, 1767614400500, ""},
 		{`"2026-01-05T12:00:00Z"`, 1767614400000, ""},
 		{`"2026-01-05T12:00:00.1236Z"`, 1767614400124, ""},
@@ -167,6 +174,44 @@ func FuzzParsePoint(f *testing.F) {
 		}
 		if s.Series == "" || s.TimestampMs < 0 || s.TimestampMs > now.Add(time.Minute).UnixMilli() || s.Value != s.Value {
 			t.Fatalf("parsePoint(%s) accepted %+v", data, s)
+		}
+	})
+}
+
+// FuzzJSONString checks the string decoder against encoding/json.
+func FuzzJSONString(f *testing.F) {
+	for _, s := range []string{`"cpu{host=\"a\"}"`, `"\u00e9\ud83d\ude00\n\t\\\/"`, `"\ud800x"`, `"\ud800\u0041"`, `"\udc00\ud800"`, `"plain"`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var want string
+		if !utf8.Valid(data) || json.Unmarshal(data, &want) != nil {
+			return
+		}
+		got, ok := jsonString(bytes.TrimSpace(data))
+		if !ok || got != want {
+			t.Fatalf("jsonString(%s) = %q, %v, want %q", data, got, ok, want)
+		}
+	})
+}
+
+// FuzzPlainSeconds checks the exact fast path against strconv on inputs
+// with at most millisecond digits, where both must agree.
+func FuzzPlainSeconds(f *testing.F) {
+	for _, s := range []string{"0", "1767614400", "1767614400.25", "1.5", "253402300799.999", "12.0004"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		ms, ok := plainSeconds([]byte(s))
+		if !ok {
+			return
+		}
+		if dot := strings.IndexByte(s, '.'); dot >= 0 && len(s)-dot-1 > 3 {
+			return
+		}
+		want, err := parseUnixSeconds(s)
+		if err != nil || ms != want {
+			t.Fatalf("plainSeconds(%q) = %d, parseUnixSeconds = %d, %v", s, ms, want, err)
 		}
 	})
 }

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
 	"net/http"
@@ -19,23 +18,18 @@ func unavailable(what string) error {
 	return anomaly.Errorf(anomaly.CodeUnavailable, "%s is not configured on this server", what)
 }
 
-// ingestBody is the body of POST /api/v1/points. Points are kept raw so
-// that each is decoded on its own and a bad one rejects only itself.
-type ingestBody struct {
-	Points *[]json.RawMessage `json:"points"`
-}
-
-// points checks the number of raw points of a request.
-func (a *API) points(p *[]json.RawMessage) ([]json.RawMessage, error) {
-	if p == nil {
-		return nil, &anomaly.Error{Code: anomaly.CodeMissingField, Field: "points", Index: -1,
-			Message: "points is required: an array of points"}
+// points returns the required "points" array of a body, bounded by
+// Config.MaxPoints.
+func (a *API) points(b *body) ([][]byte, error) {
+	items, err := b.array("points")
+	if err != nil {
+		return nil, err
 	}
-	if len(*p) > a.cfg.MaxPoints {
+	if len(items) > a.cfg.MaxPoints {
 		return nil, &anomaly.Error{Code: anomaly.CodeLimit, Field: "points", Index: -1,
-			Message: fmt.Sprintf("%d points in one request; the limit is %d: split the batch", len(*p), a.cfg.MaxPoints)}
+			Message: fmt.Sprintf("%d points in one request; the limit is %d: split the batch", len(items), a.cfg.MaxPoints)}
 	}
-	return *p, nil
+	return items, nil
 }
 
 // ingest handles POST /api/v1/points. Each point is validated on its own;
@@ -45,11 +39,11 @@ func (a *API) ingest(r *http.Request) (any, error) {
 	if a.deps.Engine == nil {
 		return nil, unavailable("the series engine")
 	}
-	var body ingestBody
-	if err := decodeBody(r, &body); err != nil {
+	body, err := readBody(r, "points")
+	if err != nil {
 		return nil, err
 	}
-	raws, err := a.points(body.Points)
+	raws, err := a.points(body)
 	if err != nil {
 		return nil, err
 	}
@@ -118,12 +112,6 @@ func (a *API) latest(r *http.Request) (any, error) {
 	return a.deps.Engine.Latest(r.Context(), series)
 }
 
-// whatIfBody is the body of POST /api/v1/detect.
-type whatIfBody struct {
-	Series *string            `json:"series"`
-	Points *[]json.RawMessage `json:"points"`
-}
-
 // VerdictList is the answer of POST /api/v1/detect.
 type VerdictList struct {
 	Verdicts []anomaly.Verdict `json:"verdicts"`
@@ -133,7 +121,7 @@ type VerdictList struct {
 // nothing is stored, the first bad point fails the whole request (400, with
 // its index). Timestamps are not checked against the clock: scoring a
 // hypothetical future point is a fair question.
-func parseSeriesPoints(raws []json.RawMessage, series string) ([]anomaly.Sample, error) {
+func parseSeriesPoints(raws [][]byte, series string) ([]anomaly.Sample, error) {
 	shape := pointShape{}
 	samples := make([]anomaly.Sample, len(raws))
 	for i, raw := range raws {
@@ -152,25 +140,29 @@ func (a *API) whatIf(r *http.Request) (any, error) {
 	if a.deps.Engine == nil {
 		return nil, unavailable("the series engine")
 	}
-	var body whatIfBody
-	if err := decodeBody(r, &body); err != nil {
+	body, err := readBody(r, "series", "points")
+	if err != nil {
 		return nil, err
 	}
-	if body.Series == nil {
+	series, err := body.str("series")
+	if err != nil {
+		return nil, err
+	}
+	if series == nil {
 		return nil, &anomaly.Error{Code: anomaly.CodeMissingField, Field: "series", Index: -1, Message: "series is required"}
 	}
-	if *body.Series == "" {
+	if *series == "" {
 		return nil, &anomaly.Error{Code: anomaly.CodeInvalidSeries, Field: "series", Index: -1, Message: "series is empty"}
 	}
-	raws, err := a.points(body.Points)
+	raws, err := a.points(body)
 	if err != nil {
 		return nil, err
 	}
-	samples, err := parseSeriesPoints(raws, *body.Series)
+	samples, err := parseSeriesPoints(raws, *series)
 	if err != nil {
 		return nil, err
 	}
-	vs, err := a.deps.Engine.WhatIf(r.Context(), *body.Series, samples)
+	vs, err := a.deps.Engine.WhatIf(r.Context(), *series, samples)
 	if err != nil {
 		return nil, err
 	}
@@ -180,38 +172,39 @@ func (a *API) whatIf(r *http.Request) (any, error) {
 	return VerdictList{Verdicts: vs}, nil
 }
 
-// batchBody is the body of POST /api/v1/detect/batch.
-type batchBody struct {
-	Series *string            `json:"series"`
-	Points *[]json.RawMessage `json:"points"`
-	Period *float64           `json:"period"`
-}
-
 // batch handles POST /api/v1/detect/batch.
 func (a *API) batch(r *http.Request) (any, error) {
 	if a.deps.Batch == nil {
 		return nil, unavailable("batch detection")
 	}
-	var body batchBody
-	if err := decodeBody(r, &body); err != nil {
+	body, err := readBody(r, "series", "points", "period")
+	if err != nil {
 		return nil, err
 	}
-	raws, err := a.points(body.Points)
+	raws, err := a.points(body)
+	if err != nil {
+		return nil, err
+	}
+	pp, err := body.number("period")
 	if err != nil {
 		return nil, err
 	}
 	var period int64
-	if body.Period != nil {
-		p := *body.Period
+	if pp != nil {
+		p := *pp
 		if p < 0 || p != math.Trunc(p) || p > maxUnixSeconds {
 			return nil, &anomaly.Error{Code: anomaly.CodeInvalidArgument, Field: "period", Index: -1,
 				Message: fmt.Sprintf("period must be a whole number of seconds, 0 or more (0 or absent: detect it), got %v", p)}
 		}
 		period = int64(p)
 	}
+	sp, err := body.str("series")
+	if err != nil {
+		return nil, err
+	}
 	var series string
-	if body.Series != nil {
-		series = *body.Series
+	if sp != nil {
+		series = *sp
 	}
 	samples, err := parseSeriesPoints(raws, series)
 	if err != nil {
