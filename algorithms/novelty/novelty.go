@@ -14,6 +14,14 @@
 // the score grows with how far beyond the range the point lies, in units of
 // the range's width.
 //
+// Seasonal series get a third, contextual range: the day is cut into
+// Bins slots by time of day (UTC) and each slot keeps the range of the raw
+// values seen in it. Once a slot has been visited on SlotDays different
+// days, a value that leaves the slot's range by more than SlotTolerance of
+// the series' overall range is novel for that time of day, even when it is
+// ordinary for the series as a whole (a flat line where a daily peak used
+// to be, a daily peak that comes out lower, traffic at night).
+//
 // Nothing here is safe for concurrent use; callers own their detectors.
 package novelty
 
@@ -37,6 +45,15 @@ type Config struct {
 	// tolerance: score = 0.5 + 0.5*(1 - exp(-excess/Scale)), excess in
 	// units of the range's width.
 	Scale float64
+	// Bins is the number of time-of-day slots (at most MaxBins; 0 turns
+	// the contextual range off).
+	Bins int
+	// SlotDays is the number of distinct days a slot must have been seen on
+	// before it scores.
+	SlotDays int
+	// SlotTolerance is how far (as a fraction of the width of the series'
+	// overall range) a value must lie beyond its slot's range to be novel.
+	SlotTolerance float64
 	// Quiet is the number of points after a novel point during which the
 	// score is 0 (the ranges still learn), so that one excursion gives one
 	// alert rather than a burst.
@@ -52,9 +69,15 @@ func DefaultConfig() Config {
 		SmoothRate:      0.2,
 		SmoothTolerance: 0.05,
 		Scale:           0.1,
+		Bins:            12,
+		SlotDays:        7,
+		SlotTolerance:   0.3,
 		Quiet:           10,
 	}
 }
+
+// MaxBins is the largest Config.Bins.
+const MaxBins = 12
 
 // Threshold is the score at and above which a point should be called
 // anomalous: any point that is novel at all scores at least 0.5, and the
@@ -88,23 +111,27 @@ func (r *Range) Include(x float64) {
 	r.Hi = math.Max(r.Hi, x)
 }
 
-// Detector scores the spatial novelty of a series' raw and smoothed values.
-// Its zero value is ready to use. It is 48 bytes and pointer-free.
+// Detector scores the novelty of a series' raw value, smoothed value and
+// raw value for its time of day. Its zero value is ready to use. It is 192
+// bytes and pointer-free.
 type Detector struct {
 	raw, smooth Range
 	level       float64 // exponentially smoothed value
 	n           uint32  // points seen (saturating)
 	quiet       int32   // points of silence left
+	slotLo      [MaxBins]float32
+	slotHi      [MaxBins]float32
+	slotDay     [MaxBins]uint16 // day of the last visit (days since 1970, mod 2^16)
+	slotDays    [MaxBins]uint16 // distinct days visited (saturating); 0 = never
 }
 
-// Update folds the point (tsMs, Unix milliseconds, is unused by this
-// detector; v the value) into d and returns its anomaly score in [0, 1]:
-// 0 when the point is within the ranges learned so far, and
-// 0.5 + 0.5*(1-exp(-e/cfg.Scale)) when the raw value lies e beyond
-// cfg.Tolerance or the smoothed value e beyond cfg.SmoothTolerance (the
-// larger of the two). Non-finite values are ignored and score 0.
+// Update folds the point (tsMs in Unix milliseconds, v the value) into d
+// and returns its anomaly score in [0, 1]: 0 when the point is within the
+// ranges learned so far, else 0.5 + 0.5*(1-exp(-e/cfg.Scale)) with e the
+// largest excess beyond its tolerance of the raw value, the smoothed value
+// and the value in its time-of-day slot. During cfg.Quiet points after a
+// novel point the score is 0. Non-finite values are ignored and score 0.
 func (d *Detector) Update(cfg *Config, tsMs int64, v float64) float64 {
-	_ = tsMs
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return 0
 	}
@@ -118,24 +145,30 @@ func (d *Detector) Update(cfg *Config, tsMs int64, v float64) float64 {
 	}
 	d.level += cfg.SmoothRate * (v - d.level)
 	// The smoothed value starts at the first point and needs about
-	// 4/SmoothRate points to forget it; its range starts after that.
-	settle := int64(math.MaxInt32) // no smoothed range without a rate
+	// 4/SmoothRate points to forget it; its range (and the slots) start
+	// after that.
+	settle := int64(20)
 	if cfg.SmoothRate > 0 && cfg.SmoothRate <= 1 {
 		settle = int64(math.Ceil(4 / cfg.SmoothRate))
 	}
+	n := int64(d.n)
+	check := n > int64(cfg.Warmup)
 	e := 0.0
-	if int64(d.n) > int64(cfg.Warmup) {
+	if check {
 		e = d.raw.Excess(v) - cfg.Tolerance
-		if int64(d.n) > settle+1 {
+		if n > settle+1 && cfg.SmoothRate > 0 {
 			e = math.Max(e, d.smooth.Excess(d.level)-cfg.SmoothTolerance)
 		}
 	}
 	d.raw.Include(v)
 	switch {
-	case int64(d.n) == settle+1:
+	case n == settle+1:
 		d.smooth = Range{d.level, d.level}
-	case int64(d.n) > settle+1:
+	case n > settle+1:
 		d.smooth.Include(d.level)
+	}
+	if b := cfg.Bins; b > 0 && b <= MaxBins && n > settle {
+		e = math.Max(e, d.slot(cfg, tsMs, v, check))
 	}
 	if d.quiet > 0 {
 		d.quiet--
@@ -146,4 +179,42 @@ func (d *Detector) Update(cfg *Config, tsMs int64, v float64) float64 {
 	}
 	d.quiet = int32(cfg.Quiet)
 	return 0.5 + 0.5*(1-math.Exp(-e/cfg.Scale))
+}
+
+// slot folds v into its time-of-day slot and returns its excess beyond the
+// slot's range less cfg.SlotTolerance (in units of the overall range), or
+// 0 while the slot is young or check is false.
+func (d *Detector) slot(cfg *Config, tsMs int64, v float64, check bool) float64 {
+	const msPerDay = 86_400_000
+	ms := tsMs % msPerDay
+	day := tsMs / msPerDay
+	if ms < 0 {
+		ms += msPerDay
+		day--
+	}
+	b := int(ms * int64(cfg.Bins) / msPerDay)
+	x := float32(v)
+	if d.slotDays[b] == 0 {
+		d.slotLo[b], d.slotHi[b] = x, x
+		d.slotDays[b], d.slotDay[b] = 1, uint16(day)
+		return 0
+	}
+	if uint16(day) != d.slotDay[b] {
+		d.slotDay[b] = uint16(day)
+		if d.slotDays[b] < math.MaxUint16 {
+			d.slotDays[b]++
+		}
+	}
+	e := 0.0
+	if w := d.raw.Hi - d.raw.Lo; check && w > 0 && int(d.slotDays[b]) > cfg.SlotDays {
+		switch lo, hi := float64(d.slotLo[b]), float64(d.slotHi[b]); {
+		case v > hi:
+			e = (v-hi)/w - cfg.SlotTolerance
+		case v < lo:
+			e = (lo-v)/w - cfg.SlotTolerance
+		}
+	}
+	d.slotLo[b] = min(d.slotLo[b], x)
+	d.slotHi[b] = max(d.slotHi[b], x)
+	return math.Max(e, 0)
 }

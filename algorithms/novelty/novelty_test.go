@@ -173,7 +173,66 @@ func TestDetectorDeterministic(t *testing.T) {
 }
 
 func TestDetectorSize(t *testing.T) {
-	if got := unsafe.Sizeof(Detector{}); got != 48 {
-		t.Errorf("unsafe.Sizeof(Detector{}) = %d, want 48", got)
+	if got := unsafe.Sizeof(Detector{}); got != 192 {
+		t.Errorf("unsafe.Sizeof(Detector{}) = %d, want 192", got)
+	}
+}
+
+// daily returns hourly timestamps and values for days days: 10 from 08:00
+// to 19:59 UTC, 0 otherwise.
+func daily(days int) ([]int64, []float64) {
+	ts := make([]int64, 24*days)
+	vs := make([]float64, 24*days)
+	for i := range ts {
+		ts[i] = int64(i) * 3_600_000
+		if h := i % 24; h >= 8 && h < 20 {
+			vs[i] = 10
+		}
+	}
+	return ts, vs
+}
+
+func TestDetectorSlot(t *testing.T) {
+	cfg := Config{Warmup: 24, SmoothRate: 0.2, SmoothTolerance: 10, Scale: 0.1,
+		Bins: 12, SlotDays: 7, SlotTolerance: 0.3}
+	cases := []struct {
+		name  string
+		at    int // the hour whose value is set to 0 (a missing peak)
+		score float64
+	}{
+		// Slot [12:00,14:00) has seen 10 only, on 9 days: excess 10/10 - 0.3.
+		{"day 9 noon", 9*24 + 12, 0.5 + 0.5*(1-math.Exp(-0.7/0.1))},
+		// On day 5 the slot has been seen on 5 days: too young.
+		{"day 5 noon", 5*24 + 12, 0},
+		// 0 is usual at 03:00.
+		{"day 9 night", 9*24 + 3, 0},
+	}
+	for _, c := range cases {
+		ts, vs := daily(12)
+		vs[c.at] = 0
+		var d Detector
+		for i := range vs {
+			got := d.Update(&cfg, ts[i], vs[i])
+			want := 0.0
+			if i == c.at {
+				want = c.score
+			}
+			if math.Abs(got-want) > 1e-9 {
+				t.Errorf("%s: score[%d] = %v, want %v", c.name, i, got, want)
+			}
+		}
+	}
+}
+
+func TestDetectorSlotOff(t *testing.T) {
+	cfg := Config{Warmup: 24, SmoothRate: 0.2, SmoothTolerance: 10, Scale: 0.1,
+		Bins: 0, SlotDays: 7, SlotTolerance: 0.3}
+	ts, vs := daily(12)
+	vs[9*24+12] = 0
+	var d Detector
+	for i := range vs {
+		if got := d.Update(&cfg, ts[i], vs[i]); got != 0 {
+			t.Errorf("Bins 0: score[%d] = %v, want 0", i, got)
+		}
 	}
 }
