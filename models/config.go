@@ -17,8 +17,9 @@ type Config struct {
 	// set, and the score is 0.
 	MinPoints int
 	// Threshold is the score in [0,1] at or above which a point is
-	// anomalous (default: the threshold the NAB standard-profile sweep picks
-	// for DefaultConfig, so the service alerts where the benchmark measured).
+	// anomalous. The default, 0.26, is the threshold NAB's standard-profile
+	// sweep picks for DefaultConfig on ../shared/nab (rounded), so the
+	// service alerts where the benchmark measured.
 	Threshold float64
 	// OpenAfter anomalous points in a row open an anomaly (default 1).
 	OpenAfter int
@@ -26,85 +27,87 @@ type Config struct {
 	ResolveAfter int
 
 	// LevelRate is the rate of the fast robust level that gives the
-	// expected value (default 0.1).
+	// expected value (default 0.4: the expected value follows the last few
+	// points, so the spike detector watches jumps).
 	LevelRate float64
-	// TrendRate is the rate at which the level's slope is learned; 0
-	// disables the trend (default 0.005).
+	// TrendRate is the rate at which the slow level's slope is learned
+	// (damped by 1% per point); 0 disables the trend (default 0.005).
 	TrendRate float64
 	// ScaleRate is the rate of the running median of absolute residuals
-	// that gives the scale (default 0.02; a doubling of volatility is
-	// followed in about ln2/ScaleRate points).
+	// that gives the fast scale (default 0.02; a doubling of volatility is
+	// followed in about ln2/ScaleRate = 35 points).
 	ScaleRate float64
-	// HuberK clips a residual at HuberK scales before it moves the level
-	// and the seasonal profile, so one outlier cannot drag the baseline
+	// HuberK clips a residual at HuberK scales before it moves a level or
+	// the seasonal profile, so one outlier cannot drag the baseline
 	// (default 3).
 	HuberK float64
-	// SlowRate is the rate of the slow level and scale of the range
-	// detector (default 0.002).
+	// SlowRate is the rate of the slow levels (raw and deseasonalised)
+	// watched by the level detector; their scales learn at 4*SlowRate
+	// (default 0.002, about 500 points).
 	SlowRate float64
-	// ChangeRate is the rate of the short mean of standardised residuals
-	// watched by the change-point detector (default 0.2).
+	// ChangeRate is the rate of the short mean of standardised fast
+	// residuals watched by the change-point detector (default 0.2).
 	ChangeRate float64
 
-	// SeasonRate is the rate at which a seasonal bucket learns when a point
-	// falls in it (default 0.1).
+	// SeasonRate is the rate at which an hourly bucket of the daily
+	// profile learns from a point falling in it, after its first visits
+	// (which take running means) (default 0.05).
 	SeasonRate float64
-	// SeasonGain is how much smaller the residual scale with the seasonal
-	// profile must be than without it before the profile is used (default
-	// 0.8: at least 20% smaller).
+	// SeasonGain: the cycle is used while the robust residual scale around
+	// slow level + profile is below SeasonGain times the scale around the
+	// plain slow level (default 0.8: at least 20% smaller), and after 2
+	// days of history.
 	SeasonGain float64
 
 	// MeanFloor keeps a scale from collapsing on zero-inflated or quantised
 	// series: sigma is at least MeanFloor times the sigma implied by the
 	// mean absolute residual (default 0.5).
 	MeanFloor float64
-	// CalibP, CalibRate and CalibMin calibrate every detector to the
-	// series' own history: its |z| is divided by the running CalibP-quantile
-	// of its past |z| (learned at rate CalibRate, never below CalibMin), so
+	// CalibP, CalibRate, CalibMin and CalibInit calibrate every detector
+	// to the series' own history: its |z| is divided by the running
+	// CalibP-quantile of its past |z| (learned at rate CalibRate, never
+	// below CalibMin, starting at CalibInit once MinPoints are learned), so
 	// a series that often jumps by 5 sigma needs more than that to alert
-	// (defaults 0.99, 0.05, 2.5).
-	CalibP, CalibRate, CalibMin float64
-	// CalibInit is where the calibration quantiles start once the series
-	// has learned MinPoints: a cautious prior (a series is assumed to be
-	// jumpy until its history shows otherwise; default 10).
-	CalibInit float64
-	// RawLo and RawHi map the largest detector surprise (-log10 of the
-	// two-sided normal tail of its z) to the raw anomaly score in [0,1]
-	// fed to the likelihood: RawLo and below is 0, RawHi and above is 1
-	// (defaults 2 and 8). RawCalibrated uses calibrated z instead.
-	RawLo, RawHi  float64
-	RawCalibrated bool
+	// (defaults 0.995, 0.1, 2.5, 10).
+	CalibP, CalibRate, CalibMin, CalibInit float64
+	// Weights multiply the calibrated surprise of the spike, level and
+	// change-point detectors (defaults 0.7, 1, 0.7).
+	Weights [3]float64
+	// RawLo, RawHi and RawMax map the largest calibrated surprise u to the
+	// raw anomaly score fed to the likelihood: s = -log10 of the two-sided
+	// normal tail of u*CalibMin, raw = clamp((s-RawLo)/(RawHi-RawLo), 0,
+	// RawMax) (defaults 0, 20, 3).
+	RawLo, RawHi, RawMax float64
 	// RangeTol: a value beyond the learned minimum or maximum by more than
-	// RangeTol times the learned range has raw score 1 (default 0.02; 0
-	// disables).
-	RangeTol float64
-	// RangeCalm is how many points the range must have stayed put before a
-	// new extreme counts: while a series is still exploring its range (the
-	// first cycle of a seasonal series) new extremes are not news
-	// (default 20).
-	RangeCalm int
-	// RangeSpanMs is the history (time since the first point) the series
-	// needs before new extremes count: the first cycle of a daily series
-	// explores its range (default 1 day).
+	// RangeTol times the learned range has raw score at least 1 (default
+	// 0.02; 0 disables), provided the range has not grown for RangeCalm
+	// points (default 20) and the series has RangeSpanMs of history
+	// (default 1 day): while a series explores its range (the first cycle
+	// of a daily series) new extremes are not news.
+	RangeTol    float64
+	RangeCalm   int
 	RangeSpanMs int64
-	// RangeSigma widens the tolerance by that many fast sigmas: a record
-	// that is barely above the noise is not news (default 0).
-	RangeSigma float64
 	// LikShortRate, LikLongRate, LikMinMean, LikMinVar and LikScale set
-	// the anomaly likelihood (see algorithms/likelihood); the score is
-	// min(1, -log10(tail)/LikScale). LikShortRate 0 disables the
-	// likelihood and scores the calibrated surprise directly.
+	// the anomaly likelihood (see algorithms/likelihood): the EW mean of
+	// the raw score at LikShortRate is compared with the long-run mean and
+	// variance of that mean (rate max(1/n, LikLongRate), floored at
+	// LikMinMean and LikMinVar); with s = -log10 of its upper tail
+	// probability the score is s/(s+LikScale) (defaults 0.4, 0.001, 0.03,
+	// 0.0003, 10).
 	LikShortRate, LikLongRate, LikMinMean, LikMinVar, LikScale float64
-	// ScoreScale maps the calibrated surprise u (the largest ratio of a
-	// detector's |z| to its quantile) to the score u/(u+ScoreScale), so that
-	// u = ScoreScale scores 0.5 (default 2).
-	ScoreScale float64
-	// SuppressDecay and SuppressDamp control repeated alerts: the score is
-	// damped by SuppressDamp unless it exceeds the recent peak score, which
-	// decays by SuppressDecay per point (defaults 0.99 and 1: off).
+	// SuppressDecay and SuppressDamp control repeated alerts: a score below
+	// the recent peak score, which decays by SuppressDecay per point, is
+	// multiplied by SuppressDamp (defaults 0.99 and 0: within about the
+	// next hundred points only a stronger event scores).
 	SuppressDecay, SuppressDamp float64
-	// MaxGapMs is the gap after which the level is re-anchored at the next
-	// point instead of being trusted (default 7 days).
+	// HoldPoints and HoldCap: after a point scores at or above Threshold,
+	// the next HoldPoints points score at most HoldCap*Threshold unless
+	// they score higher than that alert did (defaults 0, off, and 0.9).
+	HoldPoints int
+	HoldCap    float64
+	// MaxGapMs is the gap after which the levels are re-anchored at the
+	// next point instead of being trusted; scales, calibration and the
+	// profile are kept (default 7 days).
 	MaxGapMs int64
 }
 
@@ -112,37 +115,38 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		MinPoints:     48,
-		Threshold:     0.29,
+		Threshold:     0.26,
 		OpenAfter:     1,
 		ResolveAfter:  3,
-		LevelRate:     0.1,
+		LevelRate:     0.4,
 		TrendRate:     0.005,
 		ScaleRate:     0.02,
 		HuberK:        3,
 		SlowRate:      0.002,
 		ChangeRate:    0.2,
-		SeasonRate:    0.1,
+		SeasonRate:    0.05,
 		SeasonGain:    0.8,
 		MeanFloor:     0.5,
 		CalibP:        0.995,
 		CalibRate:     0.1,
 		CalibMin:      2.5,
 		CalibInit:     10,
-		ScoreScale:    2,
-		RawLo:         1,
-		RawHi:         10,
-		RawCalibrated: true,
+		RawLo:         0,
+		RawMax:        3,
+		RawHi:         20,
 		RangeTol:      0.02,
 		RangeCalm:     20,
 		RangeSpanMs:   86400 * 1000,
-		RangeSigma:    0,
-		LikShortRate:  0.2,
+		LikShortRate:  0.4,
 		LikLongRate:   0.001,
 		LikMinMean:    0.03,
 		LikMinVar:     0.0003,
 		LikScale:      10,
 		SuppressDecay: 0.99,
-		SuppressDamp:  0.3,
+		SuppressDamp:  0,
+		Weights:       [3]float64{0.7, 1, 0.7},
+		HoldPoints:    0,
+		HoldCap:       0.9,
 		MaxGapMs:      7 * 86400 * 1000,
 	}
 }
@@ -177,12 +181,24 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("calibration quantile must be in (0,1), got %v", c.CalibP)
 	case !(c.CalibMin > 0):
 		return fmt.Errorf("calibration minimum must be positive, got %v", c.CalibMin)
-	case !(c.ScoreScale > 0):
-		return fmt.Errorf("score scale must be positive, got %v", c.ScoreScale)
+	case !(c.RawHi > c.RawLo && c.RawMax > 0):
+		return fmt.Errorf("raw mapping needs RawHi > RawLo and RawMax > 0, got %v %v %v", c.RawLo, c.RawHi, c.RawMax)
+	case !(c.LikMinMean >= 0 && c.LikMinVar > 0 && c.LikScale > 0):
+		return fmt.Errorf("likelihood floors and scale must be positive, got %v %v %v", c.LikMinMean, c.LikMinVar, c.LikScale)
+	case !(c.CalibInit > 0):
+		return fmt.Errorf("calibration start must be positive, got %v", c.CalibInit)
+	case !(c.Weights[0] > 0 && c.Weights[1] > 0 && c.Weights[2] > 0):
+		return fmt.Errorf("detector weights must be positive, got %v", c.Weights)
+	case !(c.RangeTol >= 0) || c.RangeCalm < 0 || c.RangeSpanMs < 0:
+		return errors.New("range parameters must not be negative")
 	case !(c.SuppressDecay >= 0 && c.SuppressDecay < 1):
 		return fmt.Errorf("suppress decay must be in [0,1), got %v", c.SuppressDecay)
 	case !(c.SuppressDamp >= 0 && c.SuppressDamp <= 1):
 		return fmt.Errorf("suppress damp must be in [0,1], got %v", c.SuppressDamp)
+	case c.HoldPoints < 0 || c.HoldPoints > 65535:
+		return fmt.Errorf("hold points must be in [0,65535], got %v", c.HoldPoints)
+	case !(c.HoldCap >= 0 && c.HoldCap < 1):
+		return fmt.Errorf("hold cap must be in [0,1), got %v", c.HoldCap)
 	case c.MaxGapMs < 0:
 		return fmt.Errorf("max gap must not be negative, got %v", c.MaxGapMs)
 	}
@@ -190,7 +206,8 @@ func (c *Config) Validate() error {
 		n string
 		a float64
 	}{{"level rate", c.LevelRate}, {"scale rate", c.ScaleRate}, {"slow rate", c.SlowRate},
-		{"change rate", c.ChangeRate}, {"calibration rate", c.CalibRate}, {"season rate", c.SeasonRate}} {
+		{"change rate", c.ChangeRate}, {"calibration rate", c.CalibRate},
+		{"likelihood short rate", c.LikShortRate}, {"likelihood long rate", c.LikLongRate}, {"season rate", c.SeasonRate}} {
 		if err := rate(r.n, r.a); err != nil {
 			return err
 		}

@@ -101,6 +101,8 @@ func (m *Model) fields(c *codec) {
 		c.f32(&m.cal[i].Q)
 	}
 	c.f32(&m.peak)
+	c.f32(&m.held)
+	c.u16(&m.hold)
 	c.f32(&m.lik.Short)
 	c.f32(&m.lik.Mean)
 	c.f32(&m.lik.Var)

@@ -100,7 +100,7 @@ const (
 // (linearly interpolated) with day-of-week offsets, used only when they make
 // the residuals smaller, robust scales of the residuals, per-detector
 // calibration quantiles, an anomaly likelihood of the raw score, the value
-// range and the recent score peak. It holds no pointers; it is 344 bytes on
+// range and the recent score peak. It holds no pointers; it is 352 bytes on
 // 64-bit platforms (unsafe.Sizeof, checked by TestModelSize).
 //
 // A Model is not safe for concurrent use.
@@ -126,6 +126,8 @@ type Model struct {
 
 	cal  [numCal]stream.Quantile // calibration quantiles of |z| per detector
 	peak float32                 // recent peak score (decays)
+	held float32                 // score of the alert that started the hold
+	hold uint16                  // points left in the hold after an alert
 	lik  likelihood.Tracker      // anomaly likelihood of the raw score
 	lo   float64                 // lowest value learned
 	hi   float64                 // highest value learned
@@ -241,45 +243,39 @@ func (m *Model) compute(c *Config, tsMs int64, v float64) components {
 	k.change = float64(m.change) + a*(stream.Clip(k.z[calFast], c.HuberK)-float64(m.change))
 	k.z[calChange] = k.change / math.Sqrt(a/(2-a))
 
-	var best float64
+	// Calibrate: each |z| over its running quantile, weighted; the largest
+	// wins. Its surprise (as if it were a normal z scaled to CalibMin) is
+	// mapped to the raw score fed to the likelihood.
 	for i, det := range [numCal]Detector{DetectorSpike, DetectorLevel, DetectorChange} {
 		q := math.Max(float64(m.cal[i].Q), c.CalibMin)
-		u := math.Abs(k.z[i]) / q
-		if u > k.surprise {
-			k.surprise = u
+		if u := math.Abs(k.z[i]) / q * c.Weights[i]; u > k.surprise {
+			k.surprise, k.detector = u, det
 		}
-		x := stream.Surprise(k.z[i])
-		if c.RawCalibrated {
-			x = stream.Surprise(u * c.CalibMin)
-		}
-		if x > best {
-			best, k.detector = x, det
+	}
+	best := stream.Surprise(k.surprise * c.CalibMin)
+	k.raw = math.Min(c.RawMax, math.Max(0, (best-c.RawLo)/(c.RawHi-c.RawLo)))
+	if c.RangeTol > 0 && m.n > 1 {
+		tol := c.RangeTol * (m.hi - m.lo)
+		if (v > m.hi+tol || v < m.lo-tol) && int(m.calm) >= c.RangeCalm &&
+			tsMs-m.firstTs >= c.RangeSpanMs && k.raw < 1 {
+			k.raw, k.newRange, k.detector = 1, true, DetectorLevel
 		}
 	}
 	if k.detector == DetectorLevel && m.flags&flagSeasonal != 0 {
 		k.detector = DetectorSeasonal
 	}
-	k.raw = math.Min(1, math.Max(0, (best-c.RawLo)/(c.RawHi-c.RawLo)))
-	if c.RangeTol > 0 && m.n > 1 {
-		tol := math.Max(c.RangeTol*(m.hi-m.lo), c.RangeSigma*k.sFast)
-		if (v > m.hi+tol || v < m.lo-tol) && int(m.calm) >= c.RangeCalm &&
-			tsMs-m.firstTs >= c.RangeSpanMs {
-			k.raw, k.newRange = 1, true
-		}
-	}
-	if c.LikShortRate > 0 {
-		lp := c.likParams()
-		ls := m.lik.Surprise(m.lik.Next(k.raw, &lp), &lp)
-		k.rawScore = ls / (ls + c.LikScale)
-	} else {
-		k.rawScore = k.surprise / (k.surprise + c.ScoreScale)
-	}
+	lp := c.likParams()
+	ls := m.lik.Surprise(m.lik.Next(k.raw, &lp), &lp)
+	k.rawScore = ls / (ls + c.LikScale)
 	if math.IsNaN(k.rawScore) {
 		k.rawScore = 1
 	}
 	k.score = k.rawScore
 	if k.score < float64(m.peak) {
 		k.score *= c.SuppressDamp
+	}
+	if m.hold > 0 && k.score <= float64(m.held) {
+		k.score = math.Min(k.score, c.Threshold*c.HoldCap)
 	}
 	return k
 }
@@ -294,7 +290,7 @@ func (m *Model) result(c *Config, k *components, v float64) Result {
 			NeedPoints: c.MinPoints - int(m.n) - 1}
 	}
 	// The bounds are where the fast detector alone would reach the
-	// threshold: the z whose surprise is Threshold*ScoreScale.
+	// threshold.
 	zb := m.boundZ(c)
 	r := Result{
 		Expected: k.expFast,
@@ -332,12 +328,42 @@ func finite(x, fallback float64) float64 {
 	return x
 }
 
-// boundZ returns the |z| at which the fast detector alone reaches the
-// threshold: u = |z|/q scores u/(u+ScoreScale).
+// maxBoundZ caps the bound, in fast sigmas, when the fast detector alone
+// cannot reach the threshold at the moment.
+const maxBoundZ = 100
+
+// boundZ returns the |z| (in fast sigmas) at which the fast detector alone
+// would make the next point reach the threshold, by inverting the score
+// pipeline: threshold -> likelihood surprise -> short mean -> raw score ->
+// calibrated surprise -> |z|. Repeat suppression is not counted. 0 means any
+// value would be anomalous now (the recent scores are already high).
 func (m *Model) boundZ(c *Config) float64 {
+	t := math.Min(math.Max(c.Threshold, 1e-9), 0.999999)
+	lp := c.likParams()
+	if m.lik.N == 0 {
+		return maxBoundZ
+	}
+	needLs := t * c.LikScale / (1 - t)
+	tailZ := math.Sqrt2 * math.Erfcinv(2*math.Pow(10, -math.Min(needLs, 300)))
+	mean := math.Max(float64(m.lik.Mean), lp.MinMean)
+	sd := math.Sqrt(math.Max(float64(m.lik.Var), lp.MinVar))
+	needShort := mean + tailZ*sd
+	a := lp.ShortRate
+	needRaw := (needShort - (1-a)*float64(m.lik.Short)) / a
+	switch {
+	case needRaw <= 0:
+		return 0
+	case needRaw > c.RawMax:
+		return maxBoundZ
+	}
+	needBest := c.RawLo + needRaw*(c.RawHi-c.RawLo)
+	u := math.Sqrt2 * math.Erfcinv(math.Pow(10, -math.Min(needBest, 300))) / c.CalibMin
 	q := math.Max(float64(m.cal[calFast].Q), c.CalibMin)
-	t := math.Min(c.Threshold, 0.999999)
-	return q * c.ScoreScale * t / (1 - t)
+	zb := u * q / c.Weights[calFast]
+	if !(zb < maxBoundZ) {
+		return maxBoundZ
+	}
+	return zb
 }
 
 // Peek returns the verdict for (ts, v) without learning it.
@@ -508,8 +534,8 @@ func (m *Model) learn(c *Config, k *components, tsMs int64, v float64) {
 	if m.dayCnt[near] < math.MaxUint8 {
 		m.dayCnt[near]++
 	}
-	g0 := math.Max(c.SeasonRate, 1/float64(m.dayCnt[b0]+1))
-	g1 := math.Max(c.SeasonRate, 1/float64(m.dayCnt[b1]+1))
+	g0 := math.Max(c.SeasonRate, 1/(float64(m.dayCnt[b0])+1))
+	g1 := math.Max(c.SeasonRate, 1/(float64(m.dayCnt[b1])+1))
 	d0, d1 := g0*(1-w)*e, g1*w*e
 	m.day[b0] += float32(d0)
 	m.day[b1] += float32(d1)
@@ -526,7 +552,7 @@ func (m *Model) learn(c *Config, k *components, tsMs int64, v float64) {
 	}
 	// Day-of-week offsets learn what the daily profile leaves, slowly.
 	if m.dowCnt[wd] > 0 {
-		gw := math.Max(c.SeasonRate/50, 1/float64(m.dowCnt[wd]+1))
+		gw := math.Max(c.SeasonRate/50, 1/(float64(m.dowCnt[wd])+1))
 		dw := float32(gw * (e - (d0 + d1)))
 		m.dow[wd] += dw
 		for i := range m.dow {
@@ -561,6 +587,14 @@ func (m *Model) learn(c *Config, k *components, tsMs int64, v float64) {
 		m.calm = 0
 	} else if m.calm < math.MaxUint32 {
 		m.calm++
+	}
+
+	// Hold after an alert.
+	if k.score >= c.Threshold && c.HoldPoints > 0 {
+		m.hold = uint16(min(c.HoldPoints, math.MaxUint16))
+		m.held = float32(k.score)
+	} else if m.hold > 0 {
+		m.hold--
 	}
 
 	// Suppression peak.

@@ -12,7 +12,7 @@ import (
 )
 
 // modelBytes is the documented size of a Model on 64-bit platforms.
-const modelBytes = 344
+const modelBytes = 352
 
 func TestModelSize(t *testing.T) {
 	if got := unsafe.Sizeof(Model{}); got != modelBytes {
@@ -229,6 +229,7 @@ func TestPeekDoesNotLearn(t *testing.T) {
 func TestTransitions(t *testing.T) {
 	c := DefaultConfig()
 	c.OpenAfter, c.ResolveAfter = 2, 3
+	c.SuppressDamp = 1 // every anomalous point counts, repeats included
 	s := synth.Generate(synth.Config{Points: 400, Noise: 1, Seed: 4})
 	_, m := run(&c, s.Ts, s.Values)
 	ts := s.Ts[len(s.Ts)-1]
@@ -438,5 +439,48 @@ func BenchmarkUpdate(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		j := i % n
 		m.Update(&c, sc.Ts[j]+int64(i/n)*14*86400000, sc.Values[j])
+	}
+}
+
+// TestBoundsAgreeWithState: a value just outside the bounds is anomalous,
+// the expected value is not.
+func TestBoundsAgreeWithState(t *testing.T) {
+	c := DefaultConfig()
+	s := synth.Generate(synth.Config{Points: 2000, DailyAmp: 10, Noise: 1, Seed: 11})
+	_, m := run(&c, s.Ts, s.Values)
+	ts := s.Ts[len(s.Ts)-1] + 300000
+	mid := m.Peek(&c, ts, 0)
+	if !(mid.Upper > mid.Expected && mid.Lower < mid.Expected) {
+		t.Fatalf("bounds collapsed on a quiet series: %+v", mid)
+	}
+	if r := m.Peek(&c, ts, mid.Expected); r.State != anomaly.StateNormal {
+		t.Errorf("Peek(expected %v) = %v score %v, want normal", mid.Expected, r.State, r.Score)
+	}
+	w := mid.Upper - mid.Expected
+	for _, v := range []float64{mid.Upper + 0.01*w, mid.Lower - 0.01*w} {
+		if r := m.Peek(&c, ts, v); r.State != anomaly.StateAnomalous {
+			t.Errorf("Peek(%v) just outside [%v, %v] = %v score %v, want anomalous", v, mid.Lower, mid.Upper, r.State, r.Score)
+		}
+	}
+}
+
+// TestLongSeriesStaysFinite runs 60 days of 5-minute points (every hourly
+// bucket is visited far more than 255 times) and checks every verdict.
+func TestLongSeriesStaysFinite(t *testing.T) {
+	c := DefaultConfig()
+	s := synth.Generate(synth.Config{Points: 60 * 288, DailyAmp: 20, WeeklyAmp: 10, Noise: 2, Seed: 12})
+	rs, m := run(&c, s.Ts, s.Values)
+	for i, r := range rs {
+		for _, f := range []float64{r.Expected, r.Lower, r.Upper, r.Score, r.Z} {
+			if math.IsNaN(f) || math.IsInf(f, 0) {
+				t.Fatalf("point %d: non-finite field in %+v", i, r)
+			}
+		}
+	}
+	if err := m.check(); err != nil {
+		t.Errorf("model state after 60 days: %v", err)
+	}
+	if b := m.Baseline(&c, s.Ts[len(s.Ts)-1]); b.PeriodSeconds != 7*86400 {
+		t.Errorf("PeriodSeconds = %d after 60 days with a weekend dip, want a weekly cycle", b.PeriodSeconds)
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"flag"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -44,6 +45,8 @@ func main() {
 	set := flag.String("set", "", "config overrides: Name=value,Name=value")
 	grid := flag.String("grid", "", "parameter grid: Name=v1,v2;Name2=v1,v2 (evaluated on top of -set)")
 	verbose := flag.Bool("v", false, "per-file breakdown at the standard threshold")
+	random := flag.Int("random", 0, "evaluate this many random points of the grid instead of all of it")
+	seed := flag.Uint64("seed", 1, "seed of -random")
 	plotDir := flag.String("plot", "", "write a PNG per file to this folder (first configuration)")
 	flag.Parse()
 
@@ -63,6 +66,14 @@ func main() {
 	if *grid != "" {
 		if cfgs, names, err = expand(base, *grid); err != nil {
 			fail(err)
+		}
+		if *random > 0 && *random < len(cfgs) {
+			r := rand.New(rand.NewPCG(*seed, 7))
+			r.Shuffle(len(cfgs), func(i, j int) {
+				cfgs[i], cfgs[j] = cfgs[j], cfgs[i]
+				names[i], names[j] = names[j], names[i]
+			})
+			cfgs, names = cfgs[:*random], names[:*random]
 		}
 	}
 	var halves [2][]int
@@ -213,7 +224,18 @@ func apply(c *models.Config, s string) error {
 }
 
 func setField(c *models.Config, k, v string) error {
+	idx := -1
+	if a, b, ok := strings.Cut(k, "["); ok {
+		n, err := strconv.Atoi(strings.TrimSuffix(b, "]"))
+		if err != nil {
+			return fmt.Errorf("bad index in %q", k)
+		}
+		k, idx = a, n
+	}
 	f := reflect.ValueOf(c).Elem().FieldByName(k)
+	if idx >= 0 && f.IsValid() && f.Kind() == reflect.Array {
+		f = f.Index(idx)
+	}
 	if !f.IsValid() {
 		return fmt.Errorf("no config field %q", k)
 	}
