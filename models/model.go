@@ -344,7 +344,7 @@ func (m *Model) boundZ(c *Config) float64 {
 		return maxBoundZ
 	}
 	needLs := t * c.LikScale / (1 - t)
-	tailZ := math.Sqrt2 * math.Erfcinv(2*math.Pow(10, -math.Min(needLs, 300)))
+	tailZ := stream.InvTail(math.Exp(-math.Ln10 * math.Min(needLs, 300)))
 	mean := math.Max(float64(m.lik.Mean), lp.MinMean)
 	sd := math.Sqrt(math.Max(float64(m.lik.Var), lp.MinVar))
 	needShort := mean + tailZ*sd
@@ -357,7 +357,7 @@ func (m *Model) boundZ(c *Config) float64 {
 		return maxBoundZ
 	}
 	needBest := c.RawLo + needRaw*(c.RawHi-c.RawLo)
-	u := math.Sqrt2 * math.Erfcinv(math.Pow(10, -math.Min(needBest, 300))) / c.CalibMin
+	u := stream.InvSurprise(needBest) / c.CalibMin
 	q := math.Max(float64(m.cal[calFast].Q), c.CalibMin)
 	zb := u * q / c.Weights[calFast]
 	if !(zb < maxBoundZ) {

@@ -39,10 +39,10 @@ func TestMedianConverges(t *testing.T) {
 }
 
 func TestMedianFloorAndOutlier(t *testing.T) {
-	if got := Median(1, 0, 0.1, 0.5); got != math.Max(math.Exp(-0.1), 0.5) {
+	if got := Median(1, 0, 0.1, 0.5); math.Abs(got-math.Exp(-0.1)) > 1e-8 {
 		t.Errorf("Median(1, 0, .1, .5) = %v, want %v", got, math.Exp(-0.1))
 	}
-	if got := Median(1, 1e12, 0.1, 0); got != math.Exp(0.1) {
+	if got := Median(1, 1e12, 0.1, 0); math.Abs(got-math.Exp(0.1)) > 1e-8 {
 		t.Errorf("Median(1, 1e12, .1, 0) = %v, want e^0.1 (bounded influence)", got)
 	}
 	if got := Median(0.001, 0, 0.1, 0.01); got != 0.01 {
@@ -131,5 +131,22 @@ func TestQuantile(t *testing.T) {
 	z.Update(math.Inf(1), 0.99, 0.05, 2)
 	if math.IsInf(float64(z.Q), 0) || math.IsNaN(float64(z.Q)) {
 		t.Errorf("Update(+Inf): Q = %v, want finite", z.Q)
+	}
+}
+
+func TestInvTail(t *testing.T) {
+	for _, z := range []float64{0.1, 1, 2.5, 5, 7, 8, 10, 20, 35} {
+		p := NormalTail(z)
+		if got := InvTail(p); math.Abs(got-z) > 1e-6*z+1e-9 {
+			t.Errorf("InvTail(NormalTail(%v) = %v) = %v, want %v", z, p, got, z)
+		}
+	}
+	if got := InvTail(1e-300); !(got > 37 && got < 38) {
+		t.Errorf("InvTail(1e-300) = %v, want about 37", got)
+	}
+	for _, s := range []float64{0.5, 2, 9, 20, 100} {
+		if got := Surprise(InvSurprise(s)); math.Abs(got-s) > 1e-6*s {
+			t.Errorf("Surprise(InvSurprise(%v)) = %v", s, got)
+		}
 	}
 }
