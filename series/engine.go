@@ -1,0 +1,330 @@
+package series
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/anomalyd/detector/anomaly"
+	"github.com/anomalyd/detector/models"
+)
+
+// Engine defaults.
+const (
+	// DefaultQueueDepth is the number of batches a shard's queue holds.
+	DefaultQueueDepth = 64
+	// DefaultMaxSeries is the live series cap when Options.MaxSeries is 0.
+	DefaultMaxSeries = 1_000_000
+	// DefaultEnqueueTimeout is how long Ingest waits for room in a full
+	// shard queue before it rejects that shard's points as overloaded.
+	DefaultEnqueueTimeout = 50 * time.Millisecond
+)
+
+// EventSink receives anomaly timeline events. Record is called from the
+// shard goroutines, concurrently and without any engine lock held, so
+// implementations must be safe for concurrent use. Events of one series
+// arrive in order. Record should return quickly: a slow sink holds up its
+// shard, whose queue then fills, and Ingest answers CodeOverloaded.
+type EventSink interface {
+	Record(anomaly.Event)
+}
+
+// Options configures an Engine. The zero value is usable: every zero field
+// takes the default named in its comment.
+type Options struct {
+	// Shards is the number of shards, each served by one goroutine.
+	// Default runtime.GOMAXPROCS(0).
+	Shards int
+	// QueueDepth is the number of batches each shard's queue holds.
+	// Default DefaultQueueDepth.
+	QueueDepth int
+	// MaxSeries caps the live series. 0 means DefaultMaxSeries, a negative
+	// value means no cap. The cap is split evenly over the shards (at least
+	// one series per shard); a shard whose share is full evicts its least
+	// recently updated series to make room for a new one.
+	MaxSeries int
+	// IdleTimeout evicts series that got no point for this long (engine
+	// clock). 0 never evicts for idleness.
+	IdleTimeout time.Duration
+	// SweepInterval is how often idle series are looked for. Default
+	// IdleTimeout/4, at least 1s and at most 1m.
+	SweepInterval time.Duration
+	// EnqueueTimeout bounds how long one Ingest call waits for room in full
+	// shard queues in total. Default DefaultEnqueueTimeout.
+	EnqueueTimeout time.Duration
+	// Limits bounds series keys; zero fields take DefaultLimits.
+	Limits Limits
+	// Model is the model configuration shared by every series. The zero
+	// value means models.DefaultConfig(); any other value must validate.
+	Model models.Config
+	// FirstAnomalyID is the id given to the first anomaly opened (to
+	// continue a persisted timeline). Default 1.
+	FirstAnomalyID anomaly.ID
+	// Logger receives operational messages. Default: discard.
+	Logger *slog.Logger
+	// Registerer receives the engine's metrics. nil registers nothing.
+	Registerer prometheus.Registerer
+	// Events receives anomaly timeline events. nil discards them.
+	Events EventSink
+	// Now is the engine clock used for idle eviction. Default time.Now.
+	Now func() time.Time
+}
+
+// Engine is the sharded in-memory store of learned series. All methods
+// are safe for concurrent use.
+type Engine struct {
+	opts   Options
+	cfg    models.Config
+	limits Limits
+	now    func() time.Time
+	log    *slog.Logger
+	events EventSink
+	m      *metrics
+
+	shards []*shard
+	nextID atomic.Uint64 // the last anomaly id given out
+	pool   sync.Pool     // *request
+
+	closeMu sync.RWMutex // held for reading while sending to shard queues
+	closed  bool
+	stop    chan struct{}
+	workers sync.WaitGroup
+}
+
+// NewEngine validates opts, starts the shard goroutines (and the idle
+// sweeper when IdleTimeout > 0) and registers the metrics. Call Close to
+// stop them.
+func NewEngine(opts Options) (*Engine, error) {
+	if opts.Shards <= 0 {
+		opts.Shards = runtime.GOMAXPROCS(0)
+	}
+	if opts.QueueDepth <= 0 {
+		opts.QueueDepth = DefaultQueueDepth
+	}
+	if opts.MaxSeries == 0 {
+		opts.MaxSeries = DefaultMaxSeries
+	}
+	if opts.IdleTimeout < 0 {
+		return nil, errors.New("series: idle timeout must not be negative")
+	}
+	if opts.SweepInterval <= 0 {
+		opts.SweepInterval = min(max(opts.IdleTimeout/4, time.Second), time.Minute)
+	}
+	if opts.EnqueueTimeout <= 0 {
+		opts.EnqueueTimeout = DefaultEnqueueTimeout
+	}
+	if reflect.ValueOf(opts.Model).IsZero() {
+		opts.Model = models.DefaultConfig()
+	}
+	if err := opts.Model.Validate(); err != nil {
+		return nil, fmt.Errorf("series: model config: %w", err)
+	}
+	if opts.FirstAnomalyID == 0 {
+		opts.FirstAnomalyID = 1
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	e := &Engine{
+		opts:   opts,
+		cfg:    opts.Model,
+		limits: opts.Limits.withDefaults(),
+		now:    opts.Now,
+		log:    opts.Logger,
+		events: opts.Events,
+		stop:   make(chan struct{}),
+	}
+	e.nextID.Store(uint64(opts.FirstAnomalyID) - 1)
+	e.shards = make([]*shard, opts.Shards)
+	for i := range e.shards {
+		capacity := 0
+		if opts.MaxSeries > 0 {
+			capacity = opts.MaxSeries / opts.Shards
+			if i < opts.MaxSeries%opts.Shards {
+				capacity++
+			}
+			capacity = max(capacity, 1)
+		}
+		sh, err := newShard(e, i, opts.QueueDepth, capacity)
+		if err != nil {
+			return nil, err
+		}
+		e.shards[i] = sh
+	}
+	m, err := newMetrics(e, opts.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	e.m = m
+	for _, sh := range e.shards {
+		e.workers.Add(1)
+		go func() {
+			defer e.workers.Done()
+			sh.run()
+		}()
+	}
+	if opts.IdleTimeout > 0 {
+		e.workers.Add(1)
+		go func() {
+			defer e.workers.Done()
+			e.sweeper()
+		}()
+	}
+	e.log.Debug("series engine started", "shards", opts.Shards, "queue_depth", opts.QueueDepth,
+		"max_series", opts.MaxSeries, "idle_timeout", opts.IdleTimeout)
+	return e, nil
+}
+
+// ModelConfig returns the model configuration every series uses.
+func (e *Engine) ModelConfig() models.Config { return e.cfg }
+
+// Limits returns the series key limits in force (defaults filled in).
+func (e *Engine) Limits() Limits { return e.limits }
+
+// shardOf returns the shard that owns hash h.
+func (e *Engine) shardOf(h uint64) *shard { return e.shards[h%uint64(len(e.shards))] }
+
+// Close stops accepting points (Ingest then fails with CodeUnavailable),
+// lets every shard apply the batches already queued, and stops the
+// goroutines. It returns when they have stopped or when ctx is done,
+// whichever is first. Reads keep working on the final state. Close may be
+// called more than once.
+func (e *Engine) Close(ctx context.Context) error {
+	e.closeMu.Lock()
+	if !e.closed {
+		e.closed = true
+		close(e.stop)
+		for _, sh := range e.shards {
+			close(sh.in)
+		}
+	}
+	e.closeMu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		e.workers.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		e.log.Info("series engine stopped", "series", e.Stats().Series)
+		return nil
+	case <-ctx.Done():
+		queued := 0
+		for _, sh := range e.shards {
+			queued += len(sh.in)
+		}
+		return fmt.Errorf("series: close: %d batches still queued: %w", queued, ctx.Err())
+	}
+}
+
+// Stats is a point-in-time view of the engine.
+type Stats struct {
+	Series      int          `json:"series"`
+	EvictedLRU  uint64       `json:"evicted_lru"`
+	EvictedIdle uint64       `json:"evicted_idle"`
+	Shards      []ShardStats `json:"shards"`
+}
+
+// ShardStats describes one shard.
+type ShardStats struct {
+	Series        int `json:"series"`
+	QueueDepth    int `json:"queue_depth"`    // batches waiting
+	QueueCapacity int `json:"queue_capacity"` // batches the queue holds
+	MaxSeries     int `json:"max_series"`     // 0 means no cap
+}
+
+// Stats returns the live series and the queue depth of every shard. It
+// takes no lock.
+func (e *Engine) Stats() Stats {
+	st := Stats{Shards: make([]ShardStats, len(e.shards))}
+	for i, sh := range e.shards {
+		n := int(sh.live.Load())
+		st.Series += n
+		st.EvictedLRU += sh.evictedLRU.Load()
+		st.EvictedIdle += sh.evictedIdle.Load()
+		st.Shards[i] = ShardStats{Series: n, QueueDepth: len(sh.in), QueueCapacity: cap(sh.in), MaxSeries: sh.capacity}
+	}
+	return st
+}
+
+// Sweep evicts every series idle for longer than Options.IdleTimeout now,
+// and returns how many it evicted. The background sweeper calls it every
+// SweepInterval; it is exported for tests and tools. It waits for the
+// shards (behind their queued batches) or for ctx.
+func (e *Engine) Sweep(ctx context.Context) (int, error) {
+	if e.opts.IdleTimeout <= 0 {
+		return 0, nil
+	}
+	res := make(chan int, len(e.shards))
+	e.closeMu.RLock()
+	if e.closed {
+		e.closeMu.RUnlock()
+		return 0, anomaly.Errorf(anomaly.CodeUnavailable, "series engine is shut down")
+	}
+	sent := 0
+	for _, sh := range e.shards {
+		select {
+		case sh.in <- task{sweep: res}:
+			sent++
+		case <-ctx.Done():
+		}
+	}
+	e.closeMu.RUnlock()
+	total := 0
+	for range sent {
+		select {
+		case n := <-res:
+			total += n
+		case <-ctx.Done():
+			return total, ctx.Err()
+		}
+	}
+	return total, ctx.Err()
+}
+
+// sweeper asks every shard for an idle sweep each SweepInterval; a shard
+// whose queue is full is skipped this round.
+func (e *Engine) sweeper() {
+	t := time.NewTicker(e.opts.SweepInterval)
+	defer t.Stop()
+	res := make(chan int, len(e.shards))
+	for {
+		select {
+		case <-e.stop:
+			return
+		case <-t.C:
+		}
+		e.closeMu.RLock()
+		if e.closed {
+			e.closeMu.RUnlock()
+			return
+		}
+		for _, sh := range e.shards {
+			if !sh.sweepQueued.CompareAndSwap(false, true) {
+				continue // the previous round's sweep is still queued
+			}
+			select {
+			case sh.in <- task{sweep: res, background: true}:
+			default:
+				sh.sweepQueued.Store(false)
+			}
+		}
+		e.closeMu.RUnlock()
+		// Drop the counts; shards never block on res (they send without
+		// waiting), and at most one background sweep per shard is queued.
+		for len(res) > 0 {
+			<-res
+		}
+	}
+}

@@ -1,0 +1,341 @@
+package series
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/anomalyd/detector/anomaly"
+	"github.com/anomalyd/detector/models"
+)
+
+// item is one valid point on its way to a shard.
+type item struct {
+	hash uint64
+	key  string // canonical
+	ts   int64
+	v    float64
+}
+
+// Outcome codes of one item.
+const (
+	outPending    uint8 = iota
+	outLearned          // accepted and learned
+	outDuplicate        // accepted, same timestamp as the last point: scored only
+	outOutOfOrder       // rejected: older than the last point
+	outOverloaded       // rejected: the shard queue was full
+)
+
+// outcome is what a shard reports for one item. Pointer-free.
+type outcome struct {
+	expected, lower, upper, score, z float64
+	lastTs                           int64 // the series' last timestamp, for outOutOfOrder
+	id                               anomaly.ID
+	needPoints                       int32
+	state                            anomaly.State
+	detector                         models.Detector
+	code                             uint8
+}
+
+func (o *outcome) set(r *models.Result, id anomaly.ID) {
+	o.expected, o.lower, o.upper, o.score, o.z = r.Expected, r.Lower, r.Upper, r.Score, r.Z
+	o.id, o.needPoints, o.state, o.detector = id, int32(r.NeedPoints), r.State, r.Detector
+}
+
+// subBatch is the part of a request that one shard applies.
+type subBatch struct {
+	req   *request
+	items []item
+	outs  []outcome
+}
+
+// parsed is the identity of one sample, by sample index.
+type parsed struct {
+	hash  uint64
+	key   string
+	shard int32 // -1 when the sample was rejected before the shards
+}
+
+// request holds the buffers of one Ingest call; requests are pooled so that
+// the steady state allocates only the result slices.
+type request struct {
+	parsed  []parsed
+	pos     []int32 // sample index -> position in items, -1 when rejected early
+	errs    []*anomaly.Error
+	items   []item
+	outs    []outcome
+	counts  []int32
+	subs    []subBatch
+	pending atomic.Int32
+	done    chan struct{} // receives once when pending reaches 0
+}
+
+func (e *Engine) getRequest(n int) *request {
+	req, _ := e.pool.Get().(*request)
+	if req == nil {
+		req = &request{done: make(chan struct{}, 1)}
+	}
+	if cap(req.parsed) < n {
+		req.parsed = make([]parsed, n)
+		req.pos = make([]int32, n)
+		req.items = make([]item, n)
+		req.outs = make([]outcome, n)
+	}
+	req.parsed, req.pos = req.parsed[:n], req.pos[:n]
+	req.items, req.outs = req.items[:n], req.outs[:n]
+	if len(req.counts) != len(e.shards) {
+		req.counts = make([]int32, len(e.shards))
+		req.subs = make([]subBatch, len(e.shards))
+	}
+	clear(req.counts)
+	req.errs = req.errs[:0]
+	return req
+}
+
+func (e *Engine) putRequest(req *request) {
+	clear(req.parsed)
+	clear(req.items)
+	clear(req.errs)
+	for i := range req.subs {
+		req.subs[i] = subBatch{}
+	}
+	e.pool.Put(req)
+}
+
+// Ingest validates, learns and scores a batch of samples. Every sample is
+// judged on its own: valid samples are accepted even when others are
+// rejected. Rejected samples are listed in Errors by index with one of
+// CodeInvalidSeries, CodeLimit, CodeInvalidValue, CodeOutOfOrder or
+// CodeOverloaded; Anomalies holds the verdicts of the accepted points whose
+// state is anomalous, in batch order.
+//
+// The timestamp policy is per series (see the package doc): later points
+// are learned, a repeated last timestamp is scored but not learned, older
+// points are rejected.
+//
+// Ingest returns an *anomaly.Error with CodeOverloaded (and the result,
+// whose Errors say which samples) when no sample could be accepted because
+// shard queues stayed full for Options.EnqueueTimeout; CodeUnavailable
+// after Close; and ctx's error when ctx ends before the verdicts are back
+// (the points handed to shards are then still applied).
+func (e *Engine) Ingest(ctx context.Context, samples []anomaly.Sample) (anomaly.IngestResult, error) {
+	start := time.Now()
+	if err := ctx.Err(); err != nil {
+		return anomaly.IngestResult{}, fmt.Errorf("series: ingest: %w", err)
+	}
+	req := e.getRequest(len(samples))
+	nshards := uint64(len(e.shards))
+
+	// Identity, once per sample (consecutive samples of one series share it).
+	var prev string
+	var prevKey Key
+	var prevErr error
+	havePrev := false
+	for i := range samples {
+		s := &samples[i]
+		p := &req.parsed[i]
+		p.shard = -1
+		if math.IsNaN(s.Value) || math.IsInf(s.Value, 0) {
+			req.errs = append(req.errs, anomaly.FieldError(anomaly.CodeInvalidValue, i, "value",
+				"value %v is not a finite number", s.Value))
+			continue
+		}
+		if !havePrev || s.Series != prev {
+			prev, havePrev = s.Series, true
+			prevKey, prevErr = Parse(s.Series, e.limits)
+		}
+		if prevErr != nil {
+			ae := *prevErr.(*anomaly.Error)
+			ae.Index, ae.Field = i, "series"
+			req.errs = append(req.errs, &ae)
+			continue
+		}
+		p.hash, p.key = prevKey.hash, prevKey.canonical
+		p.shard = int32(p.hash % nshards)
+		req.counts[p.shard]++
+	}
+
+	// Group by shard, keeping batch order within a shard.
+	off := int32(0)
+	for s, c := range req.counts {
+		req.subs[s] = subBatch{req: req, items: req.items[off : off+c : off+c], outs: req.outs[off : off+c : off+c]}
+		req.counts[s] = off // now the next free position of shard s
+		off += c
+	}
+	for i := range req.parsed {
+		p := &req.parsed[i]
+		if p.shard < 0 {
+			req.pos[i] = -1
+			continue
+		}
+		at := req.counts[p.shard]
+		req.counts[p.shard]++
+		req.pos[i] = at
+		req.items[at] = item{hash: p.hash, key: p.key, ts: samples[i].TimestampMs, v: samples[i].Value}
+		req.outs[at] = outcome{}
+	}
+	valid := int(off)
+
+	overloaded := 0
+	if valid > 0 {
+		var err error
+		if overloaded, err = e.dispatch(ctx, req); err != nil {
+			e.putRequest(req)
+			return anomaly.IngestResult{}, err
+		}
+		select {
+		case <-req.done:
+		case <-ctx.Done():
+			// The shards still write into req: leave it to the collector.
+			return anomaly.IngestResult{}, fmt.Errorf("series: ingest: waiting for verdicts: %w", ctx.Err())
+		}
+	}
+
+	res := e.collect(req, samples)
+	e.putRequest(req)
+	e.m.batches.Inc()
+	e.m.latency.Observe(time.Since(start).Seconds())
+	if res.Accepted == 0 && overloaded > 0 {
+		return res, anomaly.Errorf(anomaly.CodeOverloaded,
+			"ingest queues are full (%d of %d points could not be queued); retry later", overloaded, valid)
+	}
+	return res, nil
+}
+
+// dispatch hands the non-empty sub-batches to their shards and returns the
+// number of items rejected because a queue stayed full. It returns an error
+// only after Close.
+func (e *Engine) dispatch(ctx context.Context, req *request) (int, error) {
+	n := int32(0)
+	for i := range req.subs {
+		if len(req.subs[i].items) > 0 {
+			n++
+		}
+	}
+	req.pending.Store(n)
+	e.closeMu.RLock()
+	if e.closed {
+		e.closeMu.RUnlock()
+		return 0, anomaly.Errorf(anomaly.CodeUnavailable, "series engine is shutting down")
+	}
+	var timer *time.Timer
+	expired := false
+	overloaded := 0
+	for i := range req.subs {
+		sub := &req.subs[i]
+		if len(sub.items) == 0 {
+			continue
+		}
+		in := e.shards[i].in
+		select {
+		case in <- task{sub: sub}:
+			continue
+		default:
+		}
+		if !expired {
+			if timer == nil {
+				timer = time.NewTimer(e.opts.EnqueueTimeout)
+			}
+			select {
+			case in <- task{sub: sub}:
+				continue
+			case <-timer.C:
+				expired = true
+			case <-ctx.Done():
+				expired = true
+			}
+		}
+		for j := range sub.outs {
+			sub.outs[j].code = outOverloaded
+		}
+		overloaded += len(sub.items)
+		if req.pending.Add(-1) == 0 {
+			req.done <- struct{}{}
+		}
+	}
+	e.closeMu.RUnlock()
+	if timer != nil {
+		timer.Stop()
+	}
+	return overloaded, nil
+}
+
+// collect builds the result in sample order and counts it in the metrics.
+func (e *Engine) collect(req *request, samples []anomaly.Sample) anomaly.IngestResult {
+	res := anomaly.IngestResult{Errors: []anomaly.ItemError{}, Anomalies: []anomaly.Verdict{}}
+	var rejected [8]struct {
+		code anomaly.Code
+		n    int
+	}
+	count := func(c anomaly.Code) {
+		for i := range rejected {
+			if rejected[i].code == c || rejected[i].code == "" {
+				rejected[i].code = c
+				rejected[i].n++
+				return
+			}
+		}
+	}
+	next := 0 // next entry of req.errs
+	for i, at := range req.pos {
+		if at < 0 {
+			ie := req.errs[next].Item()
+			next++
+			res.Errors = append(res.Errors, ie)
+			count(ie.Code)
+			continue
+		}
+		o := &req.outs[at]
+		it := &req.items[at]
+		switch o.code {
+		case outLearned, outDuplicate:
+			res.Accepted++
+			if o.state == anomaly.StateAnomalous {
+				res.Anomalies = append(res.Anomalies, anomaly.Verdict{
+					Series:    it.key,
+					Timestamp: time.UnixMilli(it.ts).UTC(),
+					Value:     it.v,
+					Expected:  anomaly.Finite(o.expected),
+					Lower:     anomaly.Finite(o.lower),
+					Upper:     anomaly.Finite(o.upper),
+					Score:     anomaly.Finite(o.score),
+					Z:         anomaly.Finite(o.z),
+					State:     o.state,
+					Detector:  o.detector.String(),
+					AnomalyID: o.id,
+				})
+			}
+		case outOutOfOrder:
+			res.Errors = append(res.Errors, anomaly.ItemError{Index: i, Code: anomaly.CodeOutOfOrder, Field: "timestamp",
+				Message: fmt.Sprintf("timestamp %s is before the last timestamp %s of series %s",
+					fmtTs(it.ts), fmtTs(o.lastTs), it.key)})
+			count(anomaly.CodeOutOfOrder)
+		default: // outOverloaded, or never applied
+			res.Errors = append(res.Errors, anomaly.ItemError{Index: i, Code: anomaly.CodeOverloaded,
+				Message: "ingest queue full; retry later"})
+			count(anomaly.CodeOverloaded)
+		}
+	}
+	res.Rejected = len(res.Errors)
+	if res.Accepted > 0 {
+		e.m.accepted.Add(float64(res.Accepted))
+	}
+	for _, r := range rejected {
+		if r.code == "" {
+			break
+		}
+		e.m.rejected.WithLabelValues(string(r.code)).Add(float64(r.n))
+	}
+	return res
+}
+
+// fmtTs formats a Unix millisecond timestamp as RFC 3339 with milliseconds.
+func fmtTs(ms int64) string {
+	if ms == noTs {
+		return "none"
+	}
+	return time.UnixMilli(ms).UTC().Format("2006-01-02T15:04:05.000Z07:00") + " (" + strconv.FormatInt(ms, 10) + " ms)"
+}

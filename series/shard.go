@@ -1,0 +1,318 @@
+package series
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+
+	"github.com/anomalyd/detector/anomaly"
+	"github.com/anomalyd/detector/models"
+)
+
+// noTs marks a slot that has learned no point yet.
+const noTs = math.MinInt64
+
+// slot is the state of one live series. It holds no pointer, so that the
+// garbage collector does not scan the slots slice (see the package doc);
+// TestSlotIsPointerFree keeps it that way.
+type slot struct {
+	hash       uint64
+	lastTs     int64      // last learned timestamp, Unix ms; noTs before the first
+	lastUpdate int64      // engine clock (Unix ns) of the last accepted point
+	anomalyID  anomaly.ID // the open anomaly, 0 when none
+	lastID     anomaly.ID // anomaly id on the verdict of the last learned point
+	needPoints int32      // NeedPoints of the verdict of the last learned point
+	model      models.Model
+}
+
+// task is what a shard goroutine receives: a batch of points, or an idle
+// sweep request whose count goes to sweep.
+type task struct {
+	sub        *subBatch
+	sweep      chan<- int
+	background bool // a sweep from the background sweeper
+}
+
+// shard owns a disjoint part of the series. Its goroutine (run) is the only
+// writer; it holds mu for writing while it applies one task, and readers
+// hold mu for reading.
+type shard struct {
+	e        *Engine
+	id       int
+	in       chan task
+	capacity int // live series cap, 0 for none
+
+	mu    sync.RWMutex
+	index map[uint64]int32
+	slots []slot
+	keys  []string // canonical key per slot, "" for a free slot
+	free  []int32
+	lru   *simplelru.LRU[uint64, struct{}] // nil without a cap
+
+	events      []anomaly.Event // pending events, written under mu, sent after
+	live        atomic.Int64
+	evictedLRU  atomic.Uint64
+	evictedIdle atomic.Uint64
+	sweepQueued atomic.Bool // a background sweep is waiting in the queue
+}
+
+func newShard(e *Engine, id, depth, capacity int) (*shard, error) {
+	sh := &shard{
+		e:        e,
+		id:       id,
+		in:       make(chan task, depth),
+		capacity: capacity,
+		index:    make(map[uint64]int32),
+	}
+	if capacity > 0 {
+		lru, err := simplelru.NewLRU[uint64, struct{}](capacity, nil)
+		if err != nil {
+			return nil, fmt.Errorf("series: shard %d: %w", id, err)
+		}
+		sh.lru = lru
+	}
+	return sh, nil
+}
+
+// run serves the queue until it is closed and drained.
+func (sh *shard) run() {
+	for t := range sh.in {
+		if t.sub != nil {
+			sh.apply(t.sub)
+			continue
+		}
+		if t.background {
+			sh.sweepQueued.Store(false)
+		}
+		n := sh.sweepIdle()
+		select {
+		case t.sweep <- n:
+		default:
+		}
+	}
+}
+
+// apply learns and scores one sub-batch, then sends the events it caused and
+// signals the request.
+func (sh *shard) apply(b *subBatch) {
+	e := sh.e
+	cfg := &e.cfg
+	now := e.now().UnixNano()
+	sh.mu.Lock()
+	for i := range b.items {
+		it := &b.items[i]
+		o := &b.outs[i]
+		idx, ok := sh.index[it.hash]
+		if !ok {
+			idx = sh.create(it.hash, it.key)
+		} else if sh.lru != nil {
+			sh.lru.Get(it.hash)
+		}
+		sl := &sh.slots[idx]
+		var r models.Result
+		switch {
+		case it.ts < sl.lastTs:
+			o.code, o.lastTs = outOutOfOrder, sl.lastTs
+			continue
+		case it.ts == sl.lastTs:
+			r = sl.model.Peek(cfg, it.ts, it.v)
+			r.Transition = models.TransitionNone
+			o.code = outDuplicate
+		default:
+			r = sl.model.Update(cfg, it.ts, it.v)
+			o.code = outLearned
+		}
+		sl.lastUpdate = now
+
+		var kind anomaly.EventKind
+		switch r.Transition {
+		case models.TransitionOpened:
+			if sl.anomalyID != 0 {
+				// The model opened a new anomaly without resolving the
+				// previous one: close the old entry first.
+				sh.event(anomaly.EventResolved, sl.anomalyID, idx, it.ts, it.v, &r)
+			}
+			sl.anomalyID = anomaly.ID(e.nextID.Add(1))
+			kind = anomaly.EventOpened
+		case models.TransitionUpdated:
+			if sl.anomalyID == 0 {
+				sl.anomalyID = anomaly.ID(e.nextID.Add(1))
+				kind = anomaly.EventOpened
+			} else {
+				kind = anomaly.EventUpdated
+			}
+		case models.TransitionResolved:
+			if sl.anomalyID != 0 {
+				kind = anomaly.EventResolved
+			}
+		}
+		id := sl.anomalyID
+		if kind != "" {
+			sh.event(kind, id, idx, it.ts, it.v, &r)
+		}
+		if kind == anomaly.EventResolved {
+			sl.anomalyID = 0
+		}
+		if r.Learned {
+			sl.lastTs, sl.lastID, sl.needPoints = it.ts, id, int32(r.NeedPoints)
+		}
+		o.set(&r, id)
+	}
+	sh.mu.Unlock()
+	sh.flushEvents()
+	if b.req.pending.Add(-1) == 0 {
+		b.req.done <- struct{}{}
+	}
+}
+
+// event queues a timeline event for the series in slot idx.
+func (sh *shard) event(kind anomaly.EventKind, id anomaly.ID, idx int32, ts int64, v float64, r *models.Result) {
+	if sh.e.events == nil {
+		return
+	}
+	key := sh.keys[idx]
+	sh.events = append(sh.events, anomaly.Event{
+		Kind:        kind,
+		AnomalyID:   id,
+		AnomalyKind: anomaly.KindPoint,
+		Series:      key,
+		At:          time.UnixMilli(ts).UTC(),
+		Verdict:     verdict(key, ts, v, r, id),
+	})
+}
+
+// flushEvents hands the queued events to the sink, outside the lock.
+func (sh *shard) flushEvents() {
+	if len(sh.events) == 0 {
+		return
+	}
+	for i := range sh.events {
+		sh.e.events.Record(sh.events[i])
+	}
+	clear(sh.events)
+	sh.events = sh.events[:0]
+}
+
+// create adds a series, evicting the least recently updated one when the
+// shard is at its cap. The key is copied so that the store never keeps a
+// caller's buffer alive.
+func (sh *shard) create(h uint64, key string) int32 {
+	if sh.lru != nil && sh.lru.Len() >= sh.capacity {
+		if old, _, ok := sh.lru.RemoveOldest(); ok {
+			sh.evict(sh.index[old], evictLRU)
+		}
+	}
+	var idx int32
+	if n := len(sh.free); n > 0 {
+		idx = sh.free[n-1]
+		sh.free = sh.free[:n-1]
+	} else {
+		idx = int32(len(sh.slots))
+		sh.slots = append(sh.slots, slot{})
+		sh.keys = append(sh.keys, "")
+	}
+	sh.slots[idx] = slot{hash: h, lastTs: noTs}
+	sh.keys[idx] = strings.Clone(key)
+	sh.index[h] = idx
+	if sh.lru != nil {
+		sh.lru.Add(h, struct{}{})
+	}
+	sh.live.Add(1)
+	sh.e.m.created.Inc()
+	return idx
+}
+
+type evictCause uint8
+
+const (
+	evictLRU evictCause = iota
+	evictIdle
+)
+
+// evict removes the series in slot idx. An open anomaly is resolved with
+// the series' last verdict. The caller has already removed the series from
+// the LRU when the cause is evictLRU.
+func (sh *shard) evict(idx int32, cause evictCause) {
+	sl := &sh.slots[idx]
+	if sl.anomalyID != 0 {
+		ts, v, r := sl.model.Last()
+		sh.event(anomaly.EventResolved, sl.anomalyID, idx, ts, v, &r)
+	}
+	delete(sh.index, sl.hash)
+	if cause != evictLRU && sh.lru != nil {
+		sh.lru.Remove(sl.hash)
+	}
+	*sl = slot{}
+	sh.keys[idx] = ""
+	sh.free = append(sh.free, idx)
+	sh.live.Add(-1)
+	switch cause {
+	case evictLRU:
+		sh.evictedLRU.Add(1)
+		sh.e.m.evictLRU.Inc()
+	case evictIdle:
+		sh.evictedIdle.Add(1)
+		sh.e.m.evictIdle.Inc()
+	}
+}
+
+// sweepIdle evicts the series idle for longer than the idle timeout.
+func (sh *shard) sweepIdle() int {
+	e := sh.e
+	if e.opts.IdleTimeout <= 0 {
+		return 0
+	}
+	cutoff := e.now().Add(-e.opts.IdleTimeout).UnixNano()
+	n := 0
+	sh.mu.Lock()
+	for i := range sh.slots {
+		if sh.keys[i] != "" && sh.slots[i].lastUpdate < cutoff {
+			sh.evict(int32(i), evictIdle)
+			n++
+		}
+	}
+	sh.mu.Unlock()
+	sh.flushEvents()
+	if n > 0 {
+		e.log.Debug("evicted idle series", "shard", sh.id, "series", n)
+	}
+	return n
+}
+
+// find returns the slot of k, checking the stored key so that a hash
+// collision reads as "not found" rather than another series. Call with mu
+// held.
+func (sh *shard) find(k Key) (int32, bool) {
+	idx, ok := sh.index[k.hash]
+	if !ok || sh.keys[idx] != k.canonical {
+		return 0, false
+	}
+	return idx, true
+}
+
+// verdict builds the verdict of one point. The detector is "" unless the
+// point is anomalous.
+func verdict(series string, ts int64, v float64, r *models.Result, id anomaly.ID) anomaly.Verdict {
+	vd := anomaly.Verdict{
+		Series:     series,
+		Timestamp:  time.UnixMilli(ts).UTC(),
+		Value:      anomaly.Finite(v),
+		Expected:   anomaly.Finite(r.Expected),
+		Lower:      anomaly.Finite(r.Lower),
+		Upper:      anomaly.Finite(r.Upper),
+		Score:      anomaly.Finite(r.Score),
+		Z:          anomaly.Finite(r.Z),
+		State:      r.State,
+		AnomalyID:  id,
+		NeedPoints: r.NeedPoints,
+	}
+	if r.State == anomaly.StateAnomalous {
+		vd.Detector = r.Detector.String()
+	}
+	return vd
+}
