@@ -152,21 +152,24 @@ func BenchmarkMatrix(b *testing.B) {
 }
 
 // TestBenchPointsMatchPython pins the bench recipe to the digests
-// testdata/bench_sklearn.py prints (points_sha256 for n=10000), so the two
-// time the same points.
+// testdata/bench_sklearn.py prints (points_sha256), so the two time the
+// same points.
 func TestBenchPointsMatchPython(t *testing.T) {
 	for _, c := range []struct {
-		dim  int
-		want string
-	}{{2, "3dee3b19190ea787"}, {8, "8e22f61c697cc95f"}} {
-		pts := benchPoints(benchQuadSize, c.dim)
+		n, dim int
+		want   string
+	}{
+		{benchQuadSize, 2, "3dee3b19190ea787"}, {benchQuadSize, 8, "8e22f61c697cc95f"},
+		{100_000, 2, "3db6fd328a0b1151"}, {100_000, 8, "c9b4d2900d52cbf8"},
+	} {
+		pts := benchPoints(c.n, c.dim)
 		buf := make([]byte, 0, 8*len(pts))
 		for _, v := range pts {
 			buf = binary.LittleEndian.AppendUint64(buf, math.Float64bits(v))
 		}
 		sum := sha256.Sum256(buf)
 		if got := hex.EncodeToString(sum[:])[:16]; got != c.want {
-			t.Errorf("sha256(benchPoints(%d, %d)) = %s, want %s (as bench_sklearn.py prints)", benchQuadSize, c.dim, got, c.want)
+			t.Errorf("sha256(benchPoints(%d, %d)) = %s, want %s (as bench_sklearn.py prints)", c.n, c.dim, got, c.want)
 		}
 	}
 }
