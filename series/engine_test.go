@@ -215,11 +215,11 @@ func TestTimestampPolicy(t *testing.T) {
 	ctx := context.Background()
 	mustIngest(t, e, []anomaly.Sample{{Series: "m", TimestampMs: 1000, Value: 1}, {Series: "m", TimestampMs: 2000, Value: 2}})
 	res := mustIngest(t, e, []anomaly.Sample{
-		{Series: "m", TimestampMs: 2000, Value: 2},   // duplicate: accepted, not learned
-		{Series: "m", TimestampMs: 1500, Value: 3},   // out of order
-		{Series: "m", TimestampMs: 3000, Value: 4},   // learned
-		{Series: "m", TimestampMs: 3000, Value: 4},   // duplicate within the batch
-		{Series: "m{", TimestampMs: 4000, Value: 1},  // invalid series
+		{Series: "m", TimestampMs: 2000, Value: 2},  // duplicate: accepted, not learned
+		{Series: "m", TimestampMs: 1500, Value: 3},  // out of order
+		{Series: "m", TimestampMs: 3000, Value: 4},  // learned
+		{Series: "m", TimestampMs: 3000, Value: 4},  // duplicate within the batch
+		{Series: "m{", TimestampMs: 4000, Value: 1}, // invalid series
 		{Series: "m", TimestampMs: 4000, Value: math.NaN()},
 		{Series: "m", TimestampMs: 4000, Value: math.Inf(-1)},
 		{Series: "other", TimestampMs: 10, Value: 1}, // a new series is independent
