@@ -11,6 +11,8 @@
 //     learned; callers reject them before.
 //   - Update makes no allocations.
 //   - AppendBinary/UnmarshalBinary form a versioned encoding.
+//
+// See doc.go for the model in plain words.
 package models
 
 import (
