@@ -18,12 +18,12 @@ import (
 type kind int
 
 const (
-	healthy kind = iota
-	shifted      // level × 1.3 over the whole window
-	reshaped     // the daily swing inverted, same level
-	drifting     // drifts linearly up to +40% at the last step
-	banded       // a second healthy band at level × 1.6
-	bump         // +50% in steps 18-25 only
+	healthy  kind = iota
+	shifted       // level × 1.3 over the whole window
+	reshaped      // the daily swing inverted, same level
+	drifting      // drifts linearly up to +40% at the last step
+	banded        // a second healthy band at level × 1.6
+	bump          // +50% in steps 18-25 only
 )
 
 // synthGroup makes one group: every member follows level × (1 + 0.2 sin)
@@ -83,7 +83,7 @@ func TestDetectSynthetic(t *testing.T) {
 		special map[int]kind
 		// want maps each expected outlier to a phrase its reason contains.
 		want    map[int]string // regular expressions
-		healthy string // phrase in every non-outlier's reason
+		healthy string         // phrase in every non-outlier's reason
 	}{
 		{"no outlier", 20, 100, nil, nil, "in the main cluster"},
 		{"shifted level", 20, 100, map[int]kind{7: shifted}, map[int]string{7: `^level 1\.(2|3)\d*x the group median over the whole window \(30 steps\)$`}, "in the main cluster"},
