@@ -311,3 +311,51 @@ func TestAutoMinPts(t *testing.T) {
 		}
 	}
 }
+
+// TestDetectLargeGroup takes the path for groups over maxMatrix members
+// (kd-tree, eps from a sample).
+func TestDetectLargeGroup(t *testing.T) {
+	const n = maxMatrix + 500
+	special := map[int]kind{17: shifted, 1234: reshaped, n - 1: drifting}
+	rows := synthGroup(11, 12, 40, kinds(n, special))
+	resp, err := DetectMembers(detectReq(rows))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []int
+	for i, m := range resp.Members {
+		if m.Outlier {
+			got = append(got, i)
+		}
+	}
+	if want := []int{17, 1234, n - 1}; !slices.Equal(got, want) || resp.Skipped != "" {
+		t.Errorf("%d members: outliers %v (skipped %q, eps %.3f), want %v", n, got, resp.Skipped, resp.Eps, want)
+	}
+}
+
+// FuzzRuleJSON: whatever decodes re-encodes to something that decodes to
+// the same rule.
+func FuzzRuleJSON(f *testing.F) {
+	f.Add(`{"name":"a","match":"m","group_by":["t"],"member":"d","window":30,"step":"90s","eps":"auto"}`)
+	f.Add(`{"name":"a","match":"m","step":120,"eps":0.25,"min_pts":3,"tolerance":2.5,"min_members":4}`)
+	f.Add(`{"eps":null,"step":null}`)
+	f.Fuzz(func(t *testing.T, s string) {
+		var r Rule
+		if json.Unmarshal([]byte(s), &r) != nil {
+			return
+		}
+		b, err := json.Marshal(r)
+		if err != nil {
+			t.Fatalf("Marshal(%+v) = %v", r, err)
+		}
+		var back Rule
+		if err := json.Unmarshal(b, &back); err != nil {
+			t.Fatalf("Unmarshal(Marshal(%s)) = %v (%s)", s, err, b)
+		}
+		b2, _ := json.Marshal(back)
+		if string(b) != string(b2) {
+			t.Fatalf("round trip of %s: %s then %s", s, b, b2)
+		}
+		_ = r.Validate() // must not panic
+	})
+}
