@@ -37,13 +37,18 @@
 // Run answers the range queries with a uniform grid (cell side eps, one
 // hash lookup per neighbouring cell: 3^dim cells) in up to 3 dimensions and
 // with a kd-tree over a reordered copy of the points (bounding boxes per
-// node, whole nodes counted at once when they lie inside the ball) above.
-// Core points are found with counting queries that stop at minPts, then
-// clusters are expanded with a second, listing query per core point, so the
-// neighbourhoods are never all held in memory at once. Quadratic is the
-// textbook O(n²) version kept as the reference for tests and benchmarks;
-// RunMatrix takes a precomputed distance matrix (the fast path for the small
-// groups of peer detection, where the matrix also serves AutoEps).
+// node, whole nodes taken at once when they lie inside the ball) above.
+// Core points are found with counting queries that stop at minPts. The
+// clusters of core points are then grown breadth first, each query looking
+// only for unlabelled core points; the grid and the kd-tree keep a count of
+// unlabelled core points per cell or node and skip those at zero, so the
+// queries from the inside of a dense cluster cost little. Finally each
+// non-core point takes the lowest label among its core neighbours (the rule
+// above). Neighbourhoods are never all held in memory at once. Quadratic
+// is the textbook O(n²) version kept as the reference for tests and
+// benchmarks; RunMatrix takes a precomputed distance matrix (the fast path
+// for the small groups of peer detection, where the matrix also serves
+// AutoEps).
 //
 // Everything here is pure: no goroutines, no logging, deterministic. A
 // Clusterer reuses its scratch memory between runs and is not safe for
