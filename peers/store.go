@@ -75,9 +75,9 @@ type Options struct {
 // methods are safe for concurrent use; evaluations run one at a time.
 //
 // Memory: a tracked series costs (window + 1) × 4 bytes of values, 8 bytes
-// for its newest step, about 40 bytes of shard index, entry and link, and
-// its member record (two string headers, 40 bytes, plus the member and
-// series texts); see README.md for measured figures.
+// for its newest step, about 50 bytes of shard index, entry and link, and
+// its member record (48 bytes plus the member and series texts): about 400
+// bytes for a 30-step window and 40-byte keys, measured (README.md).
 type Store struct {
 	log     *slog.Logger
 	sink    EventSink
