@@ -15,11 +15,15 @@
 // spread over N shards by hash (hash % N); each shard is owned by one
 // goroutine that receives batches of points over a bounded channel, so the
 // per-point path takes no lock and makes no allocation. A shard keeps its
-// series in flat slices: a map[uint64]int32 from hash to slot and a slice of
+// series in flat slices: an index from hash to slot number and a slice of
 // pointer-free slot structs (the model and bookkeeping), with the canonical
-// keys in a separate []string used only for listing. This layout keeps the
-// garbage collector's work small at millions of series (the collector does
-// not scan pointer-free slices) and costs one map lookup per point.
+// keys in a separate []string used only for listing and reads. This layout
+// keeps the garbage collector's work small at millions of series (the
+// collector does not scan pointer-free slices) and costs one map lookup per
+// point. The index is a map[uint64]int32 when series are not capped; with a
+// cap (the default) it is the shard's golang-lru simplelru.LRU[uint64,
+// int32], whose Get both finds the slot and marks the series most recently
+// updated.
 //
 // The shard goroutine holds its shard's lock while it applies one batch;
 // readers (Latest, WhatIf, List, Get) take the read lock, so a query waits

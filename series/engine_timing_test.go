@@ -1,0 +1,222 @@
+package series
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"unsafe"
+
+	"github.com/anomalyd/detector/anomaly"
+	"github.com/anomalyd/detector/models"
+)
+
+// Engine benchmarks. Figures and the command that produced them are in the
+// README's benchmark section; the command is:
+//
+//	go test -run '^$' -bench 'Engine' -benchtime 200x -benchmem ./series/
+//
+// BenchmarkEngineIngest pushes batches of benchBatch points, each for a
+// random live series, through the real Ingest path (parse and hash of the
+// canonical key, grouping by shard, the shard channels, the model update,
+// the verdicts back) with 1e5 and 1e6 live series that are past their
+// learning phase, from one producer and from four concurrent producers.
+// BenchmarkEngineMemory reports the heap bytes one live series costs: slot
+// (model and bookkeeping), key, index and LRU entries, slice growth slack.
+
+const benchBatch = 1000
+
+// benchFixture is an engine with n warmed-up series, shared by the runs
+// of one sub-benchmark (set-up of 1e6 series takes seconds).
+type benchFixture struct {
+	e      *Engine
+	keys   []string
+	tick   atomic.Int64 // next batch timestamp, Unix ms
+	setErr error
+}
+
+var (
+	fixturesMu sync.Mutex
+	fixtures   = map[int]*benchFixture{}
+)
+
+const sizeofSlot = unsafe.Sizeof(slot{})
+
+func benchKey(i int) string {
+	return fmt.Sprintf(`bench_requests{host="h%07d",region="r%d"}`, i, i%5)
+}
+
+func benchConfig() models.Config {
+	c := models.DefaultConfig()
+	c.MinPoints = 3 // reach the judged (steady-state) path quickly
+	return c
+}
+
+func fixture(b *testing.B, n int) *benchFixture {
+	fixturesMu.Lock()
+	defer fixturesMu.Unlock()
+	if f, ok := fixtures[n]; ok {
+		return f
+	}
+	f := &benchFixture{keys: make([]string, n)}
+	for i := range f.keys {
+		f.keys[i] = benchKey(i)
+	}
+	f.e, f.setErr = NewEngine(Options{MaxSeries: benchMaxSeries(n), Model: benchConfig(), QueueDepth: 16})
+	if f.setErr != nil {
+		b.Fatal(f.setErr)
+	}
+	// Warm up: every series learns MinPoints+1 points.
+	batch := make([]anomaly.Sample, 0, 10000)
+	for round := range benchConfig().MinPoints + 1 {
+		ts := int64(round) * 60000
+		for i, k := range f.keys {
+			batch = append(batch, anomaly.Sample{Series: k, TimestampMs: ts, Value: 100 + float64(i%13)})
+			if len(batch) == cap(batch) || i == len(f.keys)-1 {
+				if _, err := f.e.Ingest(context.Background(), batch); err != nil {
+					b.Fatal(err)
+				}
+				batch = batch[:0]
+			}
+		}
+	}
+	f.tick.Store(int64(benchConfig().MinPoints+1) * 60000)
+	fixtures[n] = f
+	return f
+}
+
+func BenchmarkEngineIngest(b *testing.B) {
+	for _, n := range []int{100_000, 1_000_000} {
+		for _, producers := range []int{1, 4} {
+			b.Run(fmt.Sprintf("series=%.0e/producers=%d", float64(n), producers), func(b *testing.B) {
+				f := fixture(b, n)
+				ctx := context.Background()
+				b.ReportAllocs()
+				b.ResetTimer()
+				var next atomic.Int64 // batches handed out
+				var wg sync.WaitGroup
+				for p := range producers {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						r := rand.New(rand.NewPCG(uint64(p), 2))
+						batch := make([]anomaly.Sample, benchBatch)
+						for next.Add(1) <= int64(b.N) {
+							runProducer(b, f, ctx, r, p, producers, batch)
+						}
+					}()
+				}
+				wg.Wait()
+				b.StopTimer()
+				points := float64(b.N) * benchBatch
+				b.ReportMetric(points/b.Elapsed().Seconds(), "points/s")
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/points, "ns/point")
+			})
+		}
+	}
+}
+
+// runProducer ingests one batch of benchBatch points for random series of
+// producer p's share (series i with i % producers == p, so that concurrent
+// producers never race on a series' timestamps).
+func runProducer(b *testing.B, f *benchFixture, ctx context.Context, r *rand.Rand, p, producers int, batch []anomaly.Sample) {
+	ts := f.tick.Add(60000)
+	share := len(f.keys) / producers
+	for j := range batch {
+		i := r.IntN(share)*producers + p
+		batch[j] = anomaly.Sample{Series: f.keys[i], TimestampMs: ts, Value: 100 + float64(i%13)}
+	}
+	res, err := f.e.Ingest(ctx, batch)
+	if err != nil || res.Accepted != benchBatch {
+		b.Errorf("Ingest = %d accepted (%v), %v", res.Accepted, res.Errors[:min(3, len(res.Errors))], err)
+	}
+}
+
+// BenchmarkShardApply measures the shard path alone: one shard applying a
+// prepared batch of benchBatch points of its own random series (index and
+// LRU lookups, model update, verdict), without parsing or channels.
+func BenchmarkShardApply(b *testing.B) {
+	for _, n := range []int{100_000, 1_000_000} {
+		b.Run(fmt.Sprintf("series=%.0e", float64(n)), func(b *testing.B) {
+			f := fixture(b, n)
+			sh := f.e.shards[0]
+			var own []item
+			for _, k := range f.keys {
+				if h := HashString(k); f.e.shardOf(h) == sh {
+					own = append(own, item{hash: h, key: k})
+				}
+			}
+			req := &request{done: make(chan struct{}, 1)}
+			sub := &subBatch{req: req, items: make([]item, benchBatch), outs: make([]outcome, benchBatch)}
+			r := rand.New(rand.NewPCG(3, 4))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				b.StopTimer()
+				ts := f.tick.Add(60000)
+				for j := range sub.items {
+					sub.items[j] = own[r.IntN(len(own))]
+					sub.items[j].ts, sub.items[j].v = ts, 100
+				}
+				req.pending.Store(1)
+				b.StartTimer()
+				sh.apply(sub)
+				<-req.done
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchBatch), "ns/point")
+		})
+	}
+}
+
+func BenchmarkEngineMemory(b *testing.B) {
+	for _, n := range []int{100_000, 1_000_000} {
+		b.Run(fmt.Sprintf("series=%.0e", float64(n)), func(b *testing.B) {
+			keys := make([]string, n)
+			for i := range keys {
+				keys[i] = benchKey(i)
+			}
+			batch := make([]anomaly.Sample, 0, 10000)
+			var perSeries float64
+			for range b.N {
+				var before, after runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&before)
+				e, err := NewEngine(Options{MaxSeries: 2 * n, Model: benchConfig()})
+				if err != nil {
+					b.Fatal(err)
+				}
+				for i, k := range keys {
+					batch = append(batch, anomaly.Sample{Series: k, TimestampMs: 0, Value: float64(i)})
+					if len(batch) == cap(batch) || i == n-1 {
+						if _, err := e.Ingest(context.Background(), batch); err != nil {
+							b.Fatal(err)
+						}
+						batch = batch[:0]
+					}
+				}
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				if e.Stats().Series != n {
+					b.Fatalf("%d live series, want %d", e.Stats().Series, n)
+				}
+				perSeries = float64(after.HeapAlloc-before.HeapAlloc) / float64(n)
+				e.Close(context.Background())
+				runtime.KeepAlive(e)
+			}
+			b.ReportMetric(perSeries, "bytes/series")
+			b.ReportMetric(float64(sizeofSlot), "slot-bytes")
+		})
+	}
+}
+
+var benchNoLRU = false
+
+func benchMaxSeries(n int) int {
+	if benchNoLRU {
+		return -1
+	}
+	return 2 * n
+}
