@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/anomalyd/detector/algorithms/likelihood"
+	"github.com/anomalyd/detector/algorithms/novelty"
 )
 
 // Config holds the model parameters shared by every series of an engine.
@@ -17,10 +18,24 @@ type Config struct {
 	// set, and the score is 0.
 	MinPoints int
 	// Threshold is the score in [0,1] at or above which a point is
-	// anomalous. The default, 0.26, is the threshold NAB's standard-profile
+	// anomalous. The default, 0.52, is the threshold NAB's standard-profile
 	// sweep picks for DefaultConfig on ../shared/nab (rounded), so the
 	// service alerts where the benchmark measured.
 	Threshold float64
+	// Escalate is the score of the adaptive detectors (spike, level,
+	// seasonal, changepoint: robust z-scores calibrated to the series' own
+	// history and turned into an anomaly likelihood) at or above which they
+	// raise an alert on their own, whatever the novelty detector says
+	// (default 0.6). Below it they only grade the score under Threshold.
+	Escalate float64
+	// Novelty configures the range-novelty detector: a value outside
+	// everything the series has shown (raw, smoothed, or for its time of
+	// day). See package algorithms/novelty.
+	Novelty novelty.Config
+	// NoveltyMinZ: a novel value counts only when its robust z against the
+	// fast or the slow baseline is at least this large, so that noise
+	// setting a new record by a hair does not alert (default 3).
+	NoveltyMinZ float64
 	// OpenAfter anomalous points in a row open an anomaly (default 1).
 	OpenAfter int
 	// ResolveAfter normal points in a row resolve it (default 3).
@@ -100,8 +115,8 @@ type Config struct {
 	// multiplied by SuppressDamp (defaults 0.99 and 0: within about the
 	// next hundred points only a stronger event scores).
 	SuppressDecay, SuppressDamp float64
-	// HoldPoints and HoldCap: after a point scores at or above Threshold,
-	// the next HoldPoints points score at most HoldCap*Threshold unless
+	// HoldPoints and HoldCap: after a point scores at or above Escalate,
+	// the next HoldPoints points score at most HoldCap*Escalate unless
 	// they score higher than that alert did (defaults 0, off, and 0.9).
 	HoldPoints int
 	HoldCap    float64
@@ -115,7 +130,10 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		MinPoints:     48,
-		Threshold:     0.26,
+		Threshold:     novelty.Threshold,
+		Escalate:      0.6,
+		Novelty:       novelty.DefaultConfig(),
+		NoveltyMinZ:   3,
 		OpenAfter:     1,
 		ResolveAfter:  3,
 		LevelRate:     0.4,
@@ -165,6 +183,8 @@ func (c *Config) Validate() error {
 		return errors.New("min points must be at least 1")
 	case !(c.Threshold > 0 && c.Threshold <= 1):
 		return errors.New("threshold must be in (0,1]")
+	case !(c.Escalate > 0 && c.Escalate <= 1):
+		return errors.New("escalate must be in (0,1]")
 	case c.OpenAfter < 1:
 		return errors.New("open-after must be at least 1")
 	case c.ResolveAfter < 1:

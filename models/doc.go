@@ -3,7 +3,7 @@ package models
 // The model in plain words
 //
 // Every series keeps a few running estimates, each updated in place by
-// every new point (one pass, no history kept, 352 bytes per series):
+// every new point (one pass, no history kept, 552 bytes per series):
 //
 //   - A fast level (it follows the last few points) and a slow level (about
 //     the last 500 points, with a damped trend). Both are robust: a point
@@ -34,17 +34,40 @@ package models
 // The winning surprise becomes a raw score, and the raw score goes through
 // an anomaly likelihood in the manner of Numenta's HTM: its short recent
 // mean is compared with the long-run distribution of that mean for this
-// series; the upper tail probability p gives s = -log10 p and the score
-// s/(s+10), in [0,1). A score below the recent peak (decaying by 1% per
-// point) is set to 0, so one event raises one alert rather than a run of
-// them. A point is anomalous when its score reaches Config.Threshold (0.26
-// by default: the threshold NAB's standard profile picks for this model).
+// series; the upper tail probability p gives s = -log10 p and the adaptive
+// score s/(s+10), in [0,1). A score below the recent peak (decaying by 1%
+// per point) is set to 0, so one event raises one alert rather than a run.
+//
+// Beside these adaptive detectors runs a range-novelty detector (package
+// algorithms/novelty, 200 bytes): a value outside every value the series
+// has shown, an exponentially smoothed value outside the range of its past
+// smoothed values (a sustained shift), or, for a series seen on more than 7
+// days, a value outside the range its time-of-day slot (12 two-hour slots)
+// has shown by more than 30% of the overall range (a flat line where a
+// daily peak used to be). A novel point counts only when it is also at
+// least NoveltyMinZ (3) robust scales from the fast or slow expectation, so
+// noise setting a record by a hair does not alert; after a novel point the
+// detector stays quiet for 10 points, so one excursion gives one alert.
+// New records get rarer by themselves as a series ages, which is why this
+// learns context without any per-series threshold.
+//
+// The final score is the novelty score (0.5 + 0.5(1 - e^{-excess/0.1}),
+// excess in range widths) or, when the adaptive score reaches Escalate
+// (0.6), Threshold + (1 - Threshold) times the adaptive score, whichever is
+// larger; below Escalate the adaptive score only grades the score under
+// Threshold. A point is anomalous when its score reaches Config.Threshold
+// (0.52 by default: the threshold NAB's standard profile picks for this
+// model). Detector names what fired: level (a new extreme, or the slow
+// level detector), changepoint (the smoothed value left its range, or the
+// change-point detector), seasonal (new for its time of day, or the
+// seasonal level detector), spike.
 //
 // Expected is the fast expected value (fast level plus the cycle in use).
 // Lower and Upper are the values at which the spike detector alone would
-// make the next point anomalous (the score pipeline inverted); they widen
-// after a burst of anomalies and collapse to Expected when any value would
-// be anomalous. Z is the robust z of the detector that fired (of the spike
+// escalate (the score pipeline inverted), narrowed to the range and
+// time-of-day slot range the novelty detector accepts; they widen after a
+// burst of anomalies and collapse to Expected when any value would be
+// anomalous. Z is the robust z of the detector that fired (of the spike
 // detector for normal points).
 //
 // Policies:

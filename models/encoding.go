@@ -6,13 +6,14 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/anomalyd/detector/algorithms/novelty"
 	"github.com/anomalyd/detector/algorithms/stream"
 	"github.com/anomalyd/detector/anomaly"
 )
 
 // encodingVersion is the first byte of every encoded model. UnmarshalBinary
 // rejects other versions. Bump it whenever fields() changes.
-const encodingVersion = 3
+const encodingVersion = 4
 
 // ErrEncoding is returned (wrapped) for input UnmarshalBinary cannot decode.
 var ErrEncoding = errors.New("models: bad encoding")
@@ -130,6 +131,13 @@ func (m *Model) fields(c *codec) {
 	c.u8(&st)
 	c.u8(&det)
 	l.State, l.Detector = anomaly.State(st), Detector(det)
+	if c.dec {
+		// The length was checked as a whole; this cannot fail.
+		_ = m.nov.UnmarshalBinary(c.b[c.off : c.off+novelty.EncodedLen])
+		c.off += novelty.EncodedLen
+	} else {
+		c.b = m.nov.AppendBinary(c.b)
+	}
 }
 
 // encodedSize is the length of an encoding of the current version.

@@ -19,6 +19,7 @@ import (
 	"math"
 
 	"github.com/anomalyd/detector/algorithms/likelihood"
+	"github.com/anomalyd/detector/algorithms/novelty"
 	"github.com/anomalyd/detector/algorithms/stream"
 	"github.com/anomalyd/detector/anomaly"
 )
@@ -102,7 +103,7 @@ const (
 // (linearly interpolated) with day-of-week offsets, used only when they make
 // the residuals smaller, robust scales of the residuals, per-detector
 // calibration quantiles, an anomaly likelihood of the raw score, the value
-// range and the recent score peak. It holds no pointers; it is 352 bytes on
+// range, the recent score peak and a range-novelty detector. It holds no pointers; it is 552 bytes on
 // 64-bit platforms (unsafe.Sizeof, checked by TestModelSize).
 //
 // A Model is not safe for concurrent use.
@@ -141,6 +142,7 @@ type Model struct {
 	dowCnt [7]uint16        // points per weekday (saturating)
 
 	last Result32
+	nov  novelty.Detector // range novelty: raw, smoothed, time of day
 }
 
 // Points returns how many points the model has learned.
@@ -277,12 +279,15 @@ func (m *Model) compute(c *Config, tsMs int64, v float64) components {
 		k.score *= c.SuppressDamp
 	}
 	if m.hold > 0 && k.score <= float64(m.held) {
-		k.score = math.Min(k.score, c.Threshold*c.HoldCap)
+		k.score = math.Min(k.score, c.Escalate*c.HoldCap)
 	}
 	return k
 }
 
-func (m *Model) result(c *Config, k *components, v float64) Result {
+// result turns the adaptive detectors' components and the novelty score ns
+// into the verdict. pre is the novelty detector as it was before the point
+// (its ranges give the bounds); post is after it (its Kind names what fired).
+func (m *Model) result(c *Config, k *components, pre, post *novelty.Detector, ns float64, tsMs int64, v float64) Result {
 	if int(m.n) < c.MinPoints {
 		e := v
 		if m.n > 0 {
@@ -291,21 +296,45 @@ func (m *Model) result(c *Config, k *components, v float64) Result {
 		return Result{Expected: finite(e, v), Lower: finite(e, v), Upper: finite(e, v), State: anomaly.StateLearning,
 			NeedPoints: c.MinPoints - int(m.n) - 1}
 	}
-	// The bounds are where the fast detector alone would reach the
-	// threshold.
+	// The bounds are where the fast detector alone would escalate, narrowed
+	// to the ranges the novelty detector would accept.
 	zb := m.boundZ(c)
 	r := Result{
 		Expected: k.expFast,
 		Lower:    k.expFast - zb*k.sFast,
 		Upper:    k.expFast + zb*k.sFast,
-		Score:    k.score,
 		Z:        k.z[calFast],
 		State:    anomaly.StateNormal,
 	}
-	if k.score >= c.Threshold {
+	if lo, hi, ok := pre.Bounds(&c.Novelty, tsMs); ok && math.Max(r.Lower, lo) <= math.Min(r.Upper, hi) {
+		r.Lower, r.Upper = math.Max(r.Lower, lo), math.Min(r.Upper, hi)
+	}
+	// The adaptive score alerts on its own from Escalate on (mapped to
+	// [Threshold, 1]); below it, it grades the score under Threshold.
+	det := k.detector
+	if k.score >= c.Escalate {
+		r.Score = c.Threshold + (1-c.Threshold)*math.Min(k.score, 1)
+	} else {
+		r.Score = 0.9 * c.Threshold * k.score / c.Escalate
+	}
+	// A new record by a hair of noise is not surprising to the robust
+	// baseline: the novel value must also lie NoveltyMinZ scales away from
+	// the fast or the slow expectation.
+	if ns > 0 && math.Max(math.Abs(k.z[calFast]), math.Abs(k.z[calSlow])) < c.NoveltyMinZ {
+		ns = 0
+	}
+	if ns > r.Score {
+		r.Score = ns
+		det = noveltyDetector(post.Kind())
+	}
+	if r.Score >= c.Threshold {
 		r.State = anomaly.StateAnomalous
-		r.Detector = k.detector
-		switch k.detector {
+		r.Detector = det
+		if det == DetectorSeasonal && m.flags&flagSeasonal == 0 {
+			// a time-of-day novelty on a series without a learned cycle
+			r.Detector = DetectorLevel
+		}
+		switch det {
 		case DetectorLevel, DetectorSeasonal:
 			r.Z = k.z[calSlow]
 		case DetectorChange:
@@ -318,6 +347,19 @@ func (m *Model) result(c *Config, k *components, v float64) Result {
 	r.Z = finite(r.Z, 0)
 	r.Score = finite(r.Score, 0)
 	return r
+}
+
+// noveltyDetector names the range a novel point left: a new extreme of the
+// series is a level anomaly, a new extreme of its smoothed value a change
+// point, a value new for its time of day a seasonal anomaly.
+func noveltyDetector(k novelty.Kind) Detector {
+	switch k {
+	case novelty.KindSmooth:
+		return DetectorChange
+	case novelty.KindSlot:
+		return DetectorSeasonal
+	}
+	return DetectorLevel
 }
 
 func finite(x, fallback float64) float64 {
@@ -340,7 +382,7 @@ const maxBoundZ = 100
 // calibrated surprise -> |z|. Repeat suppression is not counted. 0 means any
 // value would be anomalous now (the recent scores are already high).
 func (m *Model) boundZ(c *Config) float64 {
-	t := math.Min(math.Max(c.Threshold, 1e-9), 0.999999)
+	t := math.Min(math.Max(c.Escalate, 1e-9), 0.999999)
 	lp := c.likParams()
 	if m.lik.N == 0 {
 		return maxBoundZ
@@ -374,7 +416,9 @@ func (m *Model) Peek(c *Config, tsMs int64, v float64) Result {
 		return m.learningResult(c, v)
 	}
 	k := m.compute(c, tsMs, v)
-	return m.result(c, &k, v)
+	nd := m.nov
+	ns := nd.Update(&c.Novelty, tsMs, v)
+	return m.result(c, &k, &m.nov, &nd, ns, tsMs, v)
 }
 
 func (m *Model) learningResult(c *Config, v float64) Result {
@@ -399,6 +443,7 @@ func (m *Model) Update(c *Config, tsMs int64, v float64) Result {
 	}
 	if m.n == 0 {
 		m.init(tsMs, v)
+		m.nov.Update(&c.Novelty, tsMs, v)
 		r := Result{Expected: v, Lower: v, Upper: v, State: anomaly.StateLearning,
 			NeedPoints: max(c.MinPoints-1, 0), Learned: true}
 		if c.MinPoints <= 1 {
@@ -408,11 +453,14 @@ func (m *Model) Update(c *Config, tsMs int64, v float64) Result {
 		return r
 	}
 	k := m.compute(c, tsMs, v)
-	r := m.result(c, &k, v)
+	nd := m.nov
+	ns := nd.Update(&c.Novelty, tsMs, v)
+	r := m.result(c, &k, &m.nov, &nd, ns, tsMs, v)
 	if tsMs <= m.lastTs {
 		return r
 	}
 	r.Learned = true
+	m.nov = nd
 	m.learn(c, &k, tsMs, v)
 	m.transition(c, &r)
 	m.last = compact(&r)
@@ -592,7 +640,7 @@ func (m *Model) learn(c *Config, k *components, tsMs int64, v float64) {
 	}
 
 	// Hold after an alert.
-	if k.score >= c.Threshold && c.HoldPoints > 0 {
+	if k.score >= c.Escalate && c.HoldPoints > 0 {
 		m.hold = uint16(min(c.HoldPoints, math.MaxUint16))
 		m.held = float32(k.score)
 	} else if m.hold > 0 {

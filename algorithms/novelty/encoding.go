@@ -8,7 +8,7 @@ import (
 )
 
 // EncodedLen is the length of a Detector's binary encoding.
-const EncodedLen = 5*8 + 2*4 + MaxBins*(2*4+2*2)
+const EncodedLen = 5*8 + 2*4 + MaxBins*(2*4+2*2) + 1
 
 // ErrEncoding reports a binary encoding of the wrong length.
 var ErrEncoding = errors.New("novelty: bad encoding")
@@ -28,7 +28,7 @@ func (d *Detector) AppendBinary(dst []byte) []byte {
 		dst = le.AppendUint16(dst, d.slotDay[i])
 		dst = le.AppendUint16(dst, d.slotDays[i])
 	}
-	return dst
+	return append(dst, byte(d.kind))
 }
 
 // UnmarshalBinary restores d from an encoding made by AppendBinary. It
@@ -37,6 +37,9 @@ func (d *Detector) AppendBinary(dst []byte) []byte {
 func (d *Detector) UnmarshalBinary(b []byte) error {
 	if len(b) != EncodedLen {
 		return fmt.Errorf("%w: %d bytes, want %d", ErrEncoding, len(b), EncodedLen)
+	}
+	if Kind(b[EncodedLen-1]) > KindSlot {
+		return fmt.Errorf("%w: unknown kind %d", ErrEncoding, b[EncodedLen-1])
 	}
 	le := binary.LittleEndian
 	f := func(i int) float64 { return math.Float64frombits(le.Uint64(b[8*i:])) }
@@ -53,5 +56,6 @@ func (d *Detector) UnmarshalBinary(b []byte) error {
 		d.slotDays[i] = le.Uint16(p[10:])
 		p = p[12:]
 	}
+	d.kind = Kind(p[0])
 	return nil
 }

@@ -119,6 +119,7 @@ type Detector struct {
 	level       float64 // exponentially smoothed value
 	n           uint32  // points seen (saturating)
 	quiet       int32   // points of silence left
+	kind        Kind    // which range the last novel point left
 	slotLo      [MaxBins]float32
 	slotHi      [MaxBins]float32
 	slotDay     [MaxBins]uint16 // day of the last visit (days since 1970, mod 2^16)
@@ -153,11 +154,13 @@ func (d *Detector) Update(cfg *Config, tsMs int64, v float64) float64 {
 	}
 	n := int64(d.n)
 	check := n > int64(cfg.Warmup)
-	e := 0.0
+	e, kind := 0.0, KindRaw
 	if check {
 		e = d.raw.Excess(v) - cfg.Tolerance
 		if n > settle+1 && cfg.SmoothRate > 0 {
-			e = math.Max(e, d.smooth.Excess(d.level)-cfg.SmoothTolerance)
+			if es := d.smooth.Excess(d.level) - cfg.SmoothTolerance; es > e {
+				e, kind = es, KindSmooth
+			}
 		}
 	}
 	d.raw.Include(v)
@@ -168,7 +171,9 @@ func (d *Detector) Update(cfg *Config, tsMs int64, v float64) float64 {
 		d.smooth.Include(d.level)
 	}
 	if b := cfg.Bins; b > 0 && b <= MaxBins && n > settle {
-		e = math.Max(e, d.slot(cfg, tsMs, v, check))
+		if es := d.slot(cfg, tsMs, v, check); es > e {
+			e, kind = es, KindSlot
+		}
 	}
 	if d.quiet > 0 {
 		d.quiet--
@@ -178,7 +183,47 @@ func (d *Detector) Update(cfg *Config, tsMs int64, v float64) float64 {
 		return 0
 	}
 	d.quiet = int32(cfg.Quiet)
+	d.kind = kind
 	return 0.5 + 0.5*(1-math.Exp(-e/cfg.Scale))
+}
+
+// Kind names the range a novel point left.
+type Kind uint8
+
+const (
+	KindRaw    Kind = iota // the value left the range of every value seen
+	KindSmooth             // the smoothed value left its range: a sustained shift
+	KindSlot               // the value left its time-of-day slot's range
+)
+
+// Kind returns the range the last novel point left; meaningful only after
+// Update returned a score of 0.5 or more.
+func (d *Detector) Kind() Kind { return d.kind }
+
+// Bounds returns the band of values that the next point at tsMs could take
+// without leaving the raw range or its time-of-day slot's range (the
+// smoothed range is left out: it depends on the path, not on one value).
+// ok is false while the detector is warming up or quiet, when no value
+// would score.
+func (d *Detector) Bounds(cfg *Config, tsMs int64) (lo, hi float64, ok bool) {
+	if int64(d.n) < int64(cfg.Warmup) || d.quiet > 0 {
+		return 0, 0, false
+	}
+	w := d.raw.Hi - d.raw.Lo
+	lo, hi = d.raw.Lo-cfg.Tolerance*w, d.raw.Hi+cfg.Tolerance*w
+	if b := cfg.Bins; b > 0 && b <= MaxBins && w > 0 {
+		const msPerDay = 86_400_000
+		ms := tsMs % msPerDay
+		if ms < 0 {
+			ms += msPerDay
+		}
+		i := int(ms * int64(b) / msPerDay)
+		if int(d.slotDays[i]) > cfg.SlotDays {
+			lo = math.Max(lo, float64(d.slotLo[i])-cfg.SlotTolerance*w)
+			hi = math.Min(hi, float64(d.slotHi[i])+cfg.SlotTolerance*w)
+		}
+	}
+	return lo, hi, true
 }
 
 // slot folds v into its time-of-day slot and returns its excess beyond the

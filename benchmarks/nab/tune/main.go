@@ -232,7 +232,13 @@ func setField(c *models.Config, k, v string) error {
 		}
 		k, idx = a, n
 	}
-	f := reflect.ValueOf(c).Elem().FieldByName(k)
+	f := reflect.ValueOf(c).Elem()
+	for _, part := range strings.Split(k, ".") {
+		if f.Kind() != reflect.Struct {
+			return fmt.Errorf("no config field %q", k)
+		}
+		f = f.FieldByName(part)
+	}
 	if idx >= 0 && f.IsValid() && f.Kind() == reflect.Array {
 		f = f.Index(idx)
 	}
