@@ -52,4 +52,7 @@
 // from the opening point up to and including the resolving one. Evicting a
 // series with an open anomaly records a "resolved" event carrying the
 // series' last verdict, so the timeline never keeps a dangling open entry.
+// Event.At is the timestamp of the point that caused the event (for an
+// eviction, of the series' last learned point). Events reach the EventSink
+// before Ingest returns the batch's verdicts.
 package series

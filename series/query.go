@@ -40,7 +40,7 @@ func notFound(k Key) error {
 // latest builds the verdict of the last learned point of slot idx. Call
 // with sh.mu held.
 func (sh *shard) latest(idx int32) anomaly.Verdict {
-	sl := &sh.slots[idx]
+	sl := sh.slot(idx)
 	ts, v, r := sl.model.Last()
 	if r.State == anomaly.StateLearning && r.NeedPoints == 0 {
 		r.NeedPoints = int(sl.needPoints)
@@ -50,7 +50,7 @@ func (sh *shard) latest(idx int32) anomaly.Verdict {
 
 // summary describes slot idx. Call with sh.mu held.
 func (sh *shard) summary(idx int32) anomaly.SeriesSummary {
-	sl := &sh.slots[idx]
+	sl := sh.slot(idx)
 	ts, v, r := sl.model.Last()
 	return anomaly.SeriesSummary{
 		Series:        sh.keys[idx],
@@ -101,7 +101,7 @@ func (e *Engine) WhatIf(ctx context.Context, series string, samples []anomaly.Sa
 	idx, ok := sh.find(k)
 	var m models.Model
 	if ok {
-		m = sh.slots[idx].model
+		m = sh.slot(idx).model
 	}
 	sh.mu.RUnlock()
 	if !ok {
@@ -133,8 +133,8 @@ func (e *Engine) Get(ctx context.Context, series string) (anomaly.SeriesDetail, 
 	if ok {
 		d.SeriesSummary = sh.summary(idx)
 		d.RecentVerdicts = []anomaly.Verdict{sh.latest(idx)}
-		m = sh.slots[idx].model
-		lastTs = sh.slots[idx].lastTs
+		m = sh.slot(idx).model
+		lastTs = sh.slot(idx).lastTs
 	}
 	sh.mu.RUnlock()
 	if !ok {
@@ -185,7 +185,7 @@ func (e *Engine) List(ctx context.Context, match string, limit int, cursor strin
 			if len(*h) > limit && key >= (*h)[0].Series {
 				continue
 			}
-			if len(ms) > 0 && !ms.Matches(keyFromCanonical(key, sh.slots[i].hash)) {
+			if len(ms) > 0 && !ms.Matches(keyFromCanonical(key, sh.slot(int32(i)).hash)) {
 				continue
 			}
 			s := sh.summary(int32(i))

@@ -30,6 +30,17 @@ type slot struct {
 	model      models.Model
 }
 
+// Slots are allocated chunkSize at a time.
+const (
+	chunkBits = 12
+	chunkSize = 1 << chunkBits
+)
+
+// slot returns the slot number idx.
+func (sh *shard) slot(idx int32) *slot {
+	return &sh.chunks[idx>>chunkBits][idx&(chunkSize-1)]
+}
+
 // task is what a shard goroutine receives: a batch of points, or an idle
 // sweep request whose count goes to sweep.
 type task struct {
@@ -55,9 +66,12 @@ type shard struct {
 	mu    sync.RWMutex
 	index map[uint64]int32
 	lru   *simplelru.LRU[uint64, int32] // nil without a cap
-	slots []slot
-	keys  []string // canonical key per slot, "" for a free slot
-	free  []int32
+	// Slots live in fixed-size chunks: growing never copies the live
+	// state (a copy of a 300 MB slice would stall the shard and its
+	// readers) and leaves at most one partly used chunk.
+	chunks [][]slot
+	keys   []string // canonical key per slot, "" for a free slot
+	free   []int32
 
 	events      []anomaly.Event // pending events, written under mu, sent after
 	live        atomic.Int64
@@ -123,7 +137,7 @@ func (sh *shard) apply(b *subBatch) {
 		if !ok {
 			idx = sh.create(it.hash, it.key)
 		}
-		sl := &sh.slots[idx]
+		sl := sh.slot(idx)
 		var r models.Result
 		switch {
 		case it.ts < sl.lastTs:
@@ -222,11 +236,13 @@ func (sh *shard) create(h uint64, key string) int32 {
 		idx = sh.free[n-1]
 		sh.free = sh.free[:n-1]
 	} else {
-		idx = int32(len(sh.slots))
-		sh.slots = append(sh.slots, slot{})
+		idx = int32(len(sh.keys))
+		if int(idx)>>chunkBits == len(sh.chunks) {
+			sh.chunks = append(sh.chunks, make([]slot, chunkSize))
+		}
 		sh.keys = append(sh.keys, "")
 	}
-	sh.slots[idx] = slot{hash: h, lastTs: noTs}
+	*sh.slot(idx) = slot{hash: h, lastTs: noTs}
 	sh.keys[idx] = strings.Clone(key)
 	if sh.lru != nil {
 		sh.lru.Add(h, idx)
@@ -249,7 +265,7 @@ const (
 // the series' last verdict. The caller has already removed the series from
 // the LRU when the cause is evictLRU.
 func (sh *shard) evict(idx int32, cause evictCause) {
-	sl := &sh.slots[idx]
+	sl := sh.slot(idx)
 	if sl.anomalyID != 0 {
 		ts, v, r := sl.model.Last()
 		sh.event(anomaly.EventResolved, sl.anomalyID, idx, ts, v, &r)
@@ -282,8 +298,8 @@ func (sh *shard) sweepIdle() int {
 	cutoff := e.now().Add(-e.opts.IdleTimeout).UnixNano()
 	n := 0
 	sh.mu.Lock()
-	for i := range sh.slots {
-		if sh.keys[i] != "" && sh.slots[i].lastUpdate < cutoff {
+	for i := range sh.keys {
+		if sh.keys[i] != "" && sh.slot(int32(i)).lastUpdate < cutoff {
 			sh.evict(int32(i), evictIdle)
 			n++
 		}
