@@ -25,7 +25,8 @@ var allowed = map[string][]string{
 	"ingest":             {"anomaly"},
 	"api":                {"anomaly"},
 	"internal/synth":     {},
-	"benchmarks/nab/run": {"benchmarks/nab/corpus", "anomaly", "algorithms/", "models", "ingest"},
+	"peers":              {"anomaly", "algorithms/", "series"},
+	"benchmarks/nab/run": {"benchmarks/nab/corpus"},
 }
 
 // thirdParty lists the non-standard modules a layer may use.
