@@ -74,7 +74,9 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// Events receives anomaly timeline events. nil discards them.
 	Events EventSink
-	// Now is the engine clock used for idle eviction. Default time.Now.
+	// Now is the engine clock used for idle eviction, called once per batch
+	// from the shard goroutines (so it must be safe for concurrent use).
+	// Default time.Now.
 	Now func() time.Time
 }
 
