@@ -9,6 +9,11 @@
 // and is the series' identity inside the engine. ParseMatchers parses the
 // label selectors used to list series.
 //
+// Inside the engine the hash alone identifies a series on the write path.
+// Two series whose hashes collide (probability about n²/2⁶⁵, 3e-8 at a
+// million series) would share one model; reads compare the stored key and
+// report such a series as not found rather than answer for the other.
+//
 // # Engine
 //
 // The Engine keeps one learned models.Model per live series. Series are

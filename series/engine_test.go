@@ -843,3 +843,75 @@ func TestConcurrent(t *testing.T) {
 		t.Errorf("Stats = %+v, want 40 series and LRU evictions", st)
 	}
 }
+
+// gateSink blocks Record for events of one series until released.
+type gateSink struct {
+	series  string
+	gate    chan struct{}
+	mu      sync.Mutex
+	waiting int
+}
+
+func (s *gateSink) Record(ev anomaly.Event) {
+	if ev.Series != s.series {
+		return
+	}
+	s.mu.Lock()
+	s.waiting++
+	s.mu.Unlock()
+	<-s.gate
+}
+
+func (s *gateSink) Waiting() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.waiting
+}
+
+// TestPartialOverload: a shard held up by a slow sink rejects its points
+// as overloaded while the other shard's points of the same batch are
+// accepted, and the call succeeds.
+func TestPartialOverload(t *testing.T) {
+	// Two series on different shards of a 2-shard engine.
+	a, b := "a", ""
+	for i := range 100 {
+		s := fmt.Sprintf("b%d", i)
+		if HashString(s)%2 != HashString(a)%2 {
+			b = s
+			break
+		}
+	}
+	gs := &gateSink{series: a, gate: make(chan struct{})}
+	e := newEngine(t, Options{Shards: 2, QueueDepth: 1, EnqueueTimeout: 5 * time.Millisecond, Events: gs})
+	ctx := context.Background()
+	mustIngest(t, e, flat(a, 0, 200))
+	mustIngest(t, e, flat(b, 0, 1))
+	done := make(chan error, 2)
+	go func() {
+		_, err := e.Ingest(ctx, []anomaly.Sample{{Series: a, TimestampMs: 200 * 60000, Value: 1e6}})
+		done <- err
+	}()
+	waitFor(t, "the sink to block shard a", func() bool { return gs.Waiting() == 1 })
+	go func() {
+		_, err := e.Ingest(ctx, flat(a, 201*60000, 1))
+		done <- err
+	}()
+	waitFor(t, "shard a's queue to fill", func() bool { return len(e.shards[HashString(a)%2].in) == 1 })
+
+	res, err := e.Ingest(ctx, []anomaly.Sample{
+		{Series: a, TimestampMs: 300 * 60000, Value: 100},
+		{Series: b, TimestampMs: 60000, Value: 100},
+	})
+	if err != nil {
+		t.Fatalf("Ingest with one shard overloaded error = %v, want nil", err)
+	}
+	if res.Accepted != 1 || res.Rejected != 1 || res.Errors[0].Index != 0 || res.Errors[0].Code != anomaly.CodeOverloaded {
+		t.Errorf("Ingest with one shard overloaded = %+v, want b accepted and a (index 0) overloaded", res)
+	}
+	close(gs.gate)
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Errorf("queued Ingest: %v", err)
+		}
+	}
+}
