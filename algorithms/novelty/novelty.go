@@ -158,8 +158,14 @@ func (d *Detector) Update(cfg *Config, tsMs int64, v float64) float64 {
 	if check {
 		e = d.raw.Excess(v) - cfg.Tolerance
 		if n > settle+1 && cfg.SmoothRate > 0 {
+			// The score takes the largest excess; the kind names the raw
+			// range whenever the value itself is a new extreme, since that
+			// is what a person sees first.
 			if es := d.smooth.Excess(d.level) - cfg.SmoothTolerance; es > e {
-				e, kind = es, KindSmooth
+				if e <= 0 {
+					kind = KindSmooth
+				}
+				e = es
 			}
 		}
 	}
@@ -172,7 +178,10 @@ func (d *Detector) Update(cfg *Config, tsMs int64, v float64) float64 {
 	}
 	if b := cfg.Bins; b > 0 && b <= MaxBins && n > settle {
 		if es := d.slot(cfg, tsMs, v, check); es > e {
-			e, kind = es, KindSlot
+			if e <= 0 {
+				kind = KindSlot
+			}
+			e = es
 		}
 	}
 	if d.quiet > 0 {

@@ -236,3 +236,21 @@ func TestDetectorSlotOff(t *testing.T) {
 		}
 	}
 }
+
+// TestKindNamesTheNewExtreme: a spike far above everything seen leaves the
+// raw and the smoothed range; the kind names the raw range, what a person
+// sees, even though the smoothed range's excess is the larger.
+func TestKindNamesTheNewExtreme(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Bins = 0
+	var d Detector
+	for i := range 400 {
+		d.Update(&cfg, int64(i)*300_000, 100+float64(i%5))
+	}
+	if s := d.Update(&cfg, 400*300_000, 400); s < Threshold {
+		t.Fatalf("spike to 400 scored %v, want >= %v", s, Threshold)
+	}
+	if k := d.Kind(); k != KindRaw {
+		t.Errorf("Kind() after a new extreme = %d, want KindRaw", k)
+	}
+}
