@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/anomalyd/detector/anomaly"
+	"github.com/anomalyd/detector/peers"
 )
 
 // Ingester takes batches of points. Implementations must be safe for
@@ -71,6 +72,28 @@ type Timeline interface {
 // or 0 to detect it from the data. It must be safe for concurrent use and
 // return one verdict per sample, in order.
 type BatchFunc func(ctx context.Context, samples []anomaly.Sample, periodSeconds int64) (anomaly.BatchResult, error)
+
+// Peers keeps peer-group rules and their latest judgements. Implementations
+// must be safe for concurrent use. Errors are *anomaly.Error: AddRule
+// CodeConflict for a taken name and CodeMissingField or CodeInvalidArgument
+// for an invalid rule; DeleteRule and Results CodeNotFound for an unknown
+// rule. *peers.Store implements it.
+type Peers interface {
+	// AddRule stores r and returns it with its defaults filled in.
+	AddRule(ctx context.Context, r peers.Rule) (peers.Rule, error)
+	// Rules lists the rules.
+	Rules() []peers.Rule
+	// DeleteRule removes the rule named name.
+	DeleteRule(ctx context.Context, name string) error
+	// Results returns the latest judgement of the groups of rule, or of
+	// the one group named group when it is not "".
+	Results(rule, group string) ([]peers.GroupResult, error)
+}
+
+// PeerDetectFunc judges one peer group sent in full by the caller (see
+// peers.DetectMembers). It must be safe for concurrent use; errors are
+// *anomaly.Error, with Index the offending member.
+type PeerDetectFunc func(peers.DetectRequest) (peers.DetectResponse, error)
 
 // Config holds the limits of the API. Zero fields take the default of
 // DefaultConfig.
@@ -142,6 +165,10 @@ type Deps struct {
 	Engine   Engine
 	Timeline Timeline
 	Batch    BatchFunc
+	// Peers serves the peer-group rules and outliers.
+	Peers Peers
+	// PeerDetect serves POST /api/v1/peers/detect.
+	PeerDetect PeerDetectFunc
 	// Canonical, when set, turns the series parameter of the anomaly
 	// listing into the form the engine records on the timeline (labels
 	// sorted), so that filters match however the client orders labels.
@@ -236,6 +263,11 @@ func (a *API) routes() *mux.Router {
 	r.Handle(v1+"/series/{series}", a.wrap(a.getSeries)).Methods(http.MethodGet)
 	r.Handle(v1+"/anomalies", a.wrap(a.listAnomalies)).Methods(http.MethodGet)
 	r.Handle(v1+"/anomalies/{id}", a.wrap(a.getAnomaly)).Methods(http.MethodGet)
+	r.Handle(v1+"/peers/rules", a.wrap(a.addPeerRule)).Methods(http.MethodPost)
+	r.Handle(v1+"/peers/rules", a.wrap(a.listPeerRules)).Methods(http.MethodGet)
+	r.Handle(v1+"/peers/rules/{name}", a.wrap(a.deletePeerRule)).Methods(http.MethodDelete)
+	r.Handle(v1+"/peers/outliers", a.wrap(a.peerOutliers)).Methods(http.MethodGet)
+	r.Handle(v1+"/peers/detect", a.wrap(a.peerDetect)).Methods(http.MethodPost)
 	r.HandleFunc(v1+"/openapi.json", serveOpenAPI).Methods(http.MethodGet)
 
 	r.Handle("/healthz", a.wrap(a.healthz)).Methods(http.MethodGet)

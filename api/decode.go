@@ -22,6 +22,7 @@ import (
 // value, a slice of the body (the last one wins when a key repeats).
 type body struct {
 	fields map[string][]byte
+	raw    []byte // the whole body
 }
 
 // readBody reads the request body (bounded by http.MaxBytesReader in wrap),
@@ -53,7 +54,7 @@ func readBody(r *http.Request, allowed ...string) (*body, error) {
 		}
 		return nil, bodyError(err)
 	}
-	b := &body{fields: make(map[string][]byte, len(allowed))}
+	b := &body{fields: make(map[string][]byte, len(allowed)), raw: raw}
 	var unknown []byte
 	isObject := eachField(raw, func(key, val []byte) {
 		if slices.Contains(allowed, string(key)) {

@@ -47,8 +47,15 @@ func StatusOf(code anomaly.Code) int {
 }
 
 // apiFunc is a handler: it returns the value to encode as the JSON answer
-// (status 200) or an error (see writeError).
+// (status 200, or the status of a withStatus) or an error (see writeError).
 type apiFunc func(r *http.Request) (any, error)
+
+// withStatus is a handler result answered with another status than 200:
+// body is encoded as JSON, or nothing is sent when it is nil (204).
+type withStatus struct {
+	status int
+	body   any
+}
 
 // wrap adapts an apiFunc to http.Handler: it bounds the body, encodes the
 // result and turns errors into their status and JSON form.
@@ -62,13 +69,21 @@ func (a *API) wrap(f apiFunc) http.Handler {
 			a.writeError(w, r, err)
 			return
 		}
+		status := http.StatusOK
+		if ws, ok := res.(withStatus); ok {
+			status, res = ws.status, ws.body
+			if res == nil {
+				w.WriteHeader(status)
+				return
+			}
+		}
 		b, err := json.Marshal(res)
 		if err != nil {
 			a.writeError(w, r, err)
 			return
 		}
 		w.Header().Set("Content-Type", "application/json; charset=utf-8")
-		w.WriteHeader(http.StatusOK)
+		w.WriteHeader(status)
 		w.Write(append(b, '\n'))
 	})
 }

@@ -237,3 +237,85 @@ func TestEnvFallback(t *testing.T) {
 		t.Errorf("serve with DETECTOR_LOG_LEVEL=nonsense: err = %v, want a log level error", err)
 	}
 }
+
+// TestPeerOutlierEndToEnd creates a peer-group rule over HTTP, sends the
+// points of five hosts of one cluster (one at 1.5 times the others' level),
+// judges the groups, and finds the odd host in the outliers and as a
+// peer_outlier anomaly on the timeline.
+func TestPeerOutlierEndToEnd(t *testing.T) {
+	m, base := startMain(t)
+	rule := map[string]any{"name": "hosts", "match": "cpu", "group_by": []string{"cluster"}, "member": "host",
+		"window": 10, "step": "60s"}
+	var stored map[string]any
+	if code := postJSON(t, base+"/api/v1/peers/rules", rule, &stored); code != http.StatusCreated || stored["name"] != "hosts" {
+		t.Fatalf("POST peers/rules = %d %v, want 201 and the rule", code, stored)
+	}
+
+	start := time.Now().UTC().Truncate(time.Minute).Add(-30 * time.Minute)
+	const steps = 20
+	var pts []point
+	for h := range 5 {
+		level := 100.0
+		if h == 3 {
+			level = 150
+		}
+		for k := range steps {
+			// A swing shared by the group, and a small per-host wobble.
+			v := level * (1 + 0.1*float64(k%4) + 0.005*float64((h*7+k*3)%5))
+			// Labels out of canonical order: the store must see canonical text.
+			s := fmt.Sprintf(`cpu{host="h%d",cluster="c1"}`, h)
+			pts = append(pts, point{s, start.Add(time.Duration(k) * time.Minute).Format(time.RFC3339), v})
+		}
+	}
+	var res anomaly.IngestResult
+	if code := postJSON(t, base+"/api/v1/points", map[string]any{"points": pts}, &res); code != 200 || res.Accepted != len(pts) {
+		t.Fatalf("POST points = %d %+v, want all %d accepted", code, res, len(pts))
+	}
+	if _, err := m.peers.Evaluate(context.Background(), start.Add(steps*time.Minute)); err != nil {
+		t.Fatalf("Evaluate: %v", err)
+	}
+
+	var out struct {
+		Groups []struct {
+			Group    string `json:"group"`
+			Outliers int    `json:"outliers"`
+			Skipped  string `json:"skipped"`
+			Members  []struct {
+				Member  string `json:"member"`
+				Series  string `json:"series"`
+				Outlier bool   `json:"outlier"`
+				Reason  string `json:"reason"`
+			} `json:"members"`
+		} `json:"groups"`
+	}
+	if code := getJSON(t, base+"/api/v1/peers/outliers?rule=hosts", &out); code != 200 || len(out.Groups) != 1 {
+		t.Fatalf("GET peers/outliers = %d %+v, want 200 and one group", code, out)
+	}
+	g := out.Groups[0]
+	if g.Outliers != 1 || len(g.Members) != 5 {
+		t.Fatalf("group %s: %d outliers of %d members (skipped %q), want 1 of 5", g.Group, g.Outliers, len(g.Members), g.Skipped)
+	}
+	const odd = `cpu{cluster="c1",host="h3"}`
+	for _, mem := range g.Members {
+		if mem.Outlier != (mem.Member == "h3") {
+			t.Errorf("member %s outlier = %v, want %v (reason %q)", mem.Member, mem.Outlier, mem.Member == "h3", mem.Reason)
+		}
+		if mem.Member == "h3" && (mem.Series != odd || mem.Reason == "") {
+			t.Errorf("outlier h3: series %q reason %q, want series %s and a reason", mem.Series, mem.Reason, odd)
+		}
+	}
+
+	var page anomaly.AnomalyPage
+	if code := getJSON(t, base+"/api/v1/anomalies?series="+url.QueryEscape(odd), &page); code != 200 {
+		t.Fatalf("GET anomalies = %d", code)
+	}
+	found := false
+	for _, a := range page.Anomalies {
+		if a.Kind == anomaly.KindPeerOutlier {
+			found = a.Series == odd && a.Open() && a.ID >= peerIDBase
+		}
+	}
+	if !found {
+		t.Errorf("timeline of %s has no open peer_outlier anomaly with an id from %d: %+v", odd, uint64(peerIDBase), page.Anomalies)
+	}
+}

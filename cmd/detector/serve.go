@@ -20,6 +20,7 @@ import (
 	"github.com/anomalyd/detector/anomaly"
 	"github.com/anomalyd/detector/api"
 	"github.com/anomalyd/detector/models"
+	"github.com/anomalyd/detector/peers"
 	"github.com/anomalyd/detector/series"
 	"github.com/anomalyd/detector/timeline"
 )
@@ -38,6 +39,8 @@ type Config struct {
 	Model           models.Config
 	Batch           models.BatchConfig
 	API             api.Config
+	// PeerInterval is how often peer groups are judged; default 1m.
+	PeerInterval time.Duration
 }
 
 // Main is the running service: the engine, the timeline and the HTTP
@@ -48,10 +51,58 @@ type Main struct {
 	reg      *prometheus.Registry
 	engine   *series.Engine
 	timeline *timeline.Memory
+	peers    *peers.Store
 	srv      *http.Server
 	ln       net.Listener
 	ready    atomic.Bool
 	served   chan error
+
+	peerStop context.CancelFunc // stops the peer evaluation ticker; nil before Start
+	peerDone chan struct{}      // closed when the ticker has stopped
+}
+
+// peerIDBase is where the ids of peer_outlier anomalies start. The engine
+// gives point anomalies ids from 1 upwards and does not share its counter,
+// so peer outliers count from 2^62 up: the two ranges cannot meet.
+const peerIDBase = 1 << 62
+
+// peerIngester is the engine with Ingest extended: the points the engine
+// accepted also go to the peer store, under their canonical series text.
+type peerIngester struct {
+	*series.Engine
+	peers *peers.Store
+}
+
+// Ingest calls the engine's Ingest, then observes the samples whose index
+// is not among the result's item errors.
+func (p peerIngester) Ingest(ctx context.Context, samples []anomaly.Sample) (anomaly.IngestResult, error) {
+	res, err := p.Engine.Ingest(ctx, samples)
+	if err != nil || res.Accepted == 0 || len(p.peers.Rules()) == 0 {
+		return res, err
+	}
+	rejected := make(map[int]bool, len(res.Errors))
+	for _, e := range res.Errors {
+		rejected[e.Index] = true
+	}
+	limits := p.Engine.Limits()
+	accepted := make([]anomaly.Sample, 0, res.Accepted)
+	var prev, canon string
+	for i, s := range samples {
+		if rejected[i] {
+			continue
+		}
+		if s.Series != prev || canon == "" {
+			k, err := series.Parse(s.Series, limits)
+			if err != nil { // the engine accepted it, so this does not happen
+				continue
+			}
+			prev, canon = s.Series, k.Canonical()
+		}
+		s.Series = canon
+		accepted = append(accepted, s)
+	}
+	p.peers.Observe(accepted)
+	return res, nil
 }
 
 // NewMain builds the service from cfg. Nothing listens until Start.
@@ -61,6 +112,9 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 	}
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 30 * time.Second
+	}
+	if cfg.PeerInterval <= 0 {
+		cfg.PeerInterval = time.Minute
 	}
 	if cfg.MaxAnomalies <= 0 {
 		cfg.MaxAnomalies = 100_000
@@ -95,9 +149,24 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 	}
 	m.engine = eng
 	limits := eng.Limits()
+	var peerIDs atomic.Uint64
+	peerIDs.Store(peerIDBase - 1)
+	m.peers, err = peers.New(context.Background(), peers.Options{
+		Logger:     log.With("component", "peers"),
+		Registerer: m.reg,
+		Sink:       m.timeline,
+		NextID:     func() anomaly.ID { return anomaly.ID(peerIDs.Add(1)) },
+		Limits:     limits,
+	})
+	if err != nil {
+		eng.Close(context.Background())
+		return nil, err
+	}
 	handler, err := api.New(cfg.API, api.Deps{
-		Engine:   eng,
-		Timeline: m.timeline,
+		Engine:     peerIngester{Engine: eng, peers: m.peers},
+		Timeline:   m.timeline,
+		Peers:      m.peers,
+		PeerDetect: peers.DetectMembers,
 		Batch: func(_ context.Context, samples []anomaly.Sample, period int64) (anomaly.BatchResult, error) {
 			return models.DetectBatch(samples, period, cfg.Batch)
 		},
@@ -132,6 +201,12 @@ func (m *Main) Start() error {
 	}
 	m.ln = ln
 	go func() { m.served <- m.srv.Serve(ln) }()
+	ctx, cancel := context.WithCancel(context.Background())
+	m.peerStop, m.peerDone = cancel, make(chan struct{})
+	go func() {
+		defer close(m.peerDone)
+		m.peers.Run(ctx, m.cfg.PeerInterval)
+	}()
 	m.ready.Store(true)
 	m.log.Info("serving", "addr", ln.Addr().String(), "shards", len(m.engine.Stats().Shards),
 		"gomaxprocs", runtime.GOMAXPROCS(0))
@@ -157,14 +232,20 @@ func (m *Main) Run(ctx context.Context) error {
 	return closeErr
 }
 
-// Close stops taking traffic, lets in-flight requests finish, drains every
-// shard queue (all acknowledged points are learned) and stops the engine.
+// Close stops taking traffic, lets in-flight requests finish, stops the
+// peer evaluations, drains every shard queue (all acknowledged points are
+// learned) and stops the engine.
 func (m *Main) Close() error {
 	m.ready.Store(false)
 	ctx, cancel := context.WithTimeout(context.Background(), m.cfg.ShutdownTimeout)
 	defer cancel()
 	start := time.Now()
 	err := m.srv.Shutdown(ctx)
+	if m.peerStop != nil {
+		m.peerStop()
+		<-m.peerDone
+		m.peerStop = nil
+	}
 	if e := m.engine.Close(ctx); e != nil && err == nil {
 		err = e
 	}
@@ -185,6 +266,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.IntVar(&cfg.MaxSeries, "max-series", series.DefaultMaxSeries, "live series cap; the least recently updated series is evicted beyond it (-1: no cap)")
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", 0, "evict series that got no point for this long (0: never)")
 	fs.IntVar(&cfg.MaxAnomalies, "max-anomalies", 100_000, "anomalies kept on the timeline (oldest resolved dropped first)")
+	fs.DurationVar(&cfg.PeerInterval, "peer-interval", time.Minute, "how often peer groups are judged (peer_outlier anomalies)")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "time allowed to drain queues on SIGTERM")
 	fs.IntVar(&cfg.Limits.MaxLabels, "max-labels", ld.MaxLabels, "labels per series")
 	fs.IntVar(&cfg.Limits.MaxNameLen, "max-name-len", ld.MaxNameLen, "bytes in a metric name")

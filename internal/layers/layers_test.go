@@ -23,7 +23,7 @@ var allowed = map[string][]string{
 	"series":             {"anomaly", "algorithms/", "models"},
 	"timeline":           {"anomaly"},
 	"ingest":             {"anomaly"},
-	"api":                {"anomaly"},
+	"api":                {"anomaly", "peers"},
 	"internal/synth":     {},
 	"peers":              {"anomaly", "algorithms/", "series"},
 	"benchmarks/nab/run": {"benchmarks/nab/corpus"},
