@@ -330,3 +330,8 @@ func (e *Engine) sweeper() {
 		}
 	}
 }
+
+// NextAnomalyID hands out the next anomaly id from the engine's sequence,
+// so that other sources of anomalies (peer outliers) share one id space
+// with point anomalies. Safe for concurrent use.
+func (e *Engine) NextAnomalyID() anomaly.ID { return anomaly.ID(e.nextID.Add(1)) }

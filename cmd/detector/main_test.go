@@ -312,10 +312,10 @@ func TestPeerOutlierEndToEnd(t *testing.T) {
 	found := false
 	for _, a := range page.Anomalies {
 		if a.Kind == anomaly.KindPeerOutlier {
-			found = a.Series == odd && a.Open() && a.ID >= peerIDBase
+			found = a.Series == odd && a.Open() && a.ID > 0
 		}
 	}
 	if !found {
-		t.Errorf("timeline of %s has no open peer_outlier anomaly with an id from %d: %+v", odd, uint64(peerIDBase), page.Anomalies)
+		t.Errorf("timeline of %s has no open peer_outlier anomaly: %+v", odd, page.Anomalies)
 	}
 }

@@ -22,7 +22,6 @@ import (
 	"github.com/anomalyd/detector/models"
 	"github.com/anomalyd/detector/peers"
 	"github.com/anomalyd/detector/series"
-	"github.com/anomalyd/detector/timeline"
 )
 
 // Config is everything `detector serve` is built from. The zero value of a
@@ -41,6 +40,11 @@ type Config struct {
 	API             api.Config
 	// PeerInterval is how often peer groups are judged; default 1m.
 	PeerInterval time.Duration
+	// Persist: data directory, snapshots, timeline retention (persist.go,
+	// snapshot.go). An empty DataDir keeps everything in memory.
+	Persist PersistConfig
+	// Auth: bearer tokens and TLS (auth.go).
+	Auth AuthConfig
 }
 
 // Main is the running service: the engine, the timeline and the HTTP
@@ -50,8 +54,9 @@ type Main struct {
 	log      *slog.Logger
 	reg      *prometheus.Registry
 	engine   *series.Engine
-	timeline *timeline.Memory
+	timeline timelineBackend
 	peers    *peers.Store
+	snaps    snapshotter
 	srv      *http.Server
 	ln       net.Listener
 	ready    atomic.Bool
@@ -60,11 +65,6 @@ type Main struct {
 	peerStop context.CancelFunc // stops the peer evaluation ticker; nil before Start
 	peerDone chan struct{}      // closed when the ticker has stopped
 }
-
-// peerIDBase is where the ids of peer_outlier anomalies start. The engine
-// gives point anomalies ids from 1 upwards and does not share its counter,
-// so peer outliers count from 2^62 up: the two ranges cannot meet.
-const peerIDBase = 1 << 62
 
 // peerIngester is the engine with Ingest extended: the points the engine
 // accepted also go to the peer store, under their canonical series text.
@@ -132,34 +132,43 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 	cfg.Batch.Threshold = cfg.Model.Threshold
 	m := &Main{cfg: cfg, log: log, reg: prometheus.NewRegistry(), served: make(chan error, 1)}
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	m.timeline = timeline.NewMemory(cfg.MaxAnomalies)
+	tl, err := openTimeline(&cfg, log.With("component", "timeline"), m.reg)
+	if err != nil {
+		return nil, err
+	}
+	m.timeline = tl
 	eng, err := series.NewEngine(series.Options{
-		Shards:      cfg.Shards,
-		QueueDepth:  cfg.QueueDepth,
-		MaxSeries:   cfg.MaxSeries,
-		IdleTimeout: cfg.IdleTimeout,
-		Limits:      cfg.Limits,
-		Model:       cfg.Model,
-		Logger:      log.With("component", "engine"),
-		Registerer:  m.reg,
-		Events:      m.timeline,
+		FirstAnomalyID: tl.MaxID() + 1,
+		Shards:         cfg.Shards,
+		QueueDepth:     cfg.QueueDepth,
+		MaxSeries:      cfg.MaxSeries,
+		IdleTimeout:    cfg.IdleTimeout,
+		Limits:         cfg.Limits,
+		Model:          cfg.Model,
+		Logger:         log.With("component", "engine"),
+		Registerer:     m.reg,
+		Events:         m.timeline,
 	})
 	if err != nil {
+		tl.Close()
 		return nil, err
 	}
 	m.engine = eng
 	limits := eng.Limits()
-	var peerIDs atomic.Uint64
-	peerIDs.Store(peerIDBase - 1)
 	m.peers, err = peers.New(context.Background(), peers.Options{
 		Logger:     log.With("component", "peers"),
 		Registerer: m.reg,
 		Sink:       m.timeline,
-		NextID:     func() anomaly.ID { return anomaly.ID(peerIDs.Add(1)) },
+		NextID:     eng.NextAnomalyID,
 		Limits:     limits,
+		Rules:      tl.Rules(),
 	})
+	if err == nil {
+		err = m.restore()
+	}
 	if err != nil {
 		eng.Close(context.Background())
+		tl.Close()
 		return nil, err
 	}
 	handler, err := api.New(cfg.API, api.Deps{
@@ -179,12 +188,17 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 		Registerer: m.reg,
 		Logger:     log.With("component", "api"),
 	})
+	var h http.Handler = handler
+	if err == nil {
+		h, err = m.secure(handler)
+	}
 	if err != nil {
 		eng.Close(context.Background())
+		tl.Close()
 		return nil, err
 	}
 	m.srv = &http.Server{
-		Handler:           handler,
+		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       2 * time.Minute,
 		IdleTimeout:       2 * time.Minute,
@@ -200,7 +214,8 @@ func (m *Main) Start() error {
 		return err
 	}
 	m.ln = ln
-	go func() { m.served <- m.srv.Serve(ln) }()
+	go func() { m.served <- m.serveOn(ln) }()
+	m.startSnapshots()
 	ctx, cancel := context.WithCancel(context.Background())
 	m.peerStop, m.peerDone = cancel, make(chan struct{})
 	go func() {
@@ -249,6 +264,14 @@ func (m *Main) Close() error {
 	if e := m.engine.Close(ctx); e != nil && err == nil {
 		err = e
 	}
+	// The queues are drained: the final snapshot holds every acknowledged
+	// point.
+	if e := m.stopSnapshots(ctx); e != nil && err == nil {
+		err = e
+	}
+	if e := m.timeline.Close(); e != nil && err == nil {
+		err = e
+	}
 	st := m.engine.Stats()
 	m.log.Info("stopped", "took", time.Since(start).Round(time.Millisecond), "live_series", st.Series)
 	return err
@@ -279,6 +302,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "text or json")
 	mf := bindModelFlags(fs)
+	bindPersistFlags(fs, &cfg.Persist)
+	bindAuthFlags(fs, &cfg.Auth)
 	if err := applyEnv(fs); err != nil {
 		return err
 	}
