@@ -43,6 +43,10 @@ type Config struct {
 	// Persist: data directory, snapshots, timeline retention (persist.go,
 	// snapshot.go). An empty DataDir keeps everything in memory.
 	Persist PersistConfig
+	// SnapshotInterval is how often the series baselines are written to
+	// DataDir (snapshot.go); default 1m. A crash loses at most this much of
+	// baseline learning.
+	SnapshotInterval time.Duration
 	// Auth: bearer tokens and TLS (auth.go).
 	Auth AuthConfig
 }
@@ -115,6 +119,9 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 	}
 	if cfg.PeerInterval <= 0 {
 		cfg.PeerInterval = time.Minute
+	}
+	if cfg.SnapshotInterval <= 0 {
+		cfg.SnapshotInterval = time.Minute
 	}
 	if cfg.MaxAnomalies <= 0 {
 		cfg.MaxAnomalies = 100_000
@@ -303,6 +310,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	logFormat := fs.String("log-format", "text", "text or json")
 	mf := bindModelFlags(fs)
 	bindPersistFlags(fs, &cfg.Persist)
+	fs.DurationVar(&cfg.SnapshotInterval, "snapshot-interval", time.Minute, "how often baselines are snapshotted to --data-dir (a crash loses at most this much learning)")
 	bindAuthFlags(fs, &cfg.Auth)
 	if err := applyEnv(fs); err != nil {
 		return err
