@@ -25,6 +25,7 @@ type codec struct {
 	b   []byte
 	off int
 	dec bool
+	err error // first error of a nested decoder
 }
 
 func (c *codec) u8(p *uint8) {
@@ -132,8 +133,11 @@ func (m *Model) fields(c *codec) {
 	c.u8(&det)
 	l.State, l.Detector = anomaly.State(st), Detector(det)
 	if c.dec {
-		// The length was checked as a whole; this cannot fail.
-		_ = m.nov.UnmarshalBinary(c.b[c.off : c.off+novelty.EncodedLen])
+		// The length was checked as a whole; the contents may still be
+		// rejected (an unknown kind), and then so is the whole model.
+		if err := m.nov.UnmarshalBinary(c.b[c.off : c.off+novelty.EncodedLen]); err != nil && c.err == nil {
+			c.err = err
+		}
 		c.off += novelty.EncodedLen
 	} else {
 		c.b = m.nov.AppendBinary(c.b)
@@ -170,7 +174,11 @@ func (m *Model) UnmarshalBinary(b []byte) error {
 		return fmt.Errorf("%w: %d bytes, want %d", ErrEncoding, len(b), encodedSize)
 	}
 	var x Model
-	x.fields(&codec{b: b, off: 1, dec: true})
+	c := codec{b: b, off: 1, dec: true}
+	x.fields(&c)
+	if c.err != nil {
+		return fmt.Errorf("%w: novelty state: %w", ErrEncoding, c.err)
+	}
 	if err := x.check(); err != nil {
 		return fmt.Errorf("%w: %v", ErrEncoding, err)
 	}

@@ -312,7 +312,11 @@ func (m *Model) result(c *Config, k *components, pre, post *novelty.Detector, ns
 	// The adaptive score alerts on its own from Escalate on (mapped to
 	// [Threshold, 1]); below it, it grades the score under Threshold.
 	det := k.detector
-	if k.score >= c.Escalate {
+	// Both kinds of alert need the point itself to be far from the robust
+	// baseline: the likelihood is very sensitive on quiet series, and a new
+	// record by a hair of noise is not news.
+	zmax := math.Max(math.Abs(k.z[calFast]), math.Abs(k.z[calSlow]))
+	if k.score >= c.Escalate && zmax >= c.NoveltyMinZ {
 		r.Score = c.Threshold + (1-c.Threshold)*math.Min(k.score, 1)
 	} else {
 		r.Score = 0.9 * c.Threshold * k.score / c.Escalate
@@ -320,7 +324,7 @@ func (m *Model) result(c *Config, k *components, pre, post *novelty.Detector, ns
 	// A new record by a hair of noise is not surprising to the robust
 	// baseline: the novel value must also lie NoveltyMinZ scales away from
 	// the fast or the slow expectation.
-	if ns > 0 && math.Max(math.Abs(k.z[calFast]), math.Abs(k.z[calSlow])) < c.NoveltyMinZ {
+	if ns > 0 && zmax < c.NoveltyMinZ {
 		ns = 0
 	}
 	if ns > r.Score {
