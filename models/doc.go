@@ -53,8 +53,9 @@ package models
 //
 // The final score is the novelty score (0.5 + 0.5(1 - e^{-excess/0.1}),
 // excess in range widths) or, when the adaptive score reaches Escalate
-// (0.6), Threshold + (1 - Threshold) times the adaptive score, whichever is
-// larger; below Escalate the adaptive score only grades the score under
+// (0.6) for a point at least NoveltyMinZ robust scales from the fast or slow
+// expectation, Threshold + (1 - Threshold) times the adaptive score,
+// whichever is larger; below Escalate the adaptive score only grades the score under
 // Threshold. A point is anomalous when its score reaches Config.Threshold
 // (0.52 by default: the threshold NAB's standard profile picks for this
 // model). Detector names what fired: level (a new extreme, or the slow
