@@ -1,0 +1,254 @@
+package series
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/anomalyd/detector/anomaly"
+	"github.com/anomalyd/detector/models"
+)
+
+// SeriesState is one series as a snapshot keeps it: the canonical key, the
+// engine's bookkeeping and a copy of the model.
+type SeriesState struct {
+	// Key is the canonical series key.
+	Key string
+	// LastTs is the last learned timestamp, Unix ms; math.MinInt64 before
+	// the first learned point.
+	LastTs int64
+	// LastUpdate is the engine clock of the last accepted point, Unix ns
+	// (idle eviction counts from it).
+	LastUpdate int64
+	// AnomalyID is the open anomaly, 0 when none.
+	AnomalyID anomaly.ID
+	// LastID is the anomaly id on the verdict of the last learned point.
+	LastID anomaly.ID
+	// NeedPoints is NeedPoints of the verdict of the last learned point.
+	NeedPoints int32
+	// Model is the learned model.
+	Model models.Model
+}
+
+// DefaultExportChunk is the number of series Export copies per shard lock.
+const DefaultExportChunk = 1024
+
+// ExportStats reports on one Export.
+type ExportStats struct {
+	// Series is the number of series passed to fn.
+	Series int
+	// Chunks is the number of times a shard lock was taken.
+	Chunks int
+	// MaxPause is the longest time one shard's lock was held: ingest into
+	// that shard (and its writes) waited at most this long at a time.
+	MaxPause time.Duration
+	// Locked is the total time shard locks were held.
+	Locked time.Duration
+}
+
+// Export calls fn with every live series, shard by shard, in chunks of at
+// most chunk series (0 means DefaultExportChunk). It holds a shard's read
+// lock only while it copies one chunk, so a shard goroutine waits for at
+// most one chunk copy (ExportStats.MaxPause) and fn, which may be slow
+// (writing to disk), runs with no lock held. The slice passed to fn is
+// reused: it is valid only during the call.
+//
+// Each chunk is a consistent copy, but the whole is not a point-in-time
+// view: points applied while Export runs are in the copy or not depending on
+// whether their series' chunk was already copied, and a series evicted and
+// created again meanwhile may be passed twice (Import keeps the last) or
+// not at all. Export works after Close (on the final state). It stops at
+// fn's first error or when ctx is done, and returns that error. Safe for
+// concurrent use.
+func (e *Engine) Export(ctx context.Context, chunk int, fn func([]SeriesState) error) (ExportStats, error) {
+	if chunk <= 0 {
+		chunk = DefaultExportChunk
+	}
+	var st ExportStats
+	buf := make([]SeriesState, 0, chunk)
+	for _, sh := range e.shards {
+		for start := 0; ; start += chunk {
+			if err := ctx.Err(); err != nil {
+				return st, fmt.Errorf("series: export: %w", err)
+			}
+			buf = buf[:0]
+			sh.mu.RLock()
+			t0 := time.Now()
+			n := len(sh.keys)
+			for i := start; i < min(start+chunk, n); i++ {
+				key := sh.keys[i]
+				if key == "" {
+					continue
+				}
+				sl := sh.slot(int32(i))
+				buf = append(buf, SeriesState{
+					Key:        key,
+					LastTs:     sl.lastTs,
+					LastUpdate: sl.lastUpdate,
+					AnomalyID:  sl.anomalyID,
+					LastID:     sl.lastID,
+					NeedPoints: sl.needPoints,
+					Model:      sl.model,
+				})
+			}
+			held := time.Since(t0)
+			sh.mu.RUnlock()
+			st.Chunks++
+			st.Locked += held
+			st.MaxPause = max(st.MaxPause, held)
+			if len(buf) > 0 {
+				st.Series += len(buf)
+				if err := fn(buf); err != nil {
+					return st, err
+				}
+			}
+			if start+chunk >= n {
+				break
+			}
+		}
+	}
+	return st, nil
+}
+
+// ImportStats reports on one Import.
+type ImportStats struct {
+	// Added is the number of series created.
+	Added int
+	// Replaced is the number of series that were held already (or appeared
+	// twice in the input) and were overwritten.
+	Replaced int
+	// Dropped is the number of states not imported: a key that is not
+	// canonical under the engine's limits, a hash collision with another
+	// held series, or a shard at its series cap (Import never evicts).
+	Dropped int
+}
+
+// Import loads states into the engine, for restoring a snapshot before
+// the engine serves. A state whose key the engine already holds replaces
+// that series. Import takes each shard's lock once per call, and keeps the
+// Key strings. It also makes sure anomaly ids handed out later are above
+// every id in states (see ReserveAnomalyIDs). Series are added as most
+// recently updated, in input order. It fails with CodeUnavailable after
+// Close. Safe for concurrent use.
+func (e *Engine) Import(states []SeriesState) (ImportStats, error) {
+	var st ImportStats
+	e.closeMu.RLock()
+	defer e.closeMu.RUnlock()
+	if e.closed {
+		return st, anomaly.Errorf(anomaly.CodeUnavailable, "series engine is shut down")
+	}
+	// Bucket the states by shard so that each lock is taken once.
+	type placed struct {
+		hash uint64
+		i    int32
+	}
+	byShard := make([][]placed, len(e.shards))
+	var maxID anomaly.ID
+	for i := range states {
+		s := &states[i]
+		k, err := Parse(s.Key, e.limits)
+		if err != nil || k.canonical != s.Key {
+			st.Dropped++
+			continue
+		}
+		n := len(e.shards)
+		si := int(k.hash % uint64(n))
+		byShard[si] = append(byShard[si], placed{k.hash, int32(i)})
+		maxID = max(maxID, s.AnomalyID, s.LastID)
+	}
+	for si, ps := range byShard {
+		if len(ps) == 0 {
+			continue
+		}
+		sh := e.shards[si]
+		sh.mu.Lock()
+		for _, p := range ps {
+			switch sh.restore(p.hash, &states[p.i]) {
+			case restoreAdded:
+				st.Added++
+			case restoreReplaced:
+				st.Replaced++
+			default:
+				st.Dropped++
+			}
+		}
+		sh.mu.Unlock()
+	}
+	e.ReserveAnomalyIDs(maxID)
+	return st, nil
+}
+
+type restoreOutcome uint8
+
+const (
+	restoreDropped restoreOutcome = iota
+	restoreAdded
+	restoreReplaced
+)
+
+// restore puts s in the shard under hash h. Call with mu held for writing.
+// It never evicts (an eviction would record timeline events, which only
+// the shard goroutine may send).
+func (sh *shard) restore(h uint64, s *SeriesState) restoreOutcome {
+	var idx int32
+	var ok bool
+	if sh.lru != nil {
+		idx, ok = sh.lru.Get(h)
+	} else {
+		idx, ok = sh.index[h]
+	}
+	out := restoreReplaced
+	switch {
+	case ok && sh.keys[idx] != s.Key:
+		return restoreDropped // a hash collision with a held series
+	case !ok:
+		if sh.lru != nil && sh.lru.Len() >= sh.capacity {
+			return restoreDropped
+		}
+		if n := len(sh.free); n > 0 {
+			idx = sh.free[n-1]
+			sh.free = sh.free[:n-1]
+		} else {
+			idx = int32(len(sh.keys))
+			if int(idx)>>chunkBits == len(sh.chunks) {
+				sh.chunks = append(sh.chunks, make([]slot, chunkSize))
+			}
+			sh.keys = append(sh.keys, "")
+		}
+		sh.keys[idx] = s.Key
+		if sh.lru != nil {
+			sh.lru.Add(h, idx)
+		} else {
+			sh.index[h] = idx
+		}
+		sh.live.Add(1)
+		out = restoreAdded
+	}
+	*sh.slot(idx) = slot{
+		hash:       h,
+		lastTs:     s.LastTs,
+		lastUpdate: s.LastUpdate,
+		anomalyID:  s.AnomalyID,
+		lastID:     s.LastID,
+		needPoints: s.NeedPoints,
+		model:      s.Model,
+	}
+	return out
+}
+
+// LastAnomalyID returns the highest anomaly id handed out so far (0 when
+// none). Safe for concurrent use.
+func (e *Engine) LastAnomalyID() anomaly.ID { return anomaly.ID(e.nextID.Load()) }
+
+// ReserveAnomalyIDs makes sure ids up to and including id are never handed
+// out again (by the engine or NextAnomalyID), so that anomalies opened
+// after a restore do not reuse the ids of restored ones. Safe for
+// concurrent use.
+func (e *Engine) ReserveAnomalyIDs(id anomaly.ID) {
+	for {
+		cur := e.nextID.Load()
+		if cur >= uint64(id) || e.nextID.CompareAndSwap(cur, uint64(id)) {
+			return
+		}
+	}
+}
