@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -163,11 +164,14 @@ type errorDetail struct {
 func (m *middleware) deny(w http.ResponseWriter, r *http.Request, reason string, status int, code anomaly.Code, challenge, msg string) {
 	m.denied.WithLabelValues(reason).Inc()
 	m.log.Debug("request refused", "reason", reason, "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
-	b, _ := json.Marshal(errorBody{Error: errorDetail{Code: code, Message: msg}})
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // keep "<token>" readable
+	enc.Encode(errorBody{Error: errorDetail{Code: code, Message: msg}})
 	h := w.Header()
 	h.Set("WWW-Authenticate", challenge)
 	h.Set("Content-Type", "application/json; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	w.Write(append(b, '\n'))
+	w.Write(b.Bytes())
 }

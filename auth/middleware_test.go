@@ -140,7 +140,13 @@ func TestMiddleware(t *testing.T) {
 			t.Errorf("%s: the answer echoes a token: %s", desc, w.Body)
 		}
 	}
-	want := map[string]float64{ReasonScope: 2, ReasonInvalid: 1, ReasonMissing: 3}
+	// The message tells how to authenticate, unescaped.
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("GET", "/api/v1/series", nil))
+	if !strings.Contains(w.Body.String(), "send Authorization: Bearer <token>") {
+		t.Errorf("401 body = %s, want the hint Authorization: Bearer <token>", w.Body)
+	}
+	want := map[string]float64{ReasonScope: 2, ReasonInvalid: 1, ReasonMissing: 4}
 	if got := deniedCounts(t, reg); !maps.Equal(got, want) {
 		t.Errorf("detector_auth_denied_total = %v, want %v", got, want)
 	}
