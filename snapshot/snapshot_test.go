@@ -235,4 +235,3 @@ func Decode(b []byte) ([]Record, error) {
 	})
 	return out, err
 }
-
