@@ -1,16 +1,16 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"runtime/debug"
-	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -143,12 +143,15 @@ type Store struct {
 	opts Options
 	log  *slog.Logger
 
-	mu     sync.RWMutex
-	live   map[anomaly.ID]*entry
-	dirty  []*entry
-	spare  []*entry // the other buffer of dirty
-	maxID  anomaly.ID
-	closed bool
+	mu   sync.RWMutex
+	live map[anomaly.ID]*entry
+	// livePeak is the largest len(live) since live was last rebuilt: Go
+	// maps do not shrink, and Query walks the whole map.
+	livePeak int
+	dirty    []*entry
+	spare    []*entry // the other buffer of dirty
+	maxID    anomaly.ID
+	closed   bool
 
 	kick      chan struct{}
 	syncReq   chan chan error
@@ -164,6 +167,12 @@ type Store struct {
 	// Reports of dropped events, at most one per 10 s.
 	droppedLogged uint64
 	dropLoggedAt  time.Time
+
+	// maxDur is the longest duration (end - start, nanoseconds) of any
+	// resolved anomaly written; Query uses it to stop early with Since.
+	// Stored by the writer before the commit that makes such an anomaly
+	// visible.
+	maxDur atomic.Int64
 
 	stats stats
 }
@@ -276,7 +285,7 @@ func (s *Store) load() (err error) {
 		recs := tx.Bucket(bucketAnomalies)
 		c := tx.Bucket(bucketByStart).Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
-			resolved, _, _, ok := parseIndexValue(v)
+			resolved, endNs, _, ok := parseIndexValue(v)
 			if len(k) != len(orderKey{}) || !ok {
 				return fmt.Errorf("%w: by_start entry %x", errCorrupt, k)
 			}
@@ -284,6 +293,8 @@ func (s *Store) load() (err error) {
 			id := orderKey(k).id()
 			s.storedMaxID = max(s.storedMaxID, id)
 			if resolved {
+				startNs := int64(binary.BigEndian.Uint64(k) ^ (1 << 63))
+				s.maxDur.Store(max(s.maxDur.Load(), endNs-startNs))
 				continue
 			}
 			b := recs.Get(idKey(id))
@@ -360,6 +371,7 @@ func (s *Store) Record(ev anomaly.Event) {
 			Points:       1,
 		}}}
 		s.live[ev.AnomalyID] = e
+		s.livePeak = max(s.livePeak, len(s.live))
 	case anomaly.EventUpdated:
 		if e == nil || !e.open() {
 			s.mu.Unlock()
@@ -515,6 +527,13 @@ func (s *Store) flush() error {
 		s.spare = batch[:0]
 		return nil
 	}
+	for i := range items {
+		if r := &items[i].r; !r.open() {
+			if d := r.end.Sub(r.a.StartedAt).Nanoseconds(); d > s.maxDur.Load() {
+				s.maxDur.Store(d)
+			}
+		}
+	}
 	start := time.Now()
 	added := 0
 	dup := make([]bool, len(items))
@@ -590,6 +609,10 @@ func (s *Store) flush() error {
 			if !it.r.open() && it.e.ver == it.ver && s.live[it.r.a.ID] == it.e {
 				delete(s.live, it.r.a.ID)
 			}
+		}
+		if s.livePeak > 4096 && len(s.live) < s.livePeak/4 {
+			s.live = maps.Clone(s.live)
+			s.livePeak = len(s.live)
 		}
 	}
 	s.mu.Unlock()
@@ -671,171 +694,6 @@ func (s *Store) view(fn func(tx *bolt.Tx) error) (err error) {
 		return &anomaly.Error{Code: anomaly.CodeInternal, Index: -1, Message: "reading the timeline failed", Err: err}
 	}
 	return nil
-}
-
-// candidate is one anomaly that matches a query, before the page is cut.
-type candidate struct {
-	key orderKey
-	a   anomaly.Anomaly
-}
-
-// Query returns the anomalies that match q, newest first, with the
-// filters, limits, errors and cursor of timeline.Memory.Query:
-//
-//   - Series: exact match on the series text;
-//   - Since, Until: the anomaly's interval overlaps [Since, Until): it
-//     started before Until and is open or ended at or after Since;
-//   - State: "open" or "resolved".
-//
-// It walks the by_start index (by_series with a series filter) backwards
-// from min(cursor, Until), reading only index entries until a record
-// matches, and merges the in-memory entries (open or not yet written).
-func (s *Store) Query(ctx context.Context, q anomaly.TimelineQuery) (anomaly.AnomalyPage, error) {
-	if err := ctx.Err(); err != nil {
-		return anomaly.AnomalyPage{}, err
-	}
-	wantOpen, wantResolved, err := stateFilter(q.State)
-	if err != nil {
-		return anomaly.AnomalyPage{}, err
-	}
-	if !q.Since.IsZero() && !q.Until.IsZero() && !q.Since.Before(q.Until) {
-		return anomaly.AnomalyPage{}, &anomaly.Error{Code: anomaly.CodeInvalidArgument, Field: "since", Index: -1,
-			Message: "since must be before until"}
-	}
-	limit := q.Limit
-	if limit <= 0 {
-		limit = timeline.DefaultLimit
-	}
-	limit = min(limit, timeline.MaxLimit)
-	hi := orderKey{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
-	if q.Cursor != "" {
-		if hi, err = decodeCursor(q.Cursor); err != nil {
-			return anomaly.AnomalyPage{}, err
-		}
-	}
-	if !q.Until.IsZero() {
-		if u := makeOrderKey(q.Until, 0); bytes.Compare(u[:], hi[:]) < 0 {
-			hi = u
-		}
-	}
-	hasSince, sinceNs := !q.Since.IsZero(), q.Since.UnixNano()
-	match := func(resolved bool, endNs int64) bool {
-		if resolved {
-			return wantResolved && (!hasSince || endNs >= sinceNs)
-		}
-		return wantOpen
-	}
-
-	// The in-memory entries first, then the database: an entry written and
-	// forgotten after this snapshot was committed before the read
-	// transaction below begins, so nothing falls between the two.
-	var mem []candidate
-	var skip map[anomaly.ID]struct{}
-	s.mu.RLock()
-	if s.closed {
-		s.mu.RUnlock()
-		return anomaly.AnomalyPage{}, errClosed
-	}
-	for id, e := range s.live {
-		if q.Series != "" && e.a.Series != q.Series {
-			continue
-		}
-		k := makeOrderKey(e.a.StartedAt, id)
-		if bytes.Compare(k[:], hi[:]) >= 0 {
-			continue
-		}
-		if e.stored {
-			// The database's copy may be older; this one wins.
-			if skip == nil {
-				skip = make(map[anomaly.ID]struct{})
-			}
-			skip[id] = struct{}{}
-		}
-		if match(!e.open(), e.end.UnixNano()) {
-			mem = append(mem, candidate{k, e.anomaly()})
-		}
-	}
-	s.mu.RUnlock()
-	slices.SortFunc(mem, func(a, b candidate) int { return bytes.Compare(b.key[:], a.key[:]) })
-
-	page := anomaly.AnomalyPage{Anomalies: []anomaly.Anomaly{}}
-	err = s.view(func(tx *bolt.Tx) error {
-		var (
-			idx    *bolt.Bucket
-			prefix []byte
-		)
-		if q.Series != "" {
-			idx, prefix = tx.Bucket(bucketBySeries), seriesPrefix(nil, q.Series)
-		} else {
-			idx = tx.Bucket(bucketByStart)
-		}
-		recs := tx.Bucket(bucketAnomalies)
-		c := idx.Cursor()
-		k, v := c.Seek(append(slices.Clip(prefix), hi[:]...))
-		if k == nil {
-			k, v = c.Last()
-		} else {
-			k, v = c.Prev()
-		}
-		scanned := 0
-		// next returns the next matching database entry below hi.
-		next := func() (orderKey, bool, error) {
-			for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Prev() {
-				if scanned++; scanned&4095 == 0 {
-					if err := ctx.Err(); err != nil {
-						return orderKey{}, false, err
-					}
-				}
-				resolved, endNs, _, ok := parseIndexValue(v)
-				if len(k) != len(prefix)+len(orderKey{}) || !ok {
-					return orderKey{}, false, fmt.Errorf("%w: index entry %x", errCorrupt, k)
-				}
-				ok2 := orderKey(k[len(prefix):])
-				if _, dup := skip[ok2.id()]; dup || !match(resolved, endNs) {
-					continue
-				}
-				k, v = c.Prev()
-				return ok2, true, nil
-			}
-			return orderKey{}, false, nil
-		}
-		dk, dOK, err := next()
-		if err != nil {
-			return err
-		}
-		mi := 0
-		for dOK || mi < len(mem) {
-			fromMem := mi < len(mem) && (!dOK || bytes.Compare(mem[mi].key[:], dk[:]) > 0)
-			if len(page.Anomalies) == limit {
-				last := page.Anomalies[limit-1]
-				page.NextCursor = encodeCursor(last.StartedAt, last.ID)
-				return nil
-			}
-			if fromMem {
-				page.Anomalies = append(page.Anomalies, mem[mi].a)
-				mi++
-				continue
-			}
-			id := dk.id()
-			b := recs.Get(idKey(id))
-			if b == nil {
-				return fmt.Errorf("%w: anomaly %s is indexed but not stored", errCorrupt, id)
-			}
-			r, err := decodeRecord(id, b)
-			if err != nil {
-				return fmt.Errorf("%w: %w", errCorrupt, err)
-			}
-			page.Anomalies = append(page.Anomalies, r.anomaly())
-			if dk, dOK, err = next(); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return anomaly.AnomalyPage{}, err
-	}
-	return page, nil
 }
 
 func stateFilter(s string) (open, resolved bool, err error) {
