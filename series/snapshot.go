@@ -31,7 +31,7 @@ type SeriesState struct {
 }
 
 // DefaultExportChunk is the number of series Export copies per shard lock.
-const DefaultExportChunk = 256
+const DefaultExportChunk = 64
 
 // ExportStats reports on one Export.
 type ExportStats struct {

@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"reflect"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -260,6 +262,68 @@ func BenchmarkExport(b *testing.B) {
 			}
 			b.SetBytes(int64(buf.Len()))
 			b.ReportMetric(float64(maxPause.Microseconds()), "max-pause-µs")
+		})
+	}
+}
+
+// BenchmarkIngestDuringExport measures what a snapshot costs ingest: the
+// latency of 1000-point batches into 1e5 series, alone and while Export
+// runs in a loop (the snapshot's engine side). Reported: p50, p99 and max
+// batch latency.
+func BenchmarkIngestDuringExport(b *testing.B) {
+	for _, exporting := range []bool{false, true} {
+		b.Run(fmt.Sprintf("export=%v", exporting), func(b *testing.B) {
+			f := fixture(b, 100_000)
+			ctx := context.Background()
+			stop := make(chan struct{})
+			var wg sync.WaitGroup
+			var worst time.Duration
+			if exporting {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					var enc []byte
+					for {
+						select {
+						case <-stop:
+							return
+						default:
+						}
+						st, _ := f.e.Export(ctx, 0, func(ss []SeriesState) error {
+							for i := range ss {
+								enc = ss[i].Model.AppendBinary(enc[:0])
+							}
+							return nil
+						})
+						worst = max(worst, st.MaxPause)
+					}
+				}()
+			}
+			r := rand.New(rand.NewPCG(7, 7))
+			batch := make([]anomaly.Sample, 1000)
+			var lat []time.Duration
+			for b.Loop() {
+				ts := f.tick.Add(60000)
+				for i := range batch {
+					k := r.IntN(len(f.keys))
+					batch[i] = anomaly.Sample{Series: f.keys[k], TimestampMs: ts, Value: 100 + float64(k%13)}
+				}
+				t0 := time.Now()
+				if _, err := f.e.Ingest(ctx, batch); err != nil {
+					b.Fatal(err)
+				}
+				lat = append(lat, time.Since(t0))
+			}
+			close(stop)
+			wg.Wait()
+			slices.Sort(lat)
+			q := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))].Microseconds()) }
+			b.ReportMetric(q(0.5), "p50-µs")
+			b.ReportMetric(q(0.99), "p99-µs")
+			b.ReportMetric(q(1), "max-µs")
+			if exporting {
+				b.ReportMetric(float64(worst.Microseconds()), "max-lock-µs")
+			}
 		})
 	}
 }
