@@ -143,3 +143,26 @@ func BenchmarkQuery(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkWrite measures the writer: anomalies (opened and resolved)
+// written and synced per second, per batch size, with nothing dropped.
+func BenchmarkWrite(b *testing.B) {
+	for _, batch := range []int{64, 1024} {
+		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
+			s := openStore(b, b.TempDir(), Options{FlushInterval: DefaultFlushInterval, FlushAnomalies: batch,
+				MaxPending: 1 << 30, MaxAnomalies: -1})
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				id := anomaly.ID(i + 1)
+				sr := `requests{app="api",instance="i-` + strconv.Itoa(i%1000) + `"}`
+				s.Record(event(anomaly.EventOpened, id, sr, at(i), 0.9, 1))
+				s.Record(event(anomaly.EventResolved, id, sr, at(i+1), 0.1, 1))
+			}
+			if err := s.Sync(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "anomalies/s")
+			b.ReportMetric(float64(s.stats.batches.Load()), "batches")
+		})
+	}
+}

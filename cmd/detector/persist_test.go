@@ -126,6 +126,19 @@ func TestTimelineSurvivesRestart(t *testing.T) {
 			t.Errorf("anomaly opened after the restart has id %s, want above %s", a.ID, maxBefore)
 		}
 	}
+
+	resp, err = http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, name := range []string{"detector_timeline_events_total", "detector_timeline_write_batches_total",
+		"detector_timeline_dropped_events_total", "detector_timeline_anomalies", `detector_timeline_retention_deleted_total{reason="age"}`} {
+		if !strings.Contains(string(body), "\n"+name) {
+			t.Errorf("/metrics has no %s", name)
+		}
+	}
 }
 
 // TestDataDirLocked: a second service on the same data directory fails
