@@ -154,14 +154,20 @@ func (m *Main) restore() error {
 // must not start with half a state.
 var errPartialRestore = errors.New("snapshot restore failed after loading part of the state")
 
-// load verifies generation g as a whole, then loads it.
+// load verifies generation g as a whole (checksums, structure, every
+// model's encoding), then reads it again and loads it. Both passes read and
+// checksum in one goroutine and decode (and import) in another.
 func (s *snapshotter) load(g snapshot.Generation) error {
 	start := time.Now()
 	var scratch models.Model
-	h, err := snapshot.Verify(g.Path, func(r *snapshot.Record) error {
-		if err := scratch.UnmarshalBinary(r.Model); err != nil {
-			return fmt.Errorf("series %.200q: %w", r.Key, err)
+	n := 0
+	h, err := readPipelined(g.Path, false, func(b *rawBatch) error {
+		for i := range b.states {
+			if err := scratch.UnmarshalBinary(b.model(i)); err != nil {
+				return fmt.Errorf("record %d: %w", n+i, err)
+			}
 		}
+		n += len(b.states)
 		return nil
 	})
 	if err == nil && h.ModelVersion != modelVersion {
@@ -174,55 +180,33 @@ func (s *snapshotter) load(g snapshot.Generation) error {
 	s.log.Info("restoring snapshot", "file", g.Path, "series", h.Series, "bytes", g.Size,
 		"created", h.Created.Format(time.RFC3339), "verified_in", verified.Round(time.Millisecond))
 
-	rd, err := snapshot.Open(g.Path)
-	if err != nil {
-		return fmt.Errorf("%w: %w", errPartialRestore, err)
-	}
-	defer rd.Close()
 	var (
-		batch    = make([]series.SeriesState, 0, restoreBatch)
 		total    series.ImportStats
 		done     int
 		lastLog  = time.Now()
 		loadFrom = time.Now()
 	)
-	flush := func() error {
-		st, err := s.engine.Import(batch)
+	_, err = readPipelined(g.Path, true, func(b *rawBatch) error {
+		for i := range b.states {
+			if err := b.states[i].Model.UnmarshalBinary(b.model(i)); err != nil {
+				return err
+			}
+		}
+		st, err := s.engine.Import(b.states)
 		if err != nil {
 			return err
 		}
 		total.Added += st.Added
 		total.Replaced += st.Replaced
 		total.Dropped += st.Dropped
-		done += len(batch)
-		batch = batch[:0]
+		done += len(b.states)
 		if time.Since(lastLog) >= time.Second {
 			lastLog = time.Now()
 			s.log.Info("restoring snapshot", "restored", done, "of", h.Series,
 				"series_per_second", int(float64(done)/time.Since(loadFrom).Seconds()))
 		}
 		return nil
-	}
-	err = snapshot.ReadAll(rd, func(r *snapshot.Record) error {
-		batch = append(batch, series.SeriesState{
-			Key:        string(r.Key),
-			LastTs:     r.LastTs,
-			LastUpdate: r.LastUpdate,
-			AnomalyID:  anomaly.ID(r.AnomalyID),
-			LastID:     anomaly.ID(r.LastID),
-			NeedPoints: r.NeedPoints,
-		})
-		if err := batch[len(batch)-1].Model.UnmarshalBinary(r.Model); err != nil {
-			return err
-		}
-		if len(batch) == restoreBatch {
-			return flush()
-		}
-		return nil
 	})
-	if err == nil && len(batch) > 0 {
-		err = flush()
-	}
 	if err != nil {
 		return fmt.Errorf("%w: %s: %w", errPartialRestore, g.Path, err)
 	}
@@ -239,6 +223,113 @@ func (s *snapshotter) load(g snapshot.Generation) error {
 			"dropped", total.Dropped)
 	}
 	return nil
+}
+
+// rawBatch is a run of records copied out of a snapshot reader: the
+// bookkeeping (and, when asked, the key) in states, the models still
+// encoded.
+type rawBatch struct {
+	states []series.SeriesState
+	models []byte
+	ends   []int // end of each record's model in models
+}
+
+func (b *rawBatch) add(r *snapshot.Record, withKey bool) {
+	st := series.SeriesState{
+		LastTs:     r.LastTs,
+		LastUpdate: r.LastUpdate,
+		AnomalyID:  anomaly.ID(r.AnomalyID),
+		LastID:     anomaly.ID(r.LastID),
+		NeedPoints: r.NeedPoints,
+	}
+	if withKey {
+		st.Key = string(r.Key)
+	}
+	b.states = append(b.states, st)
+	b.models = append(b.models, r.Model...)
+	b.ends = append(b.ends, len(b.models))
+}
+
+func (b *rawBatch) model(i int) []byte {
+	from := 0
+	if i > 0 {
+		from = b.ends[i-1]
+	}
+	return b.models[from:b.ends[i]]
+}
+
+func (b *rawBatch) reset() {
+	clear(b.states) // drop the keys
+	b.states, b.models, b.ends = b.states[:0], b.models[:0], b.ends[:0]
+}
+
+var errStopped = errors.New("stopped")
+
+// readPipelined reads the snapshot at path in a goroutine, restoreBatch
+// records at a time, and calls fn with each batch in the calling
+// goroutine, so that reading and checksumming overlap with fn's work. A
+// batch is reused once fn returns. It returns the header and the first
+// error of either side; the file has been read and checked to its end
+// when it returns nil.
+func readPipelined(path string, withKeys bool, fn func(*rawBatch) error) (snapshot.Header, error) {
+	rd, err := snapshot.Open(path)
+	if err != nil {
+		return snapshot.Header{}, err
+	}
+	defer rd.Close()
+	const batches = 3
+	full := make(chan *rawBatch, batches)
+	free := make(chan *rawBatch, batches)
+	for range batches {
+		free <- &rawBatch{}
+	}
+	quit := make(chan struct{})
+	var readErr error
+	go func() {
+		defer close(full)
+		var b *rawBatch
+		send := func() error {
+			select {
+			case full <- b:
+				b = nil
+				return nil
+			case <-quit:
+				return errStopped
+			}
+		}
+		readErr = snapshot.ReadAll(rd, func(r *snapshot.Record) error {
+			if b == nil {
+				select {
+				case b = <-free:
+					b.reset()
+				case <-quit:
+					return errStopped
+				}
+			}
+			b.add(r, withKeys)
+			if len(b.states) == restoreBatch {
+				return send()
+			}
+			return nil
+		})
+		if readErr == nil && b != nil {
+			readErr = send()
+		}
+	}()
+	var fnErr error
+	for b := range full {
+		if fnErr == nil {
+			if fnErr = fn(b); fnErr != nil {
+				close(quit)
+			}
+		}
+		free <- b
+	}
+	// full is closed: the reader has returned and set readErr.
+	if fnErr != nil {
+		return rd.Header(), fnErr
+	}
+	return rd.Header(), readErr
 }
 
 // startSnapshots starts the periodic snapshots.
