@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"regexp"
+	"runtime"
 	"strings"
 	"time"
 
@@ -116,6 +117,16 @@ type Config struct {
 	// MaxLimit caps the limit parameter of listings; larger values are
 	// lowered to it. Default 1000.
 	MaxLimit int
+	// MaxInFlight bounds the requests with a body (POST) that are read and
+	// decoded at once; it bounds the memory request bodies can take to
+	// MaxInFlight x MaxBodyBytes and keeps CPU for reads and health checks
+	// when ingest is overloaded. A request over the bound waits up to
+	// InFlightWait for a turn, then gets 429 overloaded with Retry-After
+	// without its body being read. Default 2 x GOMAXPROCS.
+	MaxInFlight int
+	// InFlightWait is how long a request waits for one of the MaxInFlight
+	// turns. Default 100 ms.
+	InFlightWait time.Duration
 }
 
 // DefaultConfig returns the limits `detector serve` runs with.
@@ -127,12 +138,15 @@ func DefaultConfig() Config {
 		RetryAfter:   time.Second,
 		DefaultLimit: 100,
 		MaxLimit:     1000,
+		MaxInFlight:  2 * runtime.GOMAXPROCS(0),
+		InFlightWait: 100 * time.Millisecond,
 	}
 }
 
 func (c *Config) fill() error {
 	d := DefaultConfig()
-	if c.MaxBodyBytes < 0 || c.MaxPoints < 0 || c.MaxFuture < 0 || c.RetryAfter < 0 || c.DefaultLimit < 0 || c.MaxLimit < 0 {
+	if c.MaxBodyBytes < 0 || c.MaxPoints < 0 || c.MaxFuture < 0 || c.RetryAfter < 0 || c.DefaultLimit < 0 || c.MaxLimit < 0 ||
+		c.MaxInFlight < 0 || c.InFlightWait < 0 {
 		return errors.New("api: negative limit in config")
 	}
 	if c.MaxBodyBytes == 0 {
@@ -149,6 +163,12 @@ func (c *Config) fill() error {
 	}
 	if c.MaxLimit == 0 {
 		c.MaxLimit = d.MaxLimit
+	}
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = d.MaxInFlight
+	}
+	if c.InFlightWait == 0 {
+		c.InFlightWait = d.InFlightWait
 	}
 	if c.DefaultLimit == 0 {
 		c.DefaultLimit = min(d.DefaultLimit, c.MaxLimit)
@@ -197,6 +217,9 @@ type API struct {
 	router  *mux.Router
 	metrics *httpMetrics
 	allow   []allowRule // for the Allow header of 405 answers
+	// inFlight holds one token per request with a body being served
+	// (Config.MaxInFlight).
+	inFlight chan struct{}
 }
 
 // allowRule is a route's path pattern and methods.
@@ -228,7 +251,7 @@ func New(cfg Config, deps Deps) (*API, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &API{cfg: cfg, deps: deps, log: deps.Logger, metrics: m}
+	a := &API{cfg: cfg, deps: deps, log: deps.Logger, metrics: m, inFlight: make(chan struct{}, cfg.MaxInFlight)}
 	a.router = a.routes()
 	if err := a.router.Walk(func(rt *mux.Route, _ *mux.Router, _ []*mux.Route) error {
 		re, err := rt.GetPathRegexp()

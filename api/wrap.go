@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/anomalyd/detector/anomaly"
 )
@@ -61,6 +62,13 @@ type withStatus struct {
 // result and turns errors into their status and JSON form.
 func (a *API) wrap(f apiFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			if err := a.acquire(r.Context()); err != nil {
+				a.writeError(w, r, err)
+				return
+			}
+			defer func() { <-a.inFlight }()
+		}
 		if r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, a.cfg.MaxBodyBytes)
 		}
@@ -86,6 +94,27 @@ func (a *API) wrap(f apiFunc) http.Handler {
 		w.WriteHeader(status)
 		w.Write(append(b, '\n'))
 	})
+}
+
+// acquire takes one of the Config.MaxInFlight turns of requests with a
+// body, waiting at most Config.InFlightWait; it returns an *anomaly.Error
+// with CodeOverloaded (429, Retry-After) when no turn came free.
+func (a *API) acquire(ctx context.Context) error {
+	select {
+	case a.inFlight <- struct{}{}:
+		return nil
+	default:
+	}
+	t := time.NewTimer(a.cfg.InFlightWait)
+	defer t.Stop()
+	select {
+	case a.inFlight <- struct{}{}:
+		return nil
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return anomaly.Errorf(anomaly.CodeOverloaded,
+		"%d requests with a body are being served, the limit: retry later", cap(a.inFlight))
 }
 
 // ErrorBody is the JSON form of every error answer.
