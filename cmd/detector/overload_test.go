@@ -32,12 +32,11 @@ const (
 	overloadMeasure    = 3 * time.Second
 	overloadDuration   = 12 * time.Second
 	// overloadRSSBound is the documented memory bound of this
-	// configuration (see the README). Measured peak: about 30 MB. Worst
-	// case by the sizing rule, about 1 KB per series x series (here 129)
-	// + shards x queue depth x batch x about 100 B per queued point
-	// (2 MB here) + the body limit x the in-flight limit (16 MiB x 4 on 2
-	// cores), plus about 20 MB of runtime, all doubled for the garbage
-	// collector's headroom (GOGC=100): about 180 MB.
+	// configuration (see the README). Measured peak: about 30 MB. By the
+	// sizing rule, 2 (the garbage collector's headroom) x (about 20 MB of
+	// runtime + about 1 KB x 129 series + the body limit x the in-flight
+	// limit, 16 MiB x 4 on 2 cores + queued points, at most shards x queue
+	// depth x batch, x about 200 B, 2 MB here): about 180 MB.
 	overloadRSSBound = 300 << 20
 	// overloadP99 is the latency /healthz and GET /api/v1/detect must keep
 	// at the 99th percentile while ingest is overloaded.
