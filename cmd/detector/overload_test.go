@@ -31,13 +31,18 @@ const (
 	overloadFactor     = 10   // offered load / absorbed load aimed at
 	overloadMeasure    = 3 * time.Second
 	overloadDuration   = 12 * time.Second
+	// overloadBodyLimit is the service's --max-body-bytes: above the
+	// test's bodies, small enough to keep the memory bound tight.
+	overloadBodyLimit = 1 << 20
 	// overloadRSSBound is the documented memory bound of this
 	// configuration (see the README). Measured peak: about 30 MB. By the
 	// sizing rule, 2 (the garbage collector's headroom) x (about 20 MB of
 	// runtime + about 1 KB x 129 series + the body limit x the in-flight
-	// limit, 16 MiB x 4 on 2 cores + queued points, at most shards x queue
-	// depth x batch, x about 200 B, 2 MB here): about 180 MB.
-	overloadRSSBound = 300 << 20
+	// limit, 1 MiB x 2 x GOMAXPROCS + queued points, at most shards x
+	// queue depth x batch, x about 200 B, 2 MB here): about 60 MB on 2
+	// cores, 75 MB on 8. The bound leaves room for slower collectors and
+	// larger runtimes.
+	overloadRSSBound = 150 << 20
 	// overloadP99 is the latency /healthz and GET /api/v1/detect must keep
 	// at the 99th percentile while ingest is overloaded.
 	overloadP99 = 100 * time.Millisecond
@@ -269,7 +274,7 @@ func TestOverload(t *testing.T) {
 		t.Skip("overload test: about 20 s against the real binary")
 	}
 	p := startBinary(t, "--shards", strconv.Itoa(overloadShards), "--queue-depth", strconv.Itoa(overloadQueueDepth),
-		"--log-level", "error")
+		"--max-body-bytes", strconv.Itoa(overloadBodyLimit), "--log-level", "error")
 	pid := p.cmd.Process.Pid
 	hard, cancelHard := context.WithTimeout(context.Background(), 3*overloadMeasure+overloadDuration+5*time.Second)
 	defer cancelHard()
@@ -323,7 +328,7 @@ func TestOverload(t *testing.T) {
 	// twin: the twin's latency is what the host itself (other processes,
 	// this generator) adds, which the service cannot help.
 	twin := startBinary(t, "--shards", strconv.Itoa(overloadShards), "--queue-depth", strconv.Itoa(overloadQueueDepth),
-		"--log-level", "error")
+		"--max-body-bytes", strconv.Itoa(overloadBodyLimit), "--log-level", "error")
 	resp, err := client.Post(twin.Base+"/api/v1/points", "application/json",
 		bytes.NewReader(pointsBody(nil, loadSeries(0), base, 10, 0)))
 	if err != nil {
