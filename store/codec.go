@@ -153,7 +153,7 @@ func (d *decoder) float() float64 {
 	}
 	f := math.Float64frombits(binary.BigEndian.Uint64(d.b))
 	d.b = d.b[8:]
-	return f
+	return anomaly.Finite(f) // the encoder writes finite values only
 }
 
 // decodeRecord decodes the record of anomaly id. The result shares no
