@@ -435,12 +435,15 @@ func (s *Store) Rules() peers.RuleStore { return s }
 // Events recorded after Close are dropped. Close is idempotent.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
-		close(s.stop)
-		<-s.done
+		// Refuse new events first, so that the final write holds them all.
 		s.mu.Lock()
 		s.closed = true
-		pending := len(s.dirty)
 		s.mu.Unlock()
+		close(s.stop)
+		<-s.done
+		s.mu.RLock()
+		pending := len(s.dirty)
+		s.mu.RUnlock()
 		if pending > 0 {
 			// The final flush failed; it was logged.
 			s.closeErr = fmt.Errorf("close timeline %s: %d anomalies could not be written", s.path, pending)
