@@ -231,7 +231,7 @@ func TestAuthSIGHUP(t *testing.T) {
 	url := p.Base + "/api/v1/series"
 	status := func(token string) int { return do(t, http.DefaultClient, "GET", url, token, "").status }
 	if got := status(writeToken); got != 200 {
-		t.Fatalf("old token = %d, want 200\n%s", got, p.Log)
+		t.Fatalf("old token = %d, want 200\n%s", got, killedLog(p))
 	}
 	writeTokens(t, tokens, "read "+newToken+"\n")
 	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
@@ -241,7 +241,7 @@ func TestAuthSIGHUP(t *testing.T) {
 	deadline := time.Now().Add(20 * time.Second)
 	for status(newToken) != 200 {
 		if time.Now().After(deadline) {
-			t.Fatalf("new token refused 20s after SIGHUP\n%s", p.Log)
+			t.Fatalf("new token refused 20s after SIGHUP\n%s", killedLog(p))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -254,6 +254,14 @@ func TestAuthSIGHUP(t *testing.T) {
 	if !strings.Contains(p.Log.String(), "token file reloaded") {
 		t.Errorf("reload not logged:\n%s", p.Log)
 	}
+}
+
+// killedLog stops p and returns its log: the log may be read only once the
+// process's output has been copied in full.
+func killedLog(p *proc) string {
+	p.cmd.Process.Kill()
+	<-p.done
+	return p.Log.String()
 }
 
 // selfSignedCert writes a self-signed ECDSA certificate for 127.0.0.1 and
