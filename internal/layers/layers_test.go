@@ -26,6 +26,9 @@ var allowed = map[string][]string{
 	"api":                {"anomaly", "peers"},
 	"internal/synth":     {},
 	"peers":              {"anomaly", "algorithms/", "series"},
+	"store":              {"anomaly", "peers", "timeline"},
+	"snapshot":           {},
+	"auth":               {"anomaly"},
 	"benchmarks/nab/run": {"benchmarks/nab/corpus"},
 }
 
