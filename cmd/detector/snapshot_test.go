@@ -189,3 +189,62 @@ func BenchmarkSnapshot(b *testing.B) {
 		})
 	}
 }
+
+// TestSnapshotFailureIsCounted: a snapshot that cannot be written is
+// counted and logged, leaves the previous generation the newest, and the
+// next attempt succeeds once the cause is gone.
+func TestSnapshotFailureIsCounted(t *testing.T) {
+	dir := t.TempDir()
+	var log bytes.Buffer
+	m := snapMain(t, dir, &log)
+	defer m.Close()
+	feed(t, m, 2, 0, 100)
+	first, err := m.snaps.write(context.Background(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sdir := filepath.Join(dir, snapshotDir)
+	// Replace the directory by a file: creating the temporary file fails.
+	os.Rename(sdir, sdir+".moved")
+	os.WriteFile(sdir, nil, 0o644)
+	if _, err := m.snaps.write(context.Background(), false); err == nil {
+		t.Fatal("write into a missing directory = nil, want an error")
+	}
+	if got := gathered(t, m, "detector_snapshot_failures_total"); got != 1 {
+		t.Errorf("failures = %v, want 1", got)
+	}
+	if !strings.Contains(log.String(), "snapshot failed") {
+		t.Errorf("failure not logged:\n%s", log.String())
+	}
+	os.Remove(sdir)
+	os.Rename(sdir+".moved", sdir)
+	second, err := m.snaps.write(context.Background(), false)
+	if err != nil || second.gen.Seq != first.gen.Seq+1 || second.series != 2 {
+		t.Fatalf("write after recovery = %+v, %v; want generation %d with 2 series", second, err, first.gen.Seq+1)
+	}
+	if got := gathered(t, m, "detector_snapshot_series"); got != 2 {
+		t.Errorf("detector_snapshot_series = %v, want 2", got)
+	}
+}
+
+// gathered returns the value of the unlabelled counter or gauge name on m's
+// registry.
+func gathered(t *testing.T, m *Main, name string) float64 {
+	t.Helper()
+	mfs, err := m.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name || len(mf.GetMetric()) != 1 {
+			continue
+		}
+		mt := mf.GetMetric()[0]
+		if c := mt.GetCounter(); c != nil {
+			return c.GetValue()
+		}
+		return mt.GetGauge().GetValue()
+	}
+	t.Fatalf("metric %s not registered", name)
+	return 0
+}
