@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -68,6 +69,11 @@ func freePort(t *testing.T) int {
 func startBinary(t *testing.T, args ...string) *proc {
 	t.Helper()
 	port := freePort(t)
+	if !slices.Contains(args, "--data-dir") {
+		// Each process its own data directory: the default (./data) would
+		// be shared by every binary a test run starts.
+		args = append(args, "--data-dir", t.TempDir())
+	}
 	p := &proc{Base: fmt.Sprintf("http://127.0.0.1:%d", port), Log: new(bytes.Buffer), done: make(chan error, 1)}
 	p.cmd = exec.Command(detectorBinary(t), append([]string{"serve", "--listen", fmt.Sprintf("127.0.0.1:%d", port)}, args...)...)
 	p.cmd.Stdout, p.cmd.Stderr = p.Log, p.Log

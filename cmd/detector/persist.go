@@ -28,7 +28,7 @@ type PersistConfig struct {
 }
 
 func bindPersistFlags(fs *flag.FlagSet, c *PersistConfig) {
-	fs.StringVar(&c.DataDir, "data-dir", "", "directory for snapshots, the timeline and configuration (empty: memory only)")
+	fs.StringVar(&c.DataDir, "data-dir", "data", "directory for snapshots, the timeline and configuration (empty: memory only, lost on restart)")
 	fs.DurationVar(&c.TimelineRetention, "timeline-retention", store.DefaultRetention,
 		"with --data-dir: resolved anomalies are deleted this long after they resolved (negative: only --max-anomalies applies)")
 }
