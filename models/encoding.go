@@ -206,16 +206,21 @@ func (m *Model) check() error {
 			return errors.New("non-finite level")
 		}
 	}
-	f32 := []float32{m.stepMs, m.change, m.peak, m.fastS.Med, m.fastS.Mean, m.slowS.Med, m.slowS.Mean,
+	scalars := [...]float32{m.stepMs, m.change, m.peak, m.fastS.Med, m.fastS.Mean, m.slowS.Med, m.slowS.Mean,
 		m.plainS.Med, m.plainS.Mean, m.cal[0].Q, m.cal[1].Q, m.cal[2].Q}
-	f32 = append(f32, m.day[:]...)
-	f32 = append(f32, m.dow[:]...)
-	for i, f := range f32 {
+	for i, f := range scalars {
 		if bad(float64(f)) {
 			return errors.New("non-finite field")
 		}
-		if i != 1 && i < 12 && f < 0 {
+		if i != 1 && f < 0 { // all but the change statistic are scales
 			return errors.New("negative scale")
+		}
+	}
+	for _, p := range [...][]float32{m.day[:], m.dow[:]} {
+		for _, f := range p {
+			if bad(float64(f)) {
+				return errors.New("non-finite field")
+			}
 		}
 	}
 	return nil
