@@ -173,6 +173,9 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 	if err == nil {
 		err = m.restore()
 	}
+	if err == nil {
+		err = m.reconcileOpen(context.Background())
+	}
 	if err != nil {
 		eng.Close(context.Background())
 		tl.Close()
@@ -352,4 +355,41 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("log format %q: want text or json", format)
+}
+
+// reconcileOpen resolves the anomalies the timeline holds open but nothing
+// will ever resolve after a restart: point anomalies whose series is not
+// open under that id in the restored baselines (opened in the window a crash
+// lost, or whose series was not restored), and peer outliers, whose groups
+// are judged afresh. Each gets a resolved event at the time of the restart.
+func (m *Main) reconcileOpen(ctx context.Context) error {
+	now := time.Now().UTC()
+	var stale []anomaly.Anomaly
+	q := anomaly.TimelineQuery{State: "open", Limit: 1000}
+	for {
+		page, err := m.timeline.Query(ctx, q)
+		if err != nil {
+			return fmt.Errorf("reconcile open anomalies: %w", err)
+		}
+		for _, a := range page.Anomalies {
+			if a.Kind == anomaly.KindPoint {
+				if d, err := m.engine.Get(ctx, a.Series); err == nil && d.AnomalyID == a.ID {
+					continue // still open in the restored baseline
+				}
+			}
+			stale = append(stale, a)
+		}
+		if page.NextCursor == "" {
+			break
+		}
+		q.Cursor = page.NextCursor
+	}
+	for _, a := range stale {
+		m.timeline.Record(anomaly.Event{Kind: anomaly.EventResolved, AnomalyID: a.ID, AnomalyKind: a.Kind,
+			Series: a.Series, At: now, Verdict: anomaly.Verdict{Series: a.Series, Timestamp: now, State: anomaly.StateNormal}})
+	}
+	if len(stale) > 0 {
+		m.log.Info("resolved anomalies left open by the previous run", "anomalies", len(stale))
+	}
+	return nil
 }
