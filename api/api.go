@@ -122,7 +122,8 @@ type Config struct {
 	// MaxInFlight x MaxBodyBytes and keeps CPU for reads and health checks
 	// when ingest is overloaded. A request over the bound waits up to
 	// InFlightWait for a turn, then gets 429 overloaded with Retry-After
-	// without its body being read. Default 2 x GOMAXPROCS.
+	// without its body being read. Default GOMAXPROCS: more requests
+	// decoding at once than cores only delays the reads and health checks.
 	MaxInFlight int
 	// InFlightWait is how long a request waits for one of the MaxInFlight
 	// turns. Default 100 ms.
@@ -138,7 +139,7 @@ func DefaultConfig() Config {
 		RetryAfter:   time.Second,
 		DefaultLimit: 100,
 		MaxLimit:     1000,
-		MaxInFlight:  2 * runtime.GOMAXPROCS(0),
+		MaxInFlight:  runtime.GOMAXPROCS(0),
 		InFlightWait: 100 * time.Millisecond,
 	}
 }
