@@ -38,10 +38,10 @@ const (
 	// overloadRSSBound is the documented memory bound of this
 	// configuration (see the README). Measured peak: about 30 MB. By the
 	// sizing rule, 2 (the garbage collector's headroom) x (about 20 MB of
-	// runtime + about 1 KB x 129 series + the body limit x the in-flight
-	// limit, 1 MiB x 2 x GOMAXPROCS + queued points, at most shards x
-	// queue depth x batch, x about 200 B, under 1 MB here): about 60 MB on 2
-	// cores, 75 MB on 8. The bound leaves room for slower collectors and
+	// runtime + about 1 KB x 257 series + the body limit x the in-flight
+	// limit, 1 MiB x GOMAXPROCS + queued points, at most shards x
+	// queue depth x batch, x about 200 B, under 1 MB here): about 50 MB on 2
+	// cores, 60 MB on 8. The bound leaves room for slower collectors and
 	// larger runtimes.
 	overloadRSSBound = 150 << 20
 	// overloadP99 is the latency /healthz and GET /api/v1/detect must keep
