@@ -20,7 +20,7 @@ import (
 // Engine defaults.
 const (
 	// DefaultQueueDepth is the number of batches a shard's queue holds.
-	DefaultQueueDepth = 64
+	DefaultQueueDepth = 16
 	// DefaultMaxSeries is the live series cap when Options.MaxSeries is 0.
 	DefaultMaxSeries = 1_000_000
 	// DefaultEnqueueTimeout is how long Ingest waits for room in a full

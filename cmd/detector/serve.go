@@ -309,6 +309,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.Int64Var(&cfg.API.MaxBodyBytes, "max-body-bytes", ad.MaxBodyBytes, "request body limit (413 beyond)")
 	fs.IntVar(&cfg.API.MaxPoints, "max-points", ad.MaxPoints, "points per request")
 	fs.DurationVar(&cfg.API.MaxFuture, "max-future", ad.MaxFuture, "how far ahead of the server clock a timestamp may be")
+	fs.IntVar(&cfg.API.MaxInFlight, "max-in-flight", ad.MaxInFlight, "POST requests read and decoded at once; more wait --in-flight-wait, then get 429")
+	fs.DurationVar(&cfg.API.InFlightWait, "in-flight-wait", ad.InFlightWait, "how long a POST waits for a turn before 429")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "text or json")
 	mf := bindModelFlags(fs)
