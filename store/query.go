@@ -90,19 +90,10 @@ func (s *Store) Query(ctx context.Context, q anomaly.TimelineQuery) (anomaly.Ano
 	if err := ctx.Err(); err != nil {
 		return anomaly.AnomalyPage{}, err
 	}
-	wantOpen, wantResolved, err := stateFilter(q.State)
+	wantOpen, wantResolved, limit, err := timeline.CheckQuery(q)
 	if err != nil {
 		return anomaly.AnomalyPage{}, err
 	}
-	if !q.Since.IsZero() && !q.Until.IsZero() && !q.Since.Before(q.Until) {
-		return anomaly.AnomalyPage{}, &anomaly.Error{Code: anomaly.CodeInvalidArgument, Field: "since", Index: -1,
-			Message: "since must be before until"}
-	}
-	limit := q.Limit
-	if limit <= 0 {
-		limit = timeline.DefaultLimit
-	}
-	limit = min(limit, timeline.MaxLimit)
 	hi := orderKey{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
 	if q.Cursor != "" {
 		if hi, err = decodeCursor(q.Cursor); err != nil {

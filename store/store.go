@@ -312,15 +312,6 @@ func (s *Store) load() (err error) {
 	})
 }
 
-// pointTime is the timestamp of the point that caused ev: the verdict's
-// timestamp, or ev.At when the verdict carries none.
-func pointTime(ev *anomaly.Event) time.Time {
-	if !ev.Verdict.Timestamp.IsZero() {
-		return ev.Verdict.Timestamp.UTC()
-	}
-	return ev.At.UTC()
-}
-
 // Record folds one event into the timeline with the rules of
 // timeline.Memory.Record (opened, updated, resolved; zero ids, repeated
 // opens and events for anomalies not held are ignored). It never blocks
@@ -332,7 +323,7 @@ func (s *Store) Record(ev anomaly.Event) {
 	if ev.AnomalyID == 0 {
 		return
 	}
-	at := pointTime(&ev)
+	at := timeline.PointTime(&ev)
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -697,17 +688,4 @@ func (s *Store) view(fn func(tx *bolt.Tx) error) (err error) {
 		return &anomaly.Error{Code: anomaly.CodeInternal, Index: -1, Message: "reading the timeline failed", Err: err}
 	}
 	return nil
-}
-
-func stateFilter(s string) (open, resolved bool, err error) {
-	switch s {
-	case "":
-		return true, true, nil
-	case "open":
-		return true, false, nil
-	case "resolved":
-		return false, true, nil
-	}
-	return false, false, &anomaly.Error{Code: anomaly.CodeInvalidArgument, Field: "state", Index: -1,
-		Message: `state must be "open" or "resolved", got "` + s + `"`}
 }

@@ -92,9 +92,10 @@ var (
 	_ Reader   = (*Memory)(nil)
 )
 
-// pointTime is the timestamp of the point that caused ev: the verdict's
-// timestamp, or ev.At when the verdict carries none.
-func pointTime(ev *anomaly.Event) time.Time {
+// PointTime is the timestamp of the point that caused ev: the verdict's
+// timestamp, or ev.At when the verdict carries none. Every timeline backend
+// dates events by it.
+func PointTime(ev *anomaly.Event) time.Time {
 	if !ev.Verdict.Timestamp.IsZero() {
 		return ev.Verdict.Timestamp.UTC()
 	}
@@ -115,7 +116,7 @@ func (m *Memory) Record(ev anomaly.Event) {
 	if ev.AnomalyID == 0 {
 		return
 	}
-	at := pointTime(&ev)
+	at := PointTime(&ev)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	e := m.byID[ev.AnomalyID]
@@ -272,19 +273,10 @@ func (m *Memory) Query(ctx context.Context, q anomaly.TimelineQuery) (anomaly.An
 	if err := ctx.Err(); err != nil {
 		return anomaly.AnomalyPage{}, err
 	}
-	wantOpen, wantResolved, err := stateFilter(q.State)
+	wantOpen, wantResolved, limit, err := CheckQuery(q)
 	if err != nil {
 		return anomaly.AnomalyPage{}, err
 	}
-	if !q.Since.IsZero() && !q.Until.IsZero() && !q.Since.Before(q.Until) {
-		return anomaly.AnomalyPage{}, &anomaly.Error{Code: anomaly.CodeInvalidArgument, Field: "since", Index: -1,
-			Message: "since must be before until"}
-	}
-	limit := q.Limit
-	if limit <= 0 {
-		limit = DefaultLimit
-	}
-	limit = min(limit, MaxLimit)
 	var (
 		curT  time.Time
 		curID anomaly.ID
@@ -331,6 +323,25 @@ func (m *Memory) Query(ctx context.Context, q anomaly.TimelineQuery) (anomaly.An
 		page.Anomalies = append(page.Anomalies, e.snapshot())
 	}
 	return page, nil
+}
+
+// CheckQuery validates q the way every timeline backend does and returns
+// which states it selects and the page size (DefaultLimit when unset,
+// capped at MaxLimit). Errors are *anomaly.Error with CodeInvalidArgument
+// naming the field.
+func CheckQuery(q anomaly.TimelineQuery) (wantOpen, wantResolved bool, limit int, err error) {
+	if wantOpen, wantResolved, err = stateFilter(q.State); err != nil {
+		return false, false, 0, err
+	}
+	if !q.Since.IsZero() && !q.Until.IsZero() && !q.Since.Before(q.Until) {
+		return false, false, 0, &anomaly.Error{Code: anomaly.CodeInvalidArgument, Field: "since", Index: -1,
+			Message: "since must be before until"}
+	}
+	limit = q.Limit
+	if limit <= 0 {
+		limit = DefaultLimit
+	}
+	return wantOpen, wantResolved, min(limit, MaxLimit), nil
 }
 
 func stateFilter(s string) (open, resolved bool, err error) {
