@@ -22,6 +22,7 @@ var allowed = map[string][]string{
 	"models":             {"anomaly", "algorithms/"},
 	"series":             {"anomaly", "algorithms/", "models"},
 	"timeline":           {"anomaly"},
+	"eventlog":           {"anomaly"},
 	"ingest":             {"anomaly"},
 	"api":                {"anomaly", "peers"},
 	"internal/synth":     {},
