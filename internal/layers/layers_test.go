@@ -23,6 +23,7 @@ var allowed = map[string][]string{
 	"series":             {"anomaly", "algorithms/", "models"},
 	"timeline":           {"anomaly"},
 	"eventlog":           {"anomaly"},
+	"netguard":           {},
 	"ingest":             {"anomaly"},
 	"api":                {"anomaly", "peers"},
 	"internal/synth":     {},
