@@ -135,4 +135,3 @@ func TestClientRefusesRedirectToBlocked(t *testing.T) {
 		t.Fatalf("redirect to 127.0.0.2 = %v, want refused", err)
 	}
 }
-
