@@ -24,6 +24,7 @@ var allowed = map[string][]string{
 	"timeline":           {"anomaly"},
 	"eventlog":           {"anomaly"},
 	"netguard":           {},
+	"internal/procstat":  {},
 	"ingest":             {"anomaly"},
 	"api":                {"anomaly", "peers"},
 	"internal/synth":     {},
