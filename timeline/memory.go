@@ -15,9 +15,7 @@ import (
 // concurrent use and cheap: Record is called from the engine's shard
 // goroutines in the middle of processing points. Record never fails; a
 // store that cannot keep an event drops it and counts the drop.
-type Recorder interface {
-	Record(ev anomaly.Event)
-}
+type Recorder = anomaly.Recorder
 
 // Reader answers timeline queries. Implementations must be safe for
 // concurrent use, also with Record.
@@ -76,6 +74,7 @@ type Memory struct {
 	dead    int      // dead entries in order
 	dropped uint64   // anomalies dropped to stay within max
 	orphans uint64   // updated/resolved events for anomalies not held
+	maxID   anomaly.ID
 }
 
 // NewMemory returns an empty store bounded to maxAnomalies entries
@@ -87,10 +86,17 @@ func NewMemory(maxAnomalies int) *Memory {
 	return &Memory{max: maxAnomalies, byID: make(map[anomaly.ID]*entry)}
 }
 
-var (
-	_ Recorder = (*Memory)(nil)
-	_ Reader   = (*Memory)(nil)
-)
+var _ Timeline = (*Memory)(nil)
+
+// MaxID implements Timeline.
+func (m *Memory) MaxID() anomaly.ID {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.maxID
+}
+
+// Close implements Timeline; a Memory holds nothing to release.
+func (m *Memory) Close() error { return nil }
 
 // PointTime is the timestamp of the point that caused ev: the verdict's
 // timestamp, or ev.At when the verdict carries none. Every timeline backend
@@ -119,6 +125,7 @@ func (m *Memory) Record(ev anomaly.Event) {
 	at := PointTime(&ev)
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.maxID = max(m.maxID, ev.AnomalyID)
 	e := m.byID[ev.AnomalyID]
 	switch ev.Kind {
 	case anomaly.EventOpened:

@@ -15,11 +15,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/anomalyd/detector/anomaly"
 	"github.com/anomalyd/detector/internal/synth"
+	"github.com/anomalyd/detector/service"
 	"github.com/anomalyd/detector/snapshot"
+	"github.com/anomalyd/detector/timeline"
 )
 
 // restartSeries is the number of series the restart tests feed; each is
@@ -102,13 +102,12 @@ func restartAnomalies(t *testing.T, base string) []anomaly.Anomaly {
 // (persist.go), so that the restart tests can check it survives.
 func timelineIsPersistent(t *testing.T) bool {
 	t.Helper()
-	cfg := Config{Persist: PersistConfig{DataDir: t.TempDir()}}
-	tl, err := openTimeline(&cfg, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	tl, _, err := service.OpenTimeline(service.Config{DataDir: t.TempDir()}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tl.Close()
-	_, mem := tl.(memoryTimeline)
+	_, mem := tl.(*timeline.Memory)
 	return !mem
 }
 

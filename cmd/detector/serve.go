@@ -22,6 +22,7 @@ import (
 	"github.com/anomalyd/detector/models"
 	"github.com/anomalyd/detector/peers"
 	"github.com/anomalyd/detector/series"
+	"github.com/anomalyd/detector/service"
 )
 
 // Config is everything `detector serve` is built from. The zero value of a
@@ -51,62 +52,20 @@ type Config struct {
 	Auth AuthConfig
 }
 
-// Main is the running service: the engine, the timeline and the HTTP
-// server, wired together. Tests start and stop it like the binary does.
+// Main is the running service: the service layer (engine, peers, writer,
+// event log, timeline, snapshots) and the HTTP server, wired together.
+// Tests start and stop it like the binary does.
 type Main struct {
-	cfg      Config
-	log      *slog.Logger
-	reg      *prometheus.Registry
-	engine   *series.Engine
-	timeline timelineBackend
-	peers    *peers.Store
-	snaps    snapshotter
-	srv      *http.Server
-	ln       net.Listener
-	ready    atomic.Bool
-	served   chan error
-
-	peerStop context.CancelFunc // stops the peer evaluation ticker; nil before Start
-	peerDone chan struct{}      // closed when the ticker has stopped
-}
-
-// peerIngester is the engine with Ingest extended: the points the engine
-// accepted also go to the peer store, under their canonical series text.
-type peerIngester struct {
-	*series.Engine
-	peers *peers.Store
-}
-
-// Ingest calls the engine's Ingest, then observes the samples whose index
-// is not among the result's item errors.
-func (p peerIngester) Ingest(ctx context.Context, samples []anomaly.Sample) (anomaly.IngestResult, error) {
-	res, err := p.Engine.Ingest(ctx, samples)
-	if err != nil || res.Accepted == 0 || len(p.peers.Rules()) == 0 {
-		return res, err
-	}
-	rejected := make(map[int]bool, len(res.Errors))
-	for _, e := range res.Errors {
-		rejected[e.Index] = true
-	}
-	limits := p.Engine.Limits()
-	accepted := make([]anomaly.Sample, 0, res.Accepted)
-	var prev, canon string
-	for i, s := range samples {
-		if rejected[i] {
-			continue
-		}
-		if s.Series != prev || canon == "" {
-			k, err := series.Parse(s.Series, limits)
-			if err != nil { // the engine accepted it, so this does not happen
-				continue
-			}
-			prev, canon = s.Series, k.Canonical()
-		}
-		s.Series = canon
-		accepted = append(accepted, s)
-	}
-	p.peers.Observe(accepted)
-	return res, nil
+	cfg    Config
+	log    *slog.Logger
+	reg    *prometheus.Registry
+	svc    *service.Service
+	engine *series.Engine
+	peers  *peers.Store
+	srv    *http.Server
+	ln     net.Listener
+	ready  atomic.Bool
+	served chan error
 }
 
 // NewMain builds the service from cfg. Nothing listens until Start.
@@ -116,15 +75,6 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 	}
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 30 * time.Second
-	}
-	if cfg.PeerInterval <= 0 {
-		cfg.PeerInterval = time.Minute
-	}
-	if cfg.SnapshotInterval <= 0 {
-		cfg.SnapshotInterval = time.Minute
-	}
-	if cfg.MaxAnomalies <= 0 {
-		cfg.MaxAnomalies = 100_000
 	}
 	if cfg.Model == (models.Config{}) {
 		cfg.Model = models.DefaultConfig()
@@ -139,51 +89,36 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 	cfg.Batch.Threshold = cfg.Model.Threshold
 	m := &Main{cfg: cfg, log: log, reg: prometheus.NewRegistry(), served: make(chan error, 1)}
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	tl, err := openTimeline(&cfg, log.With("component", "timeline"), m.reg)
-	if err != nil {
-		return nil, err
+	maxFuture := cfg.API.MaxFuture
+	if maxFuture == 0 {
+		maxFuture = api.DefaultConfig().MaxFuture
 	}
-	m.timeline = tl
-	eng, err := series.NewEngine(series.Options{
-		FirstAnomalyID: tl.MaxID() + 1,
-		Shards:         cfg.Shards,
-		QueueDepth:     cfg.QueueDepth,
-		MaxSeries:      cfg.MaxSeries,
-		IdleTimeout:    cfg.IdleTimeout,
-		Limits:         cfg.Limits,
-		Model:          cfg.Model,
-		Logger:         log.With("component", "engine"),
-		Registerer:     m.reg,
-		Events:         m.timeline,
-	})
-	if err != nil {
-		tl.Close()
-		return nil, err
-	}
-	m.engine = eng
-	limits := eng.Limits()
-	m.peers, err = peers.New(context.Background(), peers.Options{
-		Logger:     log.With("component", "peers"),
+	svc, err := service.Open(service.Config{
+		DataDir:           cfg.Persist.DataDir,
+		MaxAnomalies:      cfg.MaxAnomalies,
+		TimelineRetention: cfg.Persist.TimelineRetention,
+		SnapshotInterval:  cfg.SnapshotInterval,
+		PeerInterval:      cfg.PeerInterval,
+		MaxFuture:         maxFuture,
+		Engine: series.Options{
+			Shards:      cfg.Shards,
+			QueueDepth:  cfg.QueueDepth,
+			MaxSeries:   cfg.MaxSeries,
+			IdleTimeout: cfg.IdleTimeout,
+			Limits:      cfg.Limits,
+			Model:       cfg.Model,
+		},
+		Logger:     log,
 		Registerer: m.reg,
-		Sink:       m.timeline,
-		NextID:     eng.NextAnomalyID,
-		Limits:     limits,
-		Rules:      tl.Rules(),
 	})
-	if err == nil {
-		err = m.restore()
-	}
-	if err == nil {
-		err = m.reconcileOpen(context.Background())
-	}
 	if err != nil {
-		eng.Close(context.Background())
-		tl.Close()
 		return nil, err
 	}
+	m.svc, m.engine, m.peers = svc, svc.Engine(), svc.Peers()
+	limits := m.engine.Limits()
 	handler, err := api.New(cfg.API, api.Deps{
-		Engine:     peerIngester{Engine: eng, peers: m.peers},
-		Timeline:   m.timeline,
+		Engine:     svc.API(),
+		Timeline:   svc.Timeline(),
 		Peers:      m.peers,
 		PeerDetect: peers.DetectMembers,
 		Batch: func(_ context.Context, samples []anomaly.Sample, period int64) (anomaly.BatchResult, error) {
@@ -203,8 +138,7 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 		h, err = m.secure(handler)
 	}
 	if err != nil {
-		eng.Close(context.Background())
-		tl.Close()
+		svc.Close(context.Background())
 		return nil, err
 	}
 	m.srv = &http.Server{
@@ -225,13 +159,7 @@ func (m *Main) Start() error {
 	}
 	m.ln = ln
 	go func() { m.served <- m.serveOn(ln) }()
-	m.startSnapshots()
-	ctx, cancel := context.WithCancel(context.Background())
-	m.peerStop, m.peerDone = cancel, make(chan struct{})
-	go func() {
-		defer close(m.peerDone)
-		m.peers.Run(ctx, m.cfg.PeerInterval)
-	}()
+	m.svc.Start()
 	m.ready.Store(true)
 	m.log.Info("serving", "addr", ln.Addr().String(), "shards", len(m.engine.Stats().Shards),
 		"gomaxprocs", runtime.GOMAXPROCS(0))
@@ -266,20 +194,7 @@ func (m *Main) Close() error {
 	defer cancel()
 	start := time.Now()
 	err := m.srv.Shutdown(ctx)
-	if m.peerStop != nil {
-		m.peerStop()
-		<-m.peerDone
-		m.peerStop = nil
-	}
-	if e := m.engine.Close(ctx); e != nil && err == nil {
-		err = e
-	}
-	// The queues are drained: the final snapshot holds every acknowledged
-	// point.
-	if e := m.stopSnapshots(ctx); e != nil && err == nil {
-		err = e
-	}
-	if e := m.timeline.Close(); e != nil && err == nil {
+	if e := m.svc.Close(ctx); e != nil && err == nil {
 		err = e
 	}
 	st := m.engine.Stats()
@@ -357,41 +272,4 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("log format %q: want text or json", format)
-}
-
-// reconcileOpen resolves the anomalies the timeline holds open but nothing
-// will ever resolve after a restart: point anomalies whose series is not
-// open under that id in the restored baselines (opened in the window a crash
-// lost, or whose series was not restored), and peer outliers, whose groups
-// are judged afresh. Each gets a resolved event at the time of the restart.
-func (m *Main) reconcileOpen(ctx context.Context) error {
-	now := time.Now().UTC()
-	var stale []anomaly.Anomaly
-	q := anomaly.TimelineQuery{State: "open", Limit: 1000}
-	for {
-		page, err := m.timeline.Query(ctx, q)
-		if err != nil {
-			return fmt.Errorf("reconcile open anomalies: %w", err)
-		}
-		for _, a := range page.Anomalies {
-			if a.Kind == anomaly.KindPoint {
-				if d, err := m.engine.Get(ctx, a.Series); err == nil && d.AnomalyID == a.ID {
-					continue // still open in the restored baseline
-				}
-			}
-			stale = append(stale, a)
-		}
-		if page.NextCursor == "" {
-			break
-		}
-		q.Cursor = page.NextCursor
-	}
-	for _, a := range stale {
-		m.timeline.Record(anomaly.Event{Kind: anomaly.EventResolved, AnomalyID: a.ID, AnomalyKind: a.Kind,
-			Series: a.Series, At: now, Verdict: anomaly.Verdict{Series: a.Series, Timestamp: now, State: anomaly.StateNormal}})
-	}
-	if len(stale) > 0 {
-		m.log.Info("resolved anomalies left open by the previous run", "anomalies", len(stale))
-	}
-	return nil
 }

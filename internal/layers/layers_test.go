@@ -30,6 +30,7 @@ var allowed = map[string][]string{
 	"store":              {"anomaly", "peers", "timeline"},
 	"snapshot":           {},
 	"auth":               {"anomaly"},
+	"service":            {"anomaly", "eventlog", "models", "peers", "series", "snapshot", "store", "timeline"},
 	"benchmarks/nab/run": {"benchmarks/nab/corpus"},
 }
 
