@@ -208,9 +208,19 @@ func OpenTimeline(cfg Config, log *slog.Logger) (timeline.Timeline, peers.RuleSt
 
 // openEvents opens the event log and the subscribers' cursors.
 func (s *Service) openEvents() error {
-	mem := eventlog.NewMemory(s.cfg.EventRetention, 0)
-	cur := eventlog.NewMemoryCursors()
-	s.events, s.cursors, s.closeLog = mem, cur, func() error { return nil }
+	if s.cfg.DataDir == "" {
+		s.events, s.cursors, s.closeLog = eventlog.NewMemory(s.cfg.EventRetention, 0), eventlog.NewMemoryCursors(), func() error { return nil }
+	} else {
+		d, err := eventlog.OpenDurable(filepath.Join(s.cfg.DataDir, eventlog.FileName), eventlog.DurableOptions{
+			Retention: s.cfg.EventRetention,
+			Logger:    s.log.With("component", "eventlog"),
+		})
+		if err != nil {
+			return err
+		}
+		s.events, s.cursors, s.closeLog = d, d.Cursors(), d.Close
+		s.log.Info("event log opened", "path", filepath.Join(s.cfg.DataDir, eventlog.FileName), "last", d.Last())
+	}
 	s.recorder = &appender{log: s.events, appended: prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "detector_eventlog_appended_total",
 		Help: "Anomaly and peer-outlier events appended to the event log.",

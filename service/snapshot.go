@@ -25,13 +25,6 @@ const SnapshotDir = "snapshots"
 // the engine in one Import.
 const restoreBatch = 4096
 
-// modelVersion is the encoding version of the models this build writes
-// and reads (the first byte of every encoding).
-var modelVersion = func() uint8 {
-	var m models.Model
-	return m.AppendBinary(nil)[0]
-}()
-
 // Snapshots writes the engine's series to the data directory on an
 // interval and at shutdown. With no data directory it does nothing. The
 // Service calls restore, then start, then stop, each once; Write is safe
@@ -100,10 +93,12 @@ func (s *Snapshots) register(reg prometheus.Registerer) error {
 }
 
 // restore loads the newest good snapshot into the engine before serving.
-// A generation that is damaged (checksum, truncation, undecodable model) is
+// Models of an older encoding version are migrated as they load. A
+// generation that is damaged (checksum, truncation, undecodable model) is
 // reported, set aside with a .corrupt suffix, and the next older one is
-// tried; with none usable the engine starts empty. Only a data directory
-// that cannot be opened is an error.
+// tried; with none usable the engine starts empty. A data directory that
+// cannot be opened, and a snapshot written by a newer release (file
+// layout or model encoding), are errors: the service does not start.
 func (sv *Service) restore() error {
 	s := &sv.snaps
 	s.interval = sv.cfg.SnapshotInterval
@@ -136,6 +131,12 @@ func (sv *Service) restore() error {
 		}
 		if errors.Is(err, errPartialRestore) {
 			return err
+		}
+		if errors.Is(err, models.ErrNewerEncoding) || errors.Is(err, snapshot.ErrNewerFormat) {
+			// Not damaged: starting empty would overwrite the newer
+			// release's baselines with nothing.
+			return fmt.Errorf("snapshot %s was written by a newer release of the detector (%w); run that release, "+
+				"or move %s aside to start with empty baselines", g.Path, err, store.Dir())
 		}
 		s.log.Warn("snapshot unusable, trying the previous generation", "file", g.Path, "reason", err.Error())
 		if errors.Is(err, snapshot.ErrCorrupt) || errors.Is(err, models.ErrEncoding) {
@@ -170,8 +171,8 @@ func (s *Snapshots) load(g snapshot.Generation) error {
 		n += len(b.states)
 		return nil
 	})
-	if err == nil && h.ModelVersion != modelVersion {
-		err = fmt.Errorf("%w: model encoding version %d, this build reads %d", models.ErrEncoding, h.ModelVersion, modelVersion)
+	if err == nil {
+		err = models.CheckVersion(h.ModelVersion)
 	}
 	if err != nil {
 		return err
@@ -420,7 +421,7 @@ func (s *Snapshots) writeLocked(ctx context.Context) (SnapshotResult, error) {
 		return SnapshotResult{}, errors.New("snapshots are off (no data directory)")
 	}
 	start := time.Now()
-	w, err := s.store.Create(snapshot.Header{ModelVersion: modelVersion, Created: start})
+	w, err := s.store.Create(snapshot.Header{ModelVersion: models.EncodingVersion, Created: start})
 	if err != nil {
 		return SnapshotResult{}, err
 	}

@@ -102,7 +102,7 @@ func TestWriterFutureRule(t *testing.T) {
 	res, err := s.Writer().Ingest(context.Background(), []anomaly.Sample{
 		{Series: "cpu", TimestampMs: ms, Value: 1},
 		{Series: "cpu", TimestampMs: ms + 11*60_000, Value: 1}, // future
-		{Series: "bad{", TimestampMs: ms, Value: 1},             // engine: invalid series
+		{Series: "bad{", TimestampMs: ms, Value: 1},            // engine: invalid series
 		{Series: "cpu", TimestampMs: ms + 1000, Value: 2},
 	})
 	if err != nil {
