@@ -208,6 +208,9 @@ type Deps struct {
 	Logger *slog.Logger
 	// Now is the clock for the future-timestamp check. Nil is time.Now.
 	Now func() time.Time
+	// Status is served as JSON at GET /status (version, uptime, effective
+	// configuration); nil answers 503.
+	Status func() any
 }
 
 // API is the HTTP handler of the service. It is safe for concurrent use.
@@ -296,6 +299,7 @@ func (a *API) routes() *mux.Router {
 
 	r.Handle("/healthz", a.wrap(a.healthz)).Methods(http.MethodGet)
 	r.Handle("/readyz", a.wrap(a.readyz)).Methods(http.MethodGet)
+	r.Handle("/status", a.wrap(a.status)).Methods(http.MethodGet)
 	r.Handle("/metrics", promhttp.HandlerFor(a.deps.Gatherer, promhttp.HandlerOpts{
 		ErrorHandling: promhttp.ContinueOnError,
 	})).Methods(http.MethodGet)

@@ -50,7 +50,16 @@ type Config struct {
 	SnapshotInterval time.Duration
 	// Auth: bearer tokens and TLS (auth.go).
 	Auth AuthConfig
+	// EventRetention is the number of events the event log keeps; default
+	// service.DefaultEventRetention.
+	EventRetention int
+	// Settings are the effective flags with their sources, served by GET
+	// /status (filled by the flag parsing of `detector serve`).
+	Settings []Setting
 }
+
+// DefaultShutdownTimeout is the time allowed to drain on SIGTERM.
+const DefaultShutdownTimeout = 30 * time.Second
 
 // Main is the running service: the service layer (engine, peers, writer,
 // event log, timeline, snapshots) and the HTTP server, wired together.
@@ -66,6 +75,8 @@ type Main struct {
 	ln     net.Listener
 	ready  atomic.Bool
 	served chan error
+	// started is when NewMain was called, for the uptime of GET /status.
+	started time.Time
 }
 
 // NewMain builds the service from cfg. Nothing listens until Start.
@@ -74,7 +85,7 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 		cfg.Listen = "127.0.0.1:8080"
 	}
 	if cfg.ShutdownTimeout <= 0 {
-		cfg.ShutdownTimeout = 30 * time.Second
+		cfg.ShutdownTimeout = DefaultShutdownTimeout
 	}
 	if cfg.Model == (models.Config{}) {
 		cfg.Model = models.DefaultConfig()
@@ -87,7 +98,7 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 	}
 	// Batch verdicts use the same alert threshold as the streaming model.
 	cfg.Batch.Threshold = cfg.Model.Threshold
-	m := &Main{cfg: cfg, log: log, reg: prometheus.NewRegistry(), served: make(chan error, 1)}
+	m := &Main{cfg: cfg, log: log, reg: prometheus.NewRegistry(), served: make(chan error, 1), started: time.Now()}
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	maxFuture := cfg.API.MaxFuture
 	if maxFuture == 0 {
@@ -99,6 +110,7 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 		TimelineRetention: cfg.Persist.TimelineRetention,
 		SnapshotInterval:  cfg.SnapshotInterval,
 		PeerInterval:      cfg.PeerInterval,
+		EventRetention:    cfg.EventRetention,
 		MaxFuture:         maxFuture,
 		Engine: series.Options{
 			Shards:      cfg.Shards,
@@ -129,6 +141,7 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 			return k.Canonical(), err
 		},
 		Ready:      m.ready.Load,
+		Status:     m.status,
 		Gatherer:   m.reg,
 		Registerer: m.reg,
 		Logger:     log.With("component", "api"),
@@ -203,6 +216,25 @@ func (m *Main) Close() error {
 }
 
 func serve(ctx context.Context, args []string, stderr io.Writer) error {
+	cfg, log, err := parseServe(args, stderr)
+	if err != nil {
+		return err
+	}
+	m, err := NewMain(cfg, log)
+	if err != nil {
+		return err
+	}
+	if err := m.Start(); err != nil {
+		m.Close()
+		return err
+	}
+	return m.Run(ctx)
+}
+
+// parseServe reads the flags and environment of `detector serve` into a
+// Config (with Config.Settings saying where each value came from) and a
+// logger.
+func parseServe(args []string, stderr io.Writer) (Config, *slog.Logger, error) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg Config
@@ -213,9 +245,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.IntVar(&cfg.QueueDepth, "queue-depth", series.DefaultQueueDepth, "batches each shard queue holds before ingest answers 429")
 	fs.IntVar(&cfg.MaxSeries, "max-series", series.DefaultMaxSeries, "live series cap; the least recently updated series is evicted beyond it (-1: no cap)")
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", 0, "evict series that got no point for this long (0: never)")
-	fs.IntVar(&cfg.MaxAnomalies, "max-anomalies", 100_000, "anomalies kept on the timeline (oldest resolved dropped first)")
-	fs.DurationVar(&cfg.PeerInterval, "peer-interval", time.Minute, "how often peer groups are judged (peer_outlier anomalies)")
-	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "time allowed to drain queues on SIGTERM")
+	fs.IntVar(&cfg.MaxAnomalies, "max-anomalies", service.DefaultMaxAnomalies, "anomalies kept on the timeline (oldest resolved dropped first)")
+	fs.DurationVar(&cfg.PeerInterval, "peer-interval", service.DefaultPeerInterval, "how often peer groups are judged (peer_outlier anomalies)")
+	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout, "time allowed to drain queues on SIGTERM")
 	fs.IntVar(&cfg.Limits.MaxLabels, "max-labels", ld.MaxLabels, "labels per series")
 	fs.IntVar(&cfg.Limits.MaxNameLen, "max-name-len", ld.MaxNameLen, "bytes in a metric name")
 	fs.IntVar(&cfg.Limits.MaxLabelNameLen, "max-label-name-len", ld.MaxLabelNameLen, "bytes in a label name")
@@ -230,33 +262,26 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	logFormat := fs.String("log-format", "text", "text or json")
 	mf := bindModelFlags(fs)
 	bindPersistFlags(fs, &cfg.Persist)
-	fs.DurationVar(&cfg.SnapshotInterval, "snapshot-interval", time.Minute, "how often baselines are snapshotted to --data-dir (a crash loses at most this much learning)")
+	fs.DurationVar(&cfg.SnapshotInterval, "snapshot-interval", service.DefaultSnapshotInterval, "how often baselines are snapshotted to --data-dir (a crash loses at most this much learning)")
 	bindAuthFlags(fs, &cfg.Auth)
-	if err := applyEnv(fs); err != nil {
-		return err
+	fs.IntVar(&cfg.EventRetention, "event-retention", service.DefaultEventRetention, "events kept in the event log subscribers read (webhooks, timeline)")
+	fs.Usage = func() { usageWithEnv(fs, "serve") }
+	settings, err := parseWithEnv(fs, args)
+	if err != nil {
+		return cfg, nil, err
 	}
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
+	cfg.Settings = settings
 	if fs.NArg() > 0 {
-		return fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
+		return cfg, nil, fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
 	}
 	log, err := newLogger(stderr, *logLevel, *logFormat)
 	if err != nil {
-		return err
+		return cfg, nil, err
 	}
 	if cfg.Model, err = mf.config(); err != nil {
-		return err
+		return cfg, nil, err
 	}
-	m, err := NewMain(cfg, log)
-	if err != nil {
-		return err
-	}
-	if err := m.Start(); err != nil {
-		m.Close()
-		return err
-	}
-	return m.Run(ctx)
+	return cfg, log, nil
 }
 
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
