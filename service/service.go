@@ -52,6 +52,9 @@ type Config struct {
 	PeerInterval time.Duration
 	// MaxFuture is the future-timestamp rule of the Writer; 0 turns it off.
 	MaxFuture time.Duration
+	// MaxIngestRate bounds the points a second the Writer accepts; 0 is no
+	// bound (see WriterOptions.MaxRate).
+	MaxIngestRate float64
 	// SyncWait bounds how long a timeline read waits for the timeline to
 	// fold in the events appended before it; default DefaultSyncWait.
 	SyncWait time.Duration
@@ -176,7 +179,7 @@ func Open(cfg Config) (*Service, error) {
 	if err := s.reconcileOpen(context.Background()); err != nil {
 		return nil, err
 	}
-	s.writer = NewWriter(s.engine, s.peers, WriterOptions{MaxFuture: cfg.MaxFuture, Now: cfg.Now})
+	s.writer = NewWriter(s.engine, s.peers, WriterOptions{MaxFuture: cfg.MaxFuture, Now: cfg.Now, MaxRate: cfg.MaxIngestRate})
 	ok = true
 	return s, nil
 }

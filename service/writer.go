@@ -22,6 +22,7 @@ type Writer struct {
 	peers     *peers.Store // nil: no peer groups
 	maxFuture time.Duration
 	now       func() time.Time
+	limit     *bucket   // nil: no rate limit
 	keys      sync.Pool // *[]series.Key
 }
 
@@ -32,6 +33,11 @@ type WriterOptions struct {
 	MaxFuture time.Duration
 	// Now is the clock of the future-timestamp rule; default time.Now.
 	Now func() time.Time
+	// MaxRate bounds the points a second the writer hands to the engine
+	// (0: no bound). A batch over the bound is refused whole with
+	// CodeOverloaded (429 with Retry-After), like a batch for a full
+	// shard queue: it fixes the service's capacity whatever the machine.
+	MaxRate float64
 }
 
 // NewWriter returns the write path into engine and, when groups is not
@@ -40,7 +46,11 @@ func NewWriter(engine *series.Engine, groups *peers.Store, o WriterOptions) *Wri
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Writer{engine: engine, peers: groups, maxFuture: o.MaxFuture, now: o.Now}
+	w := &Writer{engine: engine, peers: groups, maxFuture: o.MaxFuture, now: o.Now}
+	if o.MaxRate > 0 {
+		w.limit = newBucket(o.MaxRate, time.Now())
+	}
+	return w
 }
 
 // Ingest validates samples, learns and scores the valid ones and feeds
@@ -75,6 +85,10 @@ func (w *Writer) Ingest(ctx context.Context, samples []anomaly.Sample) (anomaly.
 		}
 	}
 	res := anomaly.IngestResult{Errors: []anomaly.ItemError{}, Anomalies: []anomaly.Verdict{}}
+	if len(pass) > 0 && w.limit != nil && !w.limit.take(len(pass), time.Now()) {
+		return anomaly.IngestResult{}, anomaly.Errorf(anomaly.CodeOverloaded,
+			"ingest rate limit of %.0f points/s reached (%d points in this batch); retry later", w.limit.rate, len(pass))
+	}
 	if len(pass) > 0 {
 		kp := w.getKeys(len(pass))
 		var err error

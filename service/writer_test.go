@@ -116,3 +116,32 @@ func TestWriterFutureRule(t *testing.T) {
 		t.Errorf("Ingest = accepted %d rejected %d errors %v, want 2, 2, %s", res.Accepted, res.Rejected, got, want)
 	}
 }
+
+// TestWriterRateLimit: with MaxRate, a batch beyond the second's budget is
+// refused whole as overloaded; the budget refills with time.
+func TestWriterRateLimit(t *testing.T) {
+	s := openMemory(t, Config{MaxIngestRate: 100})
+	batch := func(from, n int) []anomaly.Sample {
+		var b []anomaly.Sample
+		for i := range n {
+			b = append(b, anomaly.Sample{Series: "cpu", TimestampMs: int64(from+i) * 1000, Value: 1})
+		}
+		return b
+	}
+	if res, err := s.Writer().Ingest(context.Background(), batch(0, 80)); err != nil || res.Accepted != 80 {
+		t.Fatalf("first 80 points = %+v, %v; want accepted", res, err)
+	}
+	_, err := s.Writer().Ingest(context.Background(), batch(80, 80))
+	if anomaly.ErrorCode(err) != anomaly.CodeOverloaded {
+		t.Fatalf("80 more at once = %v, want overloaded", err)
+	}
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		res, err := s.Writer().Ingest(context.Background(), batch(80, 80))
+		if err == nil && res.Accepted == 80 {
+			break
+		}
+		if anomaly.ErrorCode(err) != anomaly.CodeOverloaded || time.Now().After(deadline) {
+			t.Fatalf("after a pause: %+v, %v; want accepted once the budget refilled", res, err)
+		}
+	}
+}

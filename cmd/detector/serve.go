@@ -53,6 +53,8 @@ type Config struct {
 	// EventRetention is the number of events the event log keeps; default
 	// service.DefaultEventRetention.
 	EventRetention int
+	// MaxIngestRate bounds the points a second ingest accepts (0: none).
+	MaxIngestRate float64
 	// Settings are the effective flags with their sources, served by GET
 	// /status (filled by the flag parsing of `detector serve`).
 	Settings []Setting
@@ -112,6 +114,7 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 		PeerInterval:      cfg.PeerInterval,
 		EventRetention:    cfg.EventRetention,
 		MaxFuture:         maxFuture,
+		MaxIngestRate:     cfg.MaxIngestRate,
 		Engine: series.Options{
 			Shards:      cfg.Shards,
 			QueueDepth:  cfg.QueueDepth,
@@ -264,6 +267,7 @@ func parseServe(args []string, stderr io.Writer) (Config, *slog.Logger, error) {
 	bindPersistFlags(fs, &cfg.Persist)
 	fs.DurationVar(&cfg.SnapshotInterval, "snapshot-interval", service.DefaultSnapshotInterval, "how often baselines are snapshotted to --data-dir (a crash loses at most this much learning)")
 	bindAuthFlags(fs, &cfg.Auth)
+	fs.Float64Var(&cfg.MaxIngestRate, "max-ingest-rate", 0, "points a second ingest accepts, every input together; a batch beyond gets 429 (0: no limit)")
 	fs.IntVar(&cfg.EventRetention, "event-retention", service.DefaultEventRetention, "events kept in the event log subscribers read (webhooks, timeline)")
 	fs.Usage = func() { usageWithEnv(fs, "serve") }
 	settings, err := parseWithEnv(fs, args)
