@@ -68,7 +68,12 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Store keeps the recent step-aligned values of the series some rule
+// Store is the former name of Groups.
+//
+// Deprecated: use Groups.
+type Store = Groups
+
+// Groups keeps the recent step-aligned values of the series some rule
 // matches, judges their peer groups and remembers the latest results. All
 // methods are safe for concurrent use; evaluations run one at a time.
 //
@@ -76,7 +81,7 @@ type Options struct {
 // for its newest step, about 50 bytes of shard index, entry and link, and
 // its member record (48 bytes plus the member and series texts): about 400
 // bytes for a 30-step window and 40-byte keys, measured (README.md).
-type Store struct {
+type Groups struct {
 	log     *slog.Logger
 	sink    EventSink
 	nextID  func() anomaly.ID

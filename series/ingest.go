@@ -311,19 +311,9 @@ func (e *Engine) collect(req *request, samples []anomaly.Sample, keys []Key) ano
 				keys[i] = req.parsed[i].key
 			}
 			if o.state == anomaly.StateAnomalous {
-				res.Anomalies = append(res.Anomalies, anomaly.Verdict{
-					Series:    it.key,
-					Timestamp: time.UnixMilli(it.ts).UTC(),
-					Value:     it.v,
-					Expected:  anomaly.Finite(o.expected),
-					Lower:     anomaly.Finite(o.lower),
-					Upper:     anomaly.Finite(o.upper),
-					Score:     anomaly.Finite(o.score),
-					Z:         anomaly.Finite(o.z),
-					State:     o.state,
-					Detector:  o.detector.String(),
-					AnomalyID: o.id,
-				})
+				r := models.Result{Expected: o.expected, Lower: o.lower, Upper: o.upper, Score: o.score, Z: o.z,
+					State: o.state, Detector: o.detector, NeedPoints: int(o.needPoints)}
+				res.Anomalies = append(res.Anomalies, verdict(it.key, it.ts, it.v, &r, o.id))
 			}
 		case outOutOfOrder:
 			res.Errors = append(res.Errors, anomaly.ItemError{Index: i, Code: anomaly.CodeOutOfOrder, Field: "timestamp",

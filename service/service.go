@@ -108,7 +108,7 @@ type Service struct {
 	reg prometheus.Registerer
 
 	engine   *series.Engine
-	peers    *peers.Store
+	peers    *peers.Groups
 	writer   *Writer
 	events   eventlog.Log
 	cursors  eventlog.Cursors
@@ -345,7 +345,7 @@ func (s *Service) abortErr(err *error) {
 func (s *Service) Engine() *series.Engine { return s.engine }
 
 // Peers are the peer groups.
-func (s *Service) Peers() *peers.Store { return s.peers }
+func (s *Service) Peers() *peers.Groups { return s.peers }
 
 // Writer is the write path every input calls.
 func (s *Service) Writer() *Writer { return s.writer }

@@ -19,7 +19,7 @@ import (
 // api.Ingester and is safe for concurrent use.
 type Writer struct {
 	engine    *series.Engine
-	peers     *peers.Store // nil: no peer groups
+	peers     *peers.Groups // nil: no peer groups
 	maxFuture time.Duration
 	now       func() time.Time
 	limit     *bucket   // nil: no rate limit
@@ -42,7 +42,7 @@ type WriterOptions struct {
 
 // NewWriter returns the write path into engine and, when groups is not
 // nil, the peer groups.
-func NewWriter(engine *series.Engine, groups *peers.Store, o WriterOptions) *Writer {
+func NewWriter(engine *series.Engine, groups *peers.Groups, o WriterOptions) *Writer {
 	if o.Now == nil {
 		o.Now = time.Now
 	}

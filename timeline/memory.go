@@ -28,8 +28,8 @@ type Reader interface {
 
 // Page sizes of Query.
 const (
-	DefaultLimit = 100  // used when TimelineQuery.Limit is 0 or less
-	MaxLimit     = 1000 // larger limits are lowered to this
+	DefaultLimit = anomaly.DefaultPageLimit // used when TimelineQuery.Limit is 0 or less
+	MaxLimit     = anomaly.MaxPageLimit     // larger limits are lowered to this
 )
 
 // DefaultMaxAnomalies is the bound NewMemory uses when given 0 or less.

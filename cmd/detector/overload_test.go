@@ -30,9 +30,9 @@ const (
 	overloadShards     = 2
 	overloadQueueDepth = 2
 	overloadRate       = 20_000 // --max-ingest-rate, points/s: 20 requests/s
-	overloadBatch      = 1000 // points per request (about 65 KB), all of one series (one shard)
-	overloadWorkers    = 256  // load goroutines while overloading
-	overloadFactor     = 10   // offered load / absorbed load aimed at
+	overloadBatch      = 1000   // points per request (about 65 KB), all of one series (one shard)
+	overloadWorkers    = 256    // load goroutines while overloading
+	overloadFactor     = 10     // offered load / absorbed load aimed at
 	overloadMeasure    = 3 * time.Second
 	overloadDuration   = 12 * time.Second
 	// overloadBodyLimit is the service's --max-body-bytes: above the

@@ -72,7 +72,7 @@ type Main struct {
 	reg    *prometheus.Registry
 	svc    *service.Service
 	engine *series.Engine
-	peers  *peers.Store
+	peers  *peers.Groups
 	srv    *http.Server
 	ln     net.Listener
 	ready  atomic.Bool
