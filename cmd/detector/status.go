@@ -41,7 +41,7 @@ func buildVersion() string {
 	if (v == "" || v == "(devel)") && rev != "" {
 		return "devel-" + rev[:min(12, len(rev))] + modified
 	}
-	if v == "" {
+	if v == "" || v == "(devel)" {
 		return "devel"
 	}
 	return v
