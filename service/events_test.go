@@ -135,9 +135,9 @@ func TestSubscriberResumesAfterRestart(t *testing.T) {
 		t.Helper()
 		for deadline := time.Now().Add(time.Minute); ; time.Sleep(5 * time.Millisecond) {
 			mu.Lock()
-			n := len(seen)
+			done := len(seen) > 0 && seen[len(seen)-1] == s.Events().Last()
 			mu.Unlock()
-			if n > 0 && seen[n-1] == s.Events().Last() {
+			if done {
 				return
 			}
 			if time.Now().After(deadline) {

@@ -178,8 +178,7 @@ type Store struct {
 }
 
 var (
-	_ timeline.Recorder = (*Store)(nil)
-	_ timeline.Reader   = (*Store)(nil)
+	_ timeline.Timeline = (*Store)(nil)
 	_ peers.RuleStore   = (*Store)(nil)
 )
 
