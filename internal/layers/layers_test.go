@@ -17,22 +17,24 @@ const module = "github.com/anomalyd/detector"
 // packages it may import. Standard library and third-party imports are
 // checked separately by thirdParty.
 var allowed = map[string][]string{
-	"anomaly":               {},
-	"algorithms/":           {"algorithms/"},
-	"models":                {"anomaly", "algorithms/"},
-	"series":                {"anomaly", "algorithms/", "models"},
-	"timeline":              {"anomaly"},
-	"timeline/timelinetest": {"anomaly", "timeline"},
-	"eventlog":              {"anomaly"},
-	"ingest":                {"anomaly"},
-	"api":                   {"anomaly", "peers"},
-	"internal/synth":        {},
-	"peers":                 {"anomaly", "algorithms/", "series"},
-	"store":                 {"anomaly", "peers", "timeline"},
-	"snapshot":              {},
-	"auth":                  {"anomaly"},
+	"anomaly":            {},
+	"algorithms/":        {"algorithms/"},
+	"models":             {"anomaly", "algorithms/"},
+	"series":             {"anomaly", "algorithms/", "models"},
+	"timeline":           {"anomaly"},
+	"eventlog":           {"anomaly"},
+	"ingest":             {"anomaly"},
+	"api":                {"anomaly", "peers"},
+	"internal/synth":     {},
+	"peers":              {"anomaly", "algorithms/", "series"},
+	"store":              {"anomaly", "peers", "timeline"},
+	"snapshot":           {},
+	"auth":               {"anomaly"},
+	"benchmarks/nab/run": {"benchmarks/nab/corpus"},
+
+	// The service layer and the timeline's conformance suite.
 	"service":               {"anomaly", "eventlog", "models", "peers", "series", "snapshot", "store", "timeline"},
-	"benchmarks/nab/run":    {"benchmarks/nab/corpus"},
+	"timeline/timelinetest": {"anomaly", "timeline"},
 }
 
 // thirdParty lists the non-standard modules a layer may use.
