@@ -2,8 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -140,15 +142,16 @@ func newestSnapshot(t *testing.T, dataDir string) (snapshot.Header, bool) {
 	if _, err := os.Stat(sdir); err != nil {
 		return snapshot.Header{}, false
 	}
-	st, err := snapshot.OpenStore(sdir, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gs, err := st.Generations()
+	// Read-only: the running service writes here (OpenStore would remove
+	// its snapshot in progress as a stale temporary file).
+	gs, err := snapshot.List(sdir)
 	if err != nil || len(gs) == 0 {
 		return snapshot.Header{}, false
 	}
 	h, err := snapshot.Verify(gs[0].Path, nil)
+	if errors.Is(err, fs.ErrNotExist) {
+		return snapshot.Header{}, false // rotated away by a newer generation meanwhile
+	}
 	if err != nil {
 		t.Fatalf("newest snapshot %s: %v", gs[0].Path, err)
 	}
