@@ -82,3 +82,11 @@ type BatchResult struct {
 	Anomalies     int       `json:"anomalies"`
 	Verdicts      []Verdict `json:"verdicts"`
 }
+
+// Page sizes of every listing (series, timeline): the page a request
+// without a limit gets, and the largest it may ask for (larger limits are
+// lowered to it). Defined once here for the API and every backend.
+const (
+	DefaultPageLimit = 100
+	MaxPageLimit     = 1000
+)

@@ -78,7 +78,7 @@ type BatchFunc func(ctx context.Context, samples []anomaly.Sample, periodSeconds
 // must be safe for concurrent use. Errors are *anomaly.Error: AddRule
 // CodeConflict for a taken name and CodeMissingField or CodeInvalidArgument
 // for an invalid rule; DeleteRule and Results CodeNotFound for an unknown
-// rule. *peers.Store implements it.
+// rule. *peers.Groups implements it.
 type Peers interface {
 	// AddRule stores r and returns it with its defaults filled in.
 	AddRule(ctx context.Context, r peers.Rule) (peers.Rule, error)
@@ -137,8 +137,8 @@ func DefaultConfig() Config {
 		MaxPoints:    50_000,
 		MaxFuture:    10 * time.Minute,
 		RetryAfter:   time.Second,
-		DefaultLimit: 100,
-		MaxLimit:     1000,
+		DefaultLimit: anomaly.DefaultPageLimit,
+		MaxLimit:     anomaly.MaxPageLimit,
 		MaxInFlight:  runtime.GOMAXPROCS(0),
 		InFlightWait: 100 * time.Millisecond,
 	}
@@ -208,6 +208,9 @@ type Deps struct {
 	Logger *slog.Logger
 	// Now is the clock for the future-timestamp check. Nil is time.Now.
 	Now func() time.Time
+	// Status is served as JSON at GET /status (version, uptime, effective
+	// configuration); nil answers 503.
+	Status func() any
 }
 
 // API is the HTTP handler of the service. It is safe for concurrent use.
@@ -296,6 +299,7 @@ func (a *API) routes() *mux.Router {
 
 	r.Handle("/healthz", a.wrap(a.healthz)).Methods(http.MethodGet)
 	r.Handle("/readyz", a.wrap(a.readyz)).Methods(http.MethodGet)
+	r.Handle("/status", a.wrap(a.status)).Methods(http.MethodGet)
 	r.Handle("/metrics", promhttp.HandlerFor(a.deps.Gatherer, promhttp.HandlerOpts{
 		ErrorHandling: promhttp.ContinueOnError,
 	})).Methods(http.MethodGet)

@@ -250,12 +250,8 @@ func parseJSONTimestamp(raw []byte, shape *pointShape) (int64, *anomaly.Error) {
 		return 0, err
 	}
 	if shape.checkFuture {
-		limit := shape.now.Add(shape.maxFuture).UnixMilli()
-		if ms > limit {
-			ahead := time.Duration(ms-shape.now.UnixMilli()) * time.Millisecond
-			msg := fmt.Sprintf("timestamp %s is %s ahead of the server clock; the limit is %s",
-				time.UnixMilli(ms).UTC().Format(time.RFC3339Nano), ahead.Round(time.Second), shape.maxFuture)
-			return 0, &anomaly.Error{Code: anomaly.CodeFutureTimestamp, Index: -1, Message: msg}
+		if err := anomaly.CheckFuture(ms, shape.now, shape.maxFuture); err != nil {
+			return 0, err
 		}
 	}
 	return ms, nil

@@ -3,8 +3,11 @@
 // HTTP statuses, request metrics and logs, and the OpenAPI document.
 //
 // The API reaches the rest of the service only through the small
-// interfaces it declares (Engine, Timeline, BatchFunc); it never imports
-// the engine.
+// interfaces it declares (Engine, Timeline, Peers, BatchFunc,
+// PeerDetectFunc); it never imports the engine. Ingest goes to whatever
+// Deps.Engine's Ingest is: in the service, the writer of package service,
+// the one write path every input shares (it applies the future-timestamp
+// rule again, and feeds the peer groups).
 //
 // # Routes
 //
@@ -16,8 +19,13 @@
 //	GET  /api/v1/series/{series}  one series' baseline; the name URL-escaped into one segment
 //	GET  /api/v1/anomalies        the timeline (series, since, until, state, limit, cursor)
 //	GET  /api/v1/anomalies/{id}   one anomaly
+//	POST /api/v1/peers/rules      add a peer-group rule; GET lists them
+//	DELETE /api/v1/peers/rules/{name}
+//	GET  /api/v1/peers/outliers   the latest judgement of a rule's groups
+//	POST /api/v1/peers/detect     judge one peer group sent in full
 //	GET  /api/v1/openapi.json     the OpenAPI 3.0 document (openapi.json in this folder)
 //	GET  /healthz, /readyz, /metrics
+//	GET  /status                  version, uptime, every configuration key with its source
 //
 // # Conventions
 //
@@ -29,7 +37,8 @@
 //	{"error":{"code":"...","message":"...","index":3,"field":"value"}}
 //
 // where index (the batch item) and field are present only when they apply;
-// StatusOf gives the status of each code.
+// StatusOf gives the status of each code. A client that hangs up before its
+// answer is recorded with StatusClientClosed (499) and gets no body.
 //
 // # Batches
 //

@@ -117,6 +117,14 @@ func (a *API) acquire(ctx context.Context) error {
 		"%d requests with a body are being served, the limit: retry later", cap(a.inFlight))
 }
 
+// StatusClientClosed is the status recorded (in metrics and the request
+// log) for a request whose client hung up before the answer: 499, as
+// proxies record it.
+const StatusClientClosed = 499
+
+// codeClientClosed is the code logged for StatusClientClosed.
+const codeClientClosed anomaly.Code = "client_closed"
+
 // ErrorBody is the JSON form of every error answer.
 type ErrorBody struct {
 	Error ErrorDetail `json:"error"`
@@ -133,8 +141,8 @@ type ErrorDetail struct {
 }
 
 // writeError answers err. An *anomaly.Error gives its code, message, index
-// and field; a context error means the client left or the deadline passed
-// (503); anything else is an internal error whose text is logged, not sent.
+// and field; a client that hung up gets StatusClientClosed (no body, not an
+// error of the service); a deadline that passed is 503; anything else is an internal error whose text is logged, not sent.
 func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var (
 		d   ErrorDetail
@@ -152,6 +160,13 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.As(err, &me):
 		d = ErrorDetail{Code: codeMethodNotAllowed, Message: me.Error()}
 		w.Header().Set("Allow", strings.Join(me.allowed, ", "))
+	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
+		// The client hung up: nobody reads an answer, and it is not the
+		// service's failure. Counted and logged as 499, the status
+		// proxies use for it.
+		inf.code = codeClientClosed
+		w.WriteHeader(StatusClientClosed)
+		return
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		d = ErrorDetail{Code: anomaly.CodeUnavailable, Message: "request cancelled or timed out: " + err.Error()}
 	default:

@@ -2,6 +2,7 @@ package eventlog
 
 import (
 	"context"
+	"maps"
 	"sync"
 
 	"github.com/anomalyd/detector/anomaly"
@@ -47,6 +48,7 @@ const DefaultRetention = 1_000_000
 type Memory struct {
 	mu      sync.Mutex
 	ring    []Entry
+	max     int    // entries kept
 	start   int    // index of the oldest entry in ring
 	n       int    // entries held
 	last    uint64 // Seq of the newest entry
@@ -60,7 +62,7 @@ func NewMemory(retention int, last uint64) *Memory {
 	if retention <= 0 {
 		retention = DefaultRetention
 	}
-	return &Memory{ring: make([]Entry, 0, min(retention, 4096)), last: last, changed: make(chan struct{})}
+	return &Memory{ring: make([]Entry, 0, min(retention, 4096)), max: retention, last: last, changed: make(chan struct{})}
 }
 
 // Append implements Log.
@@ -90,18 +92,15 @@ func (m *Memory) Restore(e Entry) {
 
 // put stores e, dropping the oldest entry when the ring is full. m.mu held.
 func (m *Memory) put(e Entry) {
-	limit := cap(m.ring)
-	if m.n < limit {
-		if len(m.ring) < limit {
-			m.ring = append(m.ring, e)
-		} else {
-			m.ring[(m.start+m.n)%limit] = e
-		}
+	// Until the ring is full its entries are ring[:n] with start 0; then
+	// each entry overwrites the oldest.
+	if m.n < m.max {
+		m.ring = append(m.ring, e)
 		m.n++
 		return
 	}
 	m.ring[m.start] = e
-	m.start = (m.start + 1) % limit
+	m.start = (m.start + 1) % m.max
 }
 
 // Read implements Log.
@@ -174,4 +173,11 @@ func (c *MemoryCursors) Save(name string, seq uint64) error {
 	defer c.mu.Unlock()
 	c.m[name] = seq
 	return nil
+}
+
+// All returns every saved cursor by name.
+func (c *MemoryCursors) All() map[string]uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.m)
 }

@@ -1,6 +1,9 @@
-package models
-
-// The model in plain words
+// Package models is what a series has learned: the per-series state, its
+// one-pass update and score step (composed from package algorithms), and
+// its versioned binary encoding for snapshots (encoding.go says how a new
+// version keeps older snapshots readable).
+//
+// # The model in plain words
 //
 // Every series keeps a few running estimates, each updated in place by
 // every new point (one pass, no history kept, 552 bytes per series):
@@ -89,3 +92,4 @@ package models
 //   - Anomaly runs: OpenAfter anomalous points in a row open an anomaly
 //     (TransitionOpened), later points belong to it (TransitionUpdated) and
 //     ResolveAfter normal points in a row resolve it (TransitionResolved).
+package models

@@ -11,12 +11,53 @@ import (
 	"github.com/anomalyd/detector/anomaly"
 )
 
-// encodingVersion is the first byte of every encoded model. UnmarshalBinary
-// rejects other versions. Bump it whenever fields() changes.
-const encodingVersion = 4
+// Encoding versions. encodingVersion is the first byte of every model this
+// build writes; UnmarshalBinary reads every version from
+// minEncodingVersion up to it, migrating older ones, and refuses newer
+// ones with ErrNewerEncoding.
+//
+// How to change the encoding (the upgrade path keeps every baseline):
+//
+//  1. bump encodingVersion to N;
+//  2. in fields, guard what version N adds or changes with `if v >= N`
+//     (and what it drops with `if v < N`), so that the same walk still
+//     reads every older layout;
+//  3. in migrate, give what older versions lack its starting value when
+//     the zero value is not one;
+//  4. add a snapshot fixture of version N-1 under testdata (go test
+//     ./service -run TestSnapshotUpgrade -update writes one) and keep the
+//     older fixtures: each must still restore.
+//
+// Version 3 had no range-novelty state (a v3 model restores with a fresh
+// one); version 4 added it.
+const (
+	encodingVersion    = 4
+	minEncodingVersion = 3
+)
+
+// EncodingVersion is the model encoding version this build writes.
+const EncodingVersion = encodingVersion
 
 // ErrEncoding is returned (wrapped) for input UnmarshalBinary cannot decode.
 var ErrEncoding = errors.New("models: bad encoding")
+
+// ErrNewerEncoding is returned (wrapped) for a model written by a newer
+// release: this build cannot read it, but it is not damaged. It wraps
+// ErrEncoding; test for it first.
+var ErrNewerEncoding = fmt.Errorf("%w: written by a newer release", ErrEncoding)
+
+// CheckVersion says whether this build reads models of encoding version
+// v: nil, an error wrapping ErrNewerEncoding, or one wrapping ErrEncoding
+// (older than any release this build migrates from).
+func CheckVersion(v uint8) error {
+	switch {
+	case v > encodingVersion:
+		return fmt.Errorf("%w: version %d, this build reads versions %d to %d: run the newer release", ErrNewerEncoding, v, minEncodingVersion, encodingVersion)
+	case v < minEncodingVersion:
+		return fmt.Errorf("%w: version %d is older than any this build migrates from (%d to %d)", ErrEncoding, v, minEncodingVersion, encodingVersion)
+	}
+	return nil
+}
 
 // codec visits every field of a Model in the fixed order of the encoding,
 // little endian; the same walk encodes and decodes, so the two cannot drift
@@ -82,8 +123,8 @@ func (c *codec) f64(p *float64) {
 	*p = math.Float64frombits(u)
 }
 
-// fields walks the model's state in encoding order.
-func (m *Model) fields(c *codec) {
+// fields walks the model's state in the encoding order of version v.
+func (m *Model) fields(c *codec, v uint8) {
 	c.u32(&m.n)
 	c.u16(&m.run)
 	c.u8(&m.flags)
@@ -132,6 +173,9 @@ func (m *Model) fields(c *codec) {
 	c.u8(&st)
 	c.u8(&det)
 	l.State, l.Detector = anomaly.State(st), Detector(det)
+	if v < 4 {
+		return
+	}
 	if c.dec {
 		// The length was checked as a whole; the contents may still be
 		// rejected (an unknown kind), and then so is the whole model.
@@ -144,11 +188,24 @@ func (m *Model) fields(c *codec) {
 	}
 }
 
-// encodedSize is the length of an encoding of the current version.
-var encodedSize = func() int {
-	var m Model
-	return len(m.AppendBinary(nil))
+// encodedSizes is the length of an encoding of each version read.
+var encodedSizes = func() (n [encodingVersion + 1]int) {
+	for v := uint8(minEncodingVersion); v <= encodingVersion; v++ {
+		var m Model
+		c := codec{b: []byte{v}}
+		m.fields(&c, v)
+		n[v] = len(c.b)
+	}
+	return n
 }()
+
+// encodedSize is the length of an encoding of this version.
+var encodedSize = encodedSizes[encodingVersion]
+
+// migrate brings a model decoded from an older version up to this one.
+// Version 3 lacked the range-novelty state, whose zero value is a fresh
+// detector: nothing to do.
+func (m *Model) migrate(from uint8) {}
 
 // AppendBinary appends the model's encoding (a version byte, then every
 // field in a fixed order, little endian) to dst and returns the extended
@@ -156,31 +213,37 @@ var encodedSize = func() int {
 func (m *Model) AppendBinary(dst []byte) []byte {
 	dst = append(dst, encodingVersion)
 	c := codec{b: dst}
-	m.fields(&c)
+	m.fields(&c, encodingVersion)
 	return c.b
 }
 
-// UnmarshalBinary restores a model written by AppendBinary. It returns an
-// error wrapping ErrEncoding, and leaves m unchanged, when b is not exactly
-// one encoding of the current version or holds impossible values.
+// UnmarshalBinary restores a model written by AppendBinary of this
+// release or of an older one it migrates from (see CheckVersion). It
+// leaves m unchanged and returns an error wrapping ErrNewerEncoding for a
+// newer version, or wrapping ErrEncoding when b is not exactly one
+// encoding of its version or holds impossible values.
 func (m *Model) UnmarshalBinary(b []byte) error {
 	if len(b) == 0 {
 		return fmt.Errorf("%w: empty input", ErrEncoding)
 	}
-	if b[0] != encodingVersion {
-		return fmt.Errorf("%w: unknown version %d", ErrEncoding, b[0])
+	v := b[0]
+	if err := CheckVersion(v); err != nil {
+		return err
 	}
-	if len(b) != encodedSize {
-		return fmt.Errorf("%w: %d bytes, want %d", ErrEncoding, len(b), encodedSize)
+	if len(b) != encodedSizes[v] {
+		return fmt.Errorf("%w: %d bytes, want %d for version %d", ErrEncoding, len(b), encodedSizes[v], v)
 	}
 	var x Model
 	c := codec{b: b, off: 1, dec: true}
-	x.fields(&c)
+	x.fields(&c, v)
 	if c.err != nil {
 		return fmt.Errorf("%w: novelty state: %w", ErrEncoding, c.err)
 	}
 	if err := x.check(); err != nil {
 		return fmt.Errorf("%w: %v", ErrEncoding, err)
+	}
+	if v < encodingVersion {
+		x.migrate(v)
 	}
 	*m = x
 	return nil

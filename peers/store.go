@@ -28,9 +28,7 @@ const (
 // anomaly.KindPeerOutlier). Record is called from the goroutine running
 // Evaluate or DeleteRule, one event at a time and in order per series; it
 // should return quickly.
-type EventSink interface {
-	Record(anomaly.Event)
-}
+type EventSink = anomaly.Recorder
 
 // RuleStore persists the rule list. SaveRules gets the whole list after
 // every change, before the change takes effect (a failed save leaves the
@@ -70,7 +68,12 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Store keeps the recent step-aligned values of the series some rule
+// Store is the former name of Groups.
+//
+// Deprecated: use Groups.
+type Store = Groups
+
+// Groups keeps the recent step-aligned values of the series some rule
 // matches, judges their peer groups and remembers the latest results. All
 // methods are safe for concurrent use; evaluations run one at a time.
 //
@@ -78,7 +81,7 @@ type Options struct {
 // for its newest step, about 50 bytes of shard index, entry and link, and
 // its member record (48 bytes plus the member and series texts): about 400
 // bytes for a 30-step window and 40-byte keys, measured (README.md).
-type Store struct {
+type Groups struct {
 	log     *slog.Logger
 	sink    EventSink
 	nextID  func() anomaly.ID
@@ -368,7 +371,20 @@ type pending struct {
 // two spellings of one series would be tracked as two members. A sample
 // older than its window is dropped. Safe for concurrent use; each shard's
 // lock is taken once per call.
-func (s *Store) Observe(samples []anomaly.Sample) {
+func (s *Store) Observe(samples []anomaly.Sample) { s.observe(samples, nil) }
+
+// ObserveKeys is Observe for samples whose identity the engine has already
+// worked out (series.Engine.IngestKeys): keys[i] is the canonical key of
+// samples[i], and a zero key skips the sample. Nothing is parsed or
+// hashed again; samples[i].Series is not read.
+func (s *Store) ObserveKeys(samples []anomaly.Sample, keys []series.Key) {
+	if len(keys) != len(samples) {
+		return
+	}
+	s.observe(samples, keys)
+}
+
+func (s *Store) observe(samples []anomaly.Sample, keys []series.Key) {
 	rs := s.snap.Load()
 	if len(rs.rules) == 0 || len(samples) == 0 {
 		return
@@ -380,13 +396,29 @@ func (s *Store) Observe(samples []anomaly.Sample) {
 	b.count = slices.Grow(b.count[:0], nsh+1)[:nsh+1]
 	clear(b.count)
 	for i := range samples {
-		if rs.names != nil {
-			if _, ok := rs.names[metricName(samples[i].Series)]; !ok {
+		var h uint64
+		if keys != nil {
+			k := &keys[i]
+			if k.IsZero() {
 				b.hash[i] = 0
 				continue
 			}
+			if rs.names != nil {
+				if _, ok := rs.names[k.Name()]; !ok {
+					b.hash[i] = 0
+					continue
+				}
+			}
+			h = k.Hash() | 1 // 0 marks "skip"
+		} else {
+			if rs.names != nil {
+				if _, ok := rs.names[metricName(samples[i].Series)]; !ok {
+					b.hash[i] = 0
+					continue
+				}
+			}
+			h = xxhash.Sum64String(samples[i].Series) | 1
 		}
-		h := xxhash.Sum64String(samples[i].Series) | 1 // 0 marks "skip"
 		b.hash[i] = h
 		b.count[h%uint64(nsh)+1]++
 	}
@@ -429,7 +461,11 @@ func (s *Store) Observe(samples []anomaly.Sample) {
 					}
 				}
 				var u int
-				e, u = s.match(rs, sh, uint32(shi), e, ok, h, smp.Series, b)
+				var key *series.Key
+				if keys != nil {
+					key = &keys[i]
+				}
+				e, u = s.match(rs, sh, uint32(shi), e, ok, h, smp.Series, key, b)
 				untracked += u
 				if e < 0 {
 					continue
@@ -461,8 +497,14 @@ func (s *Store) Observe(samples []anomaly.Sample) {
 // it lacks, and queues their registration. It returns the entry (-1 when
 // the series matches no rule) and the number of windows refused by the
 // cap.
-func (s *Store) match(rs *ruleSet, sh *shard, shi uint32, e int32, exists bool, h uint64, text string, b *batch) (int32, int) {
-	key, err := series.Parse(text, s.limits)
+func (s *Store) match(rs *ruleSet, sh *shard, shi uint32, e int32, exists bool, h uint64, text string, known *series.Key, b *batch) (int32, int) {
+	var key series.Key
+	var err error
+	if known != nil {
+		key = *known
+	} else {
+		key, err = series.Parse(text, s.limits)
+	}
 	untracked := 0
 	if err == nil {
 		canonical := ""

@@ -33,9 +33,7 @@ const (
 // implementations must be safe for concurrent use. Events of one series
 // arrive in order. Record should return quickly: a slow sink holds up its
 // shard, whose queue then fills, and Ingest answers CodeOverloaded.
-type EventSink interface {
-	Record(anomaly.Event)
-}
+type EventSink = anomaly.Recorder
 
 // Options configures an Engine. The zero value is usable: every zero field
 // takes the default named in its comment.

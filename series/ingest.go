@@ -54,8 +54,7 @@ type subBatch struct {
 
 // parsed is the identity of one sample, by sample index.
 type parsed struct {
-	hash  uint64
-	key   string
+	key   Key
 	shard int32 // -1 when the sample was rejected before the shards
 }
 
@@ -122,6 +121,18 @@ func (e *Engine) putRequest(req *request) {
 // after Close; and ctx's error when ctx ends before the verdicts are back
 // (the points handed to shards are then still applied).
 func (e *Engine) Ingest(ctx context.Context, samples []anomaly.Sample) (anomaly.IngestResult, error) {
+	return e.IngestKeys(ctx, samples, nil)
+}
+
+// IngestKeys is Ingest that also hands back the identity the engine worked
+// out for each sample, so that nobody parses or hashes it again: when keys
+// is not nil it must have len(samples) entries, and keys[i] is set to the
+// canonical Key of sample i when the sample was accepted and to the zero
+// Key otherwise. The keys share their text with the engine (no copy).
+func (e *Engine) IngestKeys(ctx context.Context, samples []anomaly.Sample, keys []Key) (anomaly.IngestResult, error) {
+	if keys != nil && len(keys) != len(samples) {
+		return anomaly.IngestResult{}, fmt.Errorf("series: ingest: %d keys for %d samples", len(keys), len(samples))
+	}
 	start := time.Now()
 	if err := ctx.Err(); err != nil {
 		return anomaly.IngestResult{}, fmt.Errorf("series: ingest: %w", err)
@@ -153,8 +164,8 @@ func (e *Engine) Ingest(ctx context.Context, samples []anomaly.Sample) (anomaly.
 			req.errs = append(req.errs, &ae)
 			continue
 		}
-		p.hash, p.key = prevKey.hash, prevKey.canonical
-		p.shard = int32(p.hash % nshards)
+		p.key = prevKey
+		p.shard = int32(p.key.hash % nshards)
 		req.counts[p.shard]++
 	}
 
@@ -174,7 +185,7 @@ func (e *Engine) Ingest(ctx context.Context, samples []anomaly.Sample) (anomaly.
 		at := req.counts[p.shard]
 		req.counts[p.shard]++
 		req.pos[i] = at
-		req.items[at] = item{hash: p.hash, key: p.key, ts: samples[i].TimestampMs, v: samples[i].Value}
+		req.items[at] = item{hash: p.key.hash, key: p.key.canonical, ts: samples[i].TimestampMs, v: samples[i].Value}
 		req.outs[at] = outcome{}
 	}
 	valid := int(off)
@@ -194,7 +205,7 @@ func (e *Engine) Ingest(ctx context.Context, samples []anomaly.Sample) (anomaly.
 		}
 	}
 
-	res := e.collect(req, samples)
+	res := e.collect(req, samples, keys)
 	e.putRequest(req)
 	e.m.batches.Inc()
 	e.m.latency.Observe(time.Since(start).Seconds())
@@ -264,7 +275,7 @@ func (e *Engine) dispatch(ctx context.Context, req *request) (int, error) {
 }
 
 // collect builds the result in sample order and counts it in the metrics.
-func (e *Engine) collect(req *request, samples []anomaly.Sample) anomaly.IngestResult {
+func (e *Engine) collect(req *request, samples []anomaly.Sample, keys []Key) anomaly.IngestResult {
 	res := anomaly.IngestResult{Errors: []anomaly.ItemError{}, Anomalies: []anomaly.Verdict{}}
 	var rejected [8]struct {
 		code anomaly.Code
@@ -281,6 +292,9 @@ func (e *Engine) collect(req *request, samples []anomaly.Sample) anomaly.IngestR
 	}
 	next := 0 // next entry of req.errs
 	for i, at := range req.pos {
+		if keys != nil {
+			keys[i] = Key{}
+		}
 		if at < 0 {
 			ie := req.errs[next].Item()
 			next++
@@ -293,20 +307,13 @@ func (e *Engine) collect(req *request, samples []anomaly.Sample) anomaly.IngestR
 		switch o.code {
 		case outLearned, outDuplicate:
 			res.Accepted++
+			if keys != nil {
+				keys[i] = req.parsed[i].key
+			}
 			if o.state == anomaly.StateAnomalous {
-				res.Anomalies = append(res.Anomalies, anomaly.Verdict{
-					Series:    it.key,
-					Timestamp: time.UnixMilli(it.ts).UTC(),
-					Value:     it.v,
-					Expected:  anomaly.Finite(o.expected),
-					Lower:     anomaly.Finite(o.lower),
-					Upper:     anomaly.Finite(o.upper),
-					Score:     anomaly.Finite(o.score),
-					Z:         anomaly.Finite(o.z),
-					State:     o.state,
-					Detector:  o.detector.String(),
-					AnomalyID: o.id,
-				})
+				r := models.Result{Expected: o.expected, Lower: o.lower, Upper: o.upper, Score: o.score, Z: o.z,
+					State: o.state, Detector: o.detector, NeedPoints: int(o.needPoints)}
+				res.Anomalies = append(res.Anomalies, verdict(it.key, it.ts, it.v, &r, o.id))
 			}
 		case outOutOfOrder:
 			res.Errors = append(res.Errors, anomaly.ItemError{Index: i, Code: anomaly.CodeOutOfOrder, Field: "timestamp",

@@ -329,8 +329,9 @@ func (sh *shard) find(k Key) (int32, bool) {
 	return idx, true
 }
 
-// verdict builds the verdict of one point. The detector is "" unless the
-// point is anomalous.
+// verdict builds the verdict of one point, the one constructor of a
+// verdict in the engine (ingest answers, events, latest, what-if). The
+// detector is "" unless the point is anomalous; every float is finite.
 func verdict(series string, ts int64, v float64, r *models.Result, id anomaly.ID) anomaly.Verdict {
 	vd := anomaly.Verdict{
 		Series:     series,

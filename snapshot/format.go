@@ -46,6 +46,9 @@ var (
 	ErrChecksum  = fmt.Errorf("%w: checksum mismatch", ErrCorrupt)
 	ErrTruncated = fmt.Errorf("%w: truncated", ErrCorrupt)
 	ErrVersion   = errors.New("snapshot: unsupported format version")
+	// ErrNewerFormat wraps ErrVersion for a file of a newer release's
+	// layout: not damaged, only unreadable by this build.
+	ErrNewerFormat = fmt.Errorf("%w, written by a newer release", ErrVersion)
 )
 
 // Header describes a snapshot file.
@@ -93,7 +96,12 @@ func decodeHeader(b []byte) (Header, error) {
 		Blocks:        binary.LittleEndian.Uint32(b[32:]),
 		LastAnomalyID: binary.LittleEndian.Uint64(b[36:]),
 	}
+	if h.FormatVersion > FormatVersion {
+		return Header{}, fmt.Errorf("%w: %d, this build reads up to %d", ErrNewerFormat, h.FormatVersion, FormatVersion)
+	}
 	if h.FormatVersion != FormatVersion {
+		// Older layouts are read here, each by its own branch, when there
+		// are any.
 		return Header{}, fmt.Errorf("%w: %d, this build reads %d", ErrVersion, h.FormatVersion, FormatVersion)
 	}
 	if b[11] != 0 || binary.LittleEndian.Uint32(b[12:]) != 0 {

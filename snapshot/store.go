@@ -68,8 +68,14 @@ func (s *Store) Dir() string { return s.dir }
 
 // Generations lists the committed generations, newest first. Quarantined
 // and temporary files are not listed.
-func (s *Store) Generations() ([]Generation, error) {
-	ents, err := os.ReadDir(s.dir)
+func (s *Store) Generations() ([]Generation, error) { return List(s.dir) }
+
+// List returns the committed generations in dir, newest first, without
+// opening a Store: it reads the directory only (OpenStore removes the
+// temporary files of interrupted writes, which must not happen to the
+// directory of a running service).
+func List(dir string) ([]Generation, error) {
+	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("snapshot: %w", err)
 	}
@@ -79,7 +85,7 @@ func (s *Store) Generations() ([]Generation, error) {
 		if !ok || !e.Type().IsRegular() {
 			continue
 		}
-		g := Generation{Seq: seq, Path: filepath.Join(s.dir, e.Name())}
+		g := Generation{Seq: seq, Path: filepath.Join(dir, e.Name())}
 		if info, err := e.Info(); err == nil {
 			g.Size = info.Size()
 		}

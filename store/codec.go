@@ -1,7 +1,6 @@
 package store
 
 import (
-	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -9,27 +8,15 @@ import (
 	"time"
 
 	"github.com/anomalyd/detector/anomaly"
+	"github.com/anomalyd/detector/timeline"
 )
 
 // record is one anomaly as the store keeps it: the anomaly with its end
-// time inline (zero while open) and the wall-clock time its resolution was
+// inline (timeline.State) and the wall-clock time its resolution was
 // recorded, which age retention is measured from.
 type record struct {
-	a          anomaly.Anomaly // EndedAt is always nil here; see end
-	end        time.Time       // zero while open
-	resolvedAt time.Time       // wall clock when the resolve event was recorded; zero while open
-}
-
-func (r *record) open() bool { return r.end.IsZero() }
-
-// anomaly returns a copy of the anomaly that shares nothing with r.
-func (r *record) anomaly() anomaly.Anomaly {
-	a := r.a
-	if !r.open() {
-		t := r.end
-		a.EndedAt = &t
-	}
-	return a
+	timeline.State
+	resolvedAt time.Time // wall clock when the resolve event was recorded; zero while open
 }
 
 // Record encoding, version 1:
@@ -62,24 +49,24 @@ func appendFloat(dst []byte, f float64) []byte {
 // appendRecord appends the encoding of r to dst.
 func appendRecord(dst []byte, r *record) []byte {
 	dst = append(dst, recordVersion)
-	dst = appendString(dst, r.a.Kind)
-	dst = appendString(dst, r.a.Series)
-	dst = appendString(dst, r.a.Detector)
+	dst = appendString(dst, r.A.Kind)
+	dst = appendString(dst, r.A.Series)
+	dst = appendString(dst, r.A.Detector)
 	var flags byte
-	if !r.open() {
+	if !r.Open() {
 		flags |= 1
 	}
 	dst = append(dst, flags)
-	dst = appendTime(dst, r.a.StartedAt)
-	dst = appendTime(dst, r.a.PeakAt)
-	if !r.open() {
-		dst = appendTime(dst, r.end)
+	dst = appendTime(dst, r.A.StartedAt)
+	dst = appendTime(dst, r.A.PeakAt)
+	if !r.Open() {
+		dst = appendTime(dst, r.End)
 		dst = appendTime(dst, r.resolvedAt)
 	}
-	dst = appendFloat(dst, r.a.PeakScore)
-	dst = appendFloat(dst, r.a.PeakValue)
-	dst = appendFloat(dst, r.a.PeakExpected)
-	return binary.AppendUvarint(dst, uint64(r.a.Points))
+	dst = appendFloat(dst, r.A.PeakScore)
+	dst = appendFloat(dst, r.A.PeakValue)
+	dst = appendFloat(dst, r.A.PeakExpected)
+	return binary.AppendUvarint(dst, uint64(r.A.Points))
 }
 
 // decoder reads the fields of a record; the first failure sticks.
@@ -164,28 +151,28 @@ func decodeRecord(id anomaly.ID, b []byte) (record, error) {
 		return record{}, fmt.Errorf("anomaly %s: record version %d, want %d", id, v, recordVersion)
 	}
 	var r record
-	r.a.ID = id
-	r.a.Kind = d.string()
-	r.a.Series = d.string()
-	r.a.Detector = d.string()
+	r.A.ID = id
+	r.A.Kind = d.string()
+	r.A.Series = d.string()
+	r.A.Detector = d.string()
 	flags := d.byte()
-	r.a.StartedAt = d.time()
-	r.a.PeakAt = d.time()
+	r.A.StartedAt = d.time()
+	r.A.PeakAt = d.time()
 	if flags&1 != 0 {
-		r.end = d.time()
+		r.End = d.time()
 		r.resolvedAt = d.time()
-		if r.end.IsZero() && d.err == nil {
+		if r.End.IsZero() && d.err == nil {
 			d.fail()
 		}
 	}
-	r.a.PeakScore = d.float()
-	r.a.PeakValue = d.float()
-	r.a.PeakExpected = d.float()
+	r.A.PeakScore = d.float()
+	r.A.PeakValue = d.float()
+	r.A.PeakExpected = d.float()
 	pts := d.uvarint()
 	if pts > math.MaxInt32 {
 		d.fail()
 	}
-	r.a.Points = int(pts)
+	r.A.Points = int(pts)
 	if d.err == nil && len(d.b) != 0 {
 		d.fail()
 	}
@@ -231,9 +218,9 @@ type indexValue [17]byte
 
 func makeIndexValue(r *record) indexValue {
 	var v indexValue
-	if !r.open() {
+	if !r.Open() {
 		v[0] = 1
-		binary.BigEndian.PutUint64(v[1:], uint64(r.end.UnixNano()))
+		binary.BigEndian.PutUint64(v[1:], uint64(r.End.UnixNano()))
 		binary.BigEndian.PutUint64(v[9:], uint64(r.resolvedAt.UnixNano()))
 	}
 	return v
@@ -246,27 +233,12 @@ func parseIndexValue(b []byte) (resolved bool, endNs, resolvedAtNs int64, ok boo
 	return b[0]&1 != 0, int64(binary.BigEndian.Uint64(b[1:])), int64(binary.BigEndian.Uint64(b[9:])), true
 }
 
-// Cursors are version byte 1, the start time in Unix nanoseconds and the
-// id, big endian, in unpadded URL-safe base64: the form timeline.Memory
-// uses, so a cursor means the same position in either store.
-const cursorVersion = 1
-
-func encodeCursor(start time.Time, id anomaly.ID) string {
-	var b [17]byte
-	b[0] = cursorVersion
-	binary.BigEndian.PutUint64(b[1:], uint64(start.UnixNano()))
-	binary.BigEndian.PutUint64(b[9:], uint64(id))
-	return base64.RawURLEncoding.EncodeToString(b[:])
-}
-
+// decodeCursor reads a cursor of timeline.EncodeCursor (the codec every
+// backend shares) as the order key it points after.
 func decodeCursor(s string) (orderKey, error) {
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || len(b) != 17 || b[0] != cursorVersion {
-		return orderKey{}, &anomaly.Error{Code: anomaly.CodeInvalidArgument, Field: "cursor", Index: -1,
-			Message: "malformed cursor: pass the next_cursor of a previous page unchanged", Err: err}
+	t, id, err := timeline.DecodeCursor(s)
+	if err != nil {
+		return orderKey{}, err
 	}
-	var k orderKey
-	binary.BigEndian.PutUint64(k[:8], binary.BigEndian.Uint64(b[1:])^(1<<63))
-	copy(k[8:], b[9:])
-	return k, nil
+	return makeOrderKey(t, id), nil
 }

@@ -6,15 +6,16 @@ import (
 	"time"
 
 	"github.com/anomalyd/detector/anomaly"
+	"github.com/anomalyd/detector/timeline"
 )
 
 // FuzzDecodeRecord: any bytes decode to a record or an error, never a
 // panic, and a record that decodes encodes back to the same bytes.
 func FuzzDecodeRecord(f *testing.F) {
-	open := record{a: anomaly.Anomaly{ID: 1, Kind: anomaly.KindPoint, Series: `cpu{host="a"}`, Detector: "level",
-		StartedAt: at(1), PeakScore: 0.99, PeakAt: at(2), PeakValue: 3, PeakExpected: 1, Points: 7}}
+	open := record{State: timeline.State{A: anomaly.Anomaly{ID: 1, Kind: anomaly.KindPoint, Series: `cpu{host="a"}`, Detector: "level",
+		StartedAt: at(1), PeakScore: 0.99, PeakAt: at(2), PeakValue: 3, PeakExpected: 1, Points: 7}}}
 	resolved := open
-	resolved.end, resolved.resolvedAt = at(9), time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	resolved.End, resolved.resolvedAt = at(9), time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	f.Add(appendRecord(nil, &open))
 	f.Add(appendRecord(nil, &resolved))
 	f.Add([]byte{})
@@ -28,7 +29,7 @@ func FuzzDecodeRecord(f *testing.F) {
 		if err != nil {
 			t.Fatalf("re-encoded record does not decode: %v", err)
 		}
-		if again.a != r.a || !again.end.Equal(r.end) || !again.resolvedAt.Equal(r.resolvedAt) {
+		if again.A != r.A || !again.End.Equal(r.End) || !again.resolvedAt.Equal(r.resolvedAt) {
 			t.Fatalf("round trip: %+v, want %+v", again, r)
 		}
 	})
@@ -38,8 +39,8 @@ func FuzzDecodeRecord(f *testing.F) {
 // error on the cursor field; a decoded cursor's position survives a round
 // trip (the text may differ in base64's unused trailing bits).
 func FuzzDecodeCursor(f *testing.F) {
-	f.Add(encodeCursor(at(5), 5))
-	f.Add(encodeCursor(time.Unix(0, -1), 1<<63))
+	f.Add(timeline.EncodeCursor(at(5), 5))
+	f.Add(timeline.EncodeCursor(time.Unix(0, -1), 1<<63))
 	f.Add("")
 	f.Add("not a cursor")
 	f.Add("AQ")
@@ -51,7 +52,7 @@ func FuzzDecodeCursor(f *testing.F) {
 			}
 			return
 		}
-		again, err := decodeCursor(encodeCursor(keyTime(binary.BigEndian.Uint64(k[:8])), k.id()))
+		again, err := decodeCursor(timeline.EncodeCursor(keyTime(binary.BigEndian.Uint64(k[:8])), k.id()))
 		if err != nil || again != k {
 			t.Fatalf("cursor %q: round trip gives %x, %v, want %x", s, again, err, k)
 		}

@@ -124,13 +124,13 @@ func (s *Store) Query(ctx context.Context, q anomaly.TimelineQuery) (anomaly.Ano
 	}
 	top := topK{k: limit + 1}
 	for id, e := range s.live {
-		if q.Series != "" && e.a.Series != q.Series {
+		if q.Series != "" && e.A.Series != q.Series {
 			continue
 		}
-		if !match(!e.open(), e.end.UnixNano()) {
+		if !match(!e.Open(), e.End.UnixNano()) {
 			continue
 		}
-		k := makeOrderKey(e.a.StartedAt, id)
+		k := makeOrderKey(e.A.StartedAt, id)
 		if bytes.Compare(k[:], hi[:]) < 0 {
 			top.push(candidate{k, e})
 		}
@@ -143,10 +143,10 @@ func (s *Store) Query(ctx context.Context, q anomaly.TimelineQuery) (anomaly.Ano
 		for i, c := range mem {
 			if i == limit {
 				last := page.Anomalies[limit-1]
-				page.NextCursor = encodeCursor(last.StartedAt, last.ID)
+				page.NextCursor = timeline.EncodeCursor(last.StartedAt, last.ID)
 				break
 			}
-			page.Anomalies = append(page.Anomalies, c.e.anomaly())
+			page.Anomalies = append(page.Anomalies, c.e.Anomaly())
 		}
 		return page, nil
 	}
@@ -208,24 +208,19 @@ func (s *Store) Query(ctx context.Context, q anomaly.TimelineQuery) (anomaly.Ano
 		for dOK || mi < len(mem) {
 			if len(page.Anomalies) == limit {
 				last := page.Anomalies[limit-1]
-				page.NextCursor = encodeCursor(last.StartedAt, last.ID)
+				page.NextCursor = timeline.EncodeCursor(last.StartedAt, last.ID)
 				return nil
 			}
 			if mi < len(mem) && (!dOK || bytes.Compare(mem[mi].key[:], dk[:]) > 0) {
-				page.Anomalies = append(page.Anomalies, mem[mi].e.anomaly())
+				page.Anomalies = append(page.Anomalies, mem[mi].e.Anomaly())
 				mi++
 				continue
 			}
-			id := dk.id()
-			b := recs.Get(idKey(id))
-			if b == nil {
-				return fmt.Errorf("%w: anomaly %s is indexed but not stored", errCorrupt, id)
-			}
-			r, err := decodeRecord(id, b)
+			r, err := loadRecord(recs, dk.id())
 			if err != nil {
-				return fmt.Errorf("%w: %w", errCorrupt, err)
+				return err
 			}
-			page.Anomalies = append(page.Anomalies, r.anomaly())
+			page.Anomalies = append(page.Anomalies, r.Anomaly())
 			if dk, dOK, err = next(); err != nil {
 				return err
 			}

@@ -89,20 +89,20 @@ func (s *Store) deleteWhere(collect func(tx *bolt.Tx) []anomaly.ID) (int, error)
 			if err != nil {
 				return fmt.Errorf("%w: %w", errCorrupt, err)
 			}
-			ok := makeOrderKey(r.a.StartedAt, id)
+			ok := makeOrderKey(r.A.StartedAt, id)
 			for _, del := range []struct {
 				b *bolt.Bucket
 				k []byte
 			}{
 				{recs, key},
 				{byStart, ok[:]},
-				{bySeries, append(seriesPrefix(nil, r.a.Series), ok[:]...)},
+				{bySeries, append(seriesPrefix(nil, r.A.Series), ok[:]...)},
 			} {
 				if err := del.b.Delete(del.k); err != nil {
 					return err
 				}
 			}
-			if !r.open() {
+			if !r.Open() {
 				rk := makeOrderKey(r.resolvedAt, id)
 				if err := byResolved.Delete(rk[:]); err != nil {
 					return err

@@ -178,8 +178,7 @@ type Store struct {
 }
 
 var (
-	_ timeline.Recorder = (*Store)(nil)
-	_ timeline.Reader   = (*Store)(nil)
+	_ timeline.Timeline = (*Store)(nil)
 	_ peers.RuleStore   = (*Store)(nil)
 )
 
@@ -297,13 +296,9 @@ func (s *Store) load() (err error) {
 				s.maxDur.Store(max(s.maxDur.Load(), endNs-startNs))
 				continue
 			}
-			b := recs.Get(idKey(id))
-			if b == nil {
-				return fmt.Errorf("%w: anomaly %s is indexed but not stored", errCorrupt, id)
-			}
-			r, err := decodeRecord(id, b)
+			r, err := loadRecord(recs, id)
 			if err != nil {
-				return fmt.Errorf("%w: %w", errCorrupt, err)
+				return err
 			}
 			s.live[id] = &entry{record: r, stored: true}
 		}
@@ -312,8 +307,22 @@ func (s *Store) load() (err error) {
 	})
 }
 
-// Record folds one event into the timeline with the rules of
-// timeline.Memory.Record (opened, updated, resolved; zero ids, repeated
+// loadRecord reads the record of an indexed anomaly; a missing or
+// undecodable one is errCorrupt.
+func loadRecord(recs *bolt.Bucket, id anomaly.ID) (record, error) {
+	b := recs.Get(idKey(id))
+	if b == nil {
+		return record{}, fmt.Errorf("%w: anomaly %s is indexed but not stored", errCorrupt, id)
+	}
+	r, err := decodeRecord(id, b)
+	if err != nil {
+		return record{}, fmt.Errorf("%w: %w", errCorrupt, err)
+	}
+	return r, nil
+}
+
+// Record folds one event into the timeline with timeline.Opened and
+// timeline.State.Fold (opened, updated, resolved; zero ids, repeated
 // opens and events for anomalies not held are ignored). It never blocks
 // on the disk: it takes one mutex, changes the entry in memory and marks
 // it for the writer. When MaxPending anomalies already wait for the
@@ -323,7 +332,6 @@ func (s *Store) Record(ev anomaly.Event) {
 	if ev.AnomalyID == 0 {
 		return
 	}
-	at := timeline.PointTime(&ev)
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -332,8 +340,7 @@ func (s *Store) Record(ev anomaly.Event) {
 	}
 	s.maxID = max(s.maxID, ev.AnomalyID)
 	e := s.live[ev.AnomalyID]
-	switch ev.Kind {
-	case anomaly.EventOpened:
+	if ev.Kind == anomaly.EventOpened {
 		if e != nil {
 			s.mu.Unlock()
 			return
@@ -345,54 +352,20 @@ func (s *Store) Record(ev anomaly.Event) {
 			}
 			return
 		}
-		kind := ev.AnomalyKind
-		if kind == "" {
-			kind = anomaly.KindPoint
-		}
-		e = &entry{record: record{a: anomaly.Anomaly{
-			ID:           ev.AnomalyID,
-			Kind:         kind,
-			Series:       ev.Series,
-			Detector:     ev.Verdict.Detector,
-			StartedAt:    at,
-			PeakScore:    ev.Verdict.Score,
-			PeakAt:       at,
-			PeakValue:    ev.Verdict.Value,
-			PeakExpected: ev.Verdict.Expected,
-			Points:       1,
-		}}}
+		e = &entry{record: record{State: timeline.Opened(&ev)}}
 		s.live[ev.AnomalyID] = e
 		s.livePeak = max(s.livePeak, len(s.live))
-	case anomaly.EventUpdated:
-		if e == nil || !e.open() {
+	} else {
+		if e == nil || !e.Fold(&ev) {
 			s.mu.Unlock()
-			s.stats.orphans.Add(1)
-			return
-		}
-		e.a.Points++
-		if ev.Verdict.Score > e.a.PeakScore {
-			e.a.PeakScore = ev.Verdict.Score
-			e.a.PeakAt = at
-			e.a.PeakValue = ev.Verdict.Value
-			e.a.PeakExpected = ev.Verdict.Expected
-			if ev.Verdict.Detector != "" {
-				e.a.Detector = ev.Verdict.Detector
+			if ev.Kind == anomaly.EventUpdated || ev.Kind == anomaly.EventResolved {
+				s.stats.orphans.Add(1)
 			}
-		}
-	case anomaly.EventResolved:
-		if e == nil || !e.open() {
-			s.mu.Unlock()
-			s.stats.orphans.Add(1)
 			return
 		}
-		if at.Before(e.a.StartedAt) {
-			at = e.a.StartedAt
+		if !e.Open() {
+			e.resolvedAt = s.opts.Now().UTC()
 		}
-		e.end = at
-		e.resolvedAt = s.opts.Now().UTC()
-	default:
-		s.mu.Unlock()
-		return
 	}
 	e.ver++
 	if !e.dirty {
@@ -522,8 +495,8 @@ func (s *Store) flush() error {
 		return nil
 	}
 	for i := range items {
-		if r := &items[i].r; !r.open() {
-			if d := r.end.Sub(r.a.StartedAt).Nanoseconds(); d > s.maxDur.Load() {
+		if r := &items[i].r; !r.Open() {
+			if d := r.End.Sub(r.A.StartedAt).Nanoseconds(); d > s.maxDur.Load() {
 				s.maxDur.Store(d)
 			}
 		}
@@ -539,7 +512,7 @@ func (s *Store) flush() error {
 		byStart, bySeries, byResolved := tx.Bucket(bucketByStart), tx.Bucket(bucketBySeries), tx.Bucket(bucketByResolved)
 		for i := range items {
 			it := &items[i]
-			id := it.r.a.ID
+			id := it.r.A.ID
 			key := idKey(id)
 			if it.new && recs.Get(key) != nil {
 				dup[i] = true // a repeated open of an anomaly already stored
@@ -553,18 +526,18 @@ func (s *Store) flush() error {
 			if err := recs.Put(key, arena[n:len(arena):len(arena)]); err != nil {
 				return err
 			}
-			ok := makeOrderKey(it.r.a.StartedAt, id)
+			ok := makeOrderKey(it.r.A.StartedAt, id)
 			iv := makeIndexValue(&it.r)
 			if err := byStart.Put(ok[:], iv[:]); err != nil {
 				return err
 			}
 			n = len(arena)
-			arena = append(seriesPrefix(arena, it.r.a.Series), ok[:]...)
+			arena = append(seriesPrefix(arena, it.r.A.Series), ok[:]...)
 			sk := arena[n:len(arena):len(arena)]
 			if err := bySeries.Put(sk, iv[:]); err != nil {
 				return err
 			}
-			if !it.r.open() {
+			if !it.r.Open() {
 				rk := makeOrderKey(it.r.resolvedAt, id)
 				if err := byResolved.Put(rk[:], nil); err != nil {
 					return err
@@ -586,7 +559,7 @@ func (s *Store) flush() error {
 	if err != nil {
 		// Keep them pending; later changes may have queued some already.
 		for _, it := range items {
-			if !it.e.dirty && s.live[it.r.a.ID] == it.e {
+			if !it.e.dirty && s.live[it.r.A.ID] == it.e {
 				it.e.dirty = true
 				s.dirty = append(s.dirty, it.e)
 			}
@@ -594,14 +567,14 @@ func (s *Store) flush() error {
 	} else {
 		for i, it := range items {
 			if dup[i] {
-				if s.live[it.r.a.ID] == it.e {
-					delete(s.live, it.r.a.ID)
+				if s.live[it.r.A.ID] == it.e {
+					delete(s.live, it.r.A.ID)
 				}
 				continue
 			}
 			it.e.stored = true
-			if !it.r.open() && it.e.ver == it.ver && s.live[it.r.a.ID] == it.e {
-				delete(s.live, it.r.a.ID)
+			if !it.r.Open() && it.e.ver == it.ver && s.live[it.r.A.ID] == it.e {
+				delete(s.live, it.r.A.ID)
 			}
 		}
 		if s.livePeak > 4096 && len(s.live) < s.livePeak/4 {
@@ -637,7 +610,7 @@ func (s *Store) Get(ctx context.Context, id anomaly.ID) (a anomaly.Anomaly, err 
 	}
 	s.mu.RLock()
 	if e := s.live[id]; e != nil {
-		a = e.anomaly()
+		a = e.Anomaly()
 		s.mu.RUnlock()
 		return a, nil
 	}
@@ -656,7 +629,7 @@ func (s *Store) Get(ctx context.Context, id anomaly.ID) (a anomaly.Anomaly, err 
 		if err != nil {
 			return err
 		}
-		a, found = r.anomaly(), true
+		a, found = r.Anomaly(), true
 		return nil
 	})
 	if err != nil {

@@ -2,8 +2,6 @@ package timeline
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/binary"
 	"sort"
 	"sync"
 	"time"
@@ -15,9 +13,7 @@ import (
 // concurrent use and cheap: Record is called from the engine's shard
 // goroutines in the middle of processing points. Record never fails; a
 // store that cannot keep an event drops it and counts the drop.
-type Recorder interface {
-	Record(ev anomaly.Event)
-}
+type Recorder = anomaly.Recorder
 
 // Reader answers timeline queries. Implementations must be safe for
 // concurrent use, also with Record.
@@ -32,30 +28,17 @@ type Reader interface {
 
 // Page sizes of Query.
 const (
-	DefaultLimit = 100  // used when TimelineQuery.Limit is 0 or less
-	MaxLimit     = 1000 // larger limits are lowered to this
+	DefaultLimit = anomaly.DefaultPageLimit // used when TimelineQuery.Limit is 0 or less
+	MaxLimit     = anomaly.MaxPageLimit     // larger limits are lowered to this
 )
 
 // DefaultMaxAnomalies is the bound NewMemory uses when given 0 or less.
 const DefaultMaxAnomalies = 100_000
 
-// entry is one anomaly of a Memory store. endedAt is zero while open.
+// entry is one anomaly of a Memory store.
 type entry struct {
-	a       anomaly.Anomaly // EndedAt is always nil here; see endedAt
-	endedAt time.Time
-	dead    bool // removed, still in order until compaction
-}
-
-func (e *entry) open() bool { return e.endedAt.IsZero() }
-
-// snapshot returns a copy of the anomaly that shares nothing with e.
-func (e *entry) snapshot() anomaly.Anomaly {
-	a := e.a
-	if !e.open() {
-		t := e.endedAt
-		a.EndedAt = &t
-	}
-	return a
+	State
+	dead bool // removed, still in order until compaction
 }
 
 // Memory is the in-memory timeline. It holds at most max anomalies; when a
@@ -76,6 +59,7 @@ type Memory struct {
 	dead    int      // dead entries in order
 	dropped uint64   // anomalies dropped to stay within max
 	orphans uint64   // updated/resolved events for anomalies not held
+	maxID   anomaly.ID
 }
 
 // NewMemory returns an empty store bounded to maxAnomalies entries
@@ -87,10 +71,17 @@ func NewMemory(maxAnomalies int) *Memory {
 	return &Memory{max: maxAnomalies, byID: make(map[anomaly.ID]*entry)}
 }
 
-var (
-	_ Recorder = (*Memory)(nil)
-	_ Reader   = (*Memory)(nil)
-)
+var _ Timeline = (*Memory)(nil)
+
+// MaxID implements Timeline.
+func (m *Memory) MaxID() anomaly.ID {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.maxID
+}
+
+// Close implements Timeline; a Memory holds nothing to release.
+func (m *Memory) Close() error { return nil }
 
 // PointTime is the timestamp of the point that caused ev: the verdict's
 // timestamp, or ev.At when the verdict carries none. Every timeline backend
@@ -102,74 +93,31 @@ func PointTime(ev *anomaly.Event) time.Time {
 	return ev.At.UTC()
 }
 
-// Record folds one event into the timeline:
-//
-//   - opened: a new entry starting at the point's timestamp, with one point
-//     and the point as its peak;
-//   - updated: one more point; the peak (score, value, expected, time,
-//     detector) moves to this point when its score is higher;
-//   - resolved: EndedAt is set to the resolving point's timestamp.
-//
+// Record folds one event into the timeline with Opened and State.Fold.
 // Events with a zero AnomalyID, a repeated open and events for anomalies
 // the store does not hold are ignored.
 func (m *Memory) Record(ev anomaly.Event) {
 	if ev.AnomalyID == 0 {
 		return
 	}
-	at := PointTime(&ev)
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.maxID = max(m.maxID, ev.AnomalyID)
 	e := m.byID[ev.AnomalyID]
-	switch ev.Kind {
-	case anomaly.EventOpened:
+	if ev.Kind == anomaly.EventOpened {
 		if e != nil {
 			return
 		}
-		kind := ev.AnomalyKind
-		if kind == "" {
-			kind = anomaly.KindPoint
-		}
-		e = &entry{a: anomaly.Anomaly{
-			ID:           ev.AnomalyID,
-			Kind:         kind,
-			Series:       ev.Series,
-			Detector:     ev.Verdict.Detector,
-			StartedAt:    at,
-			PeakScore:    ev.Verdict.Score,
-			PeakAt:       at,
-			PeakValue:    ev.Verdict.Value,
-			PeakExpected: ev.Verdict.Expected,
-			Points:       1,
-		}}
+		e = &entry{State: Opened(&ev)}
 		m.insert(e)
-		m.byID[e.a.ID] = e
+		m.byID[e.A.ID] = e
 		for len(m.byID) > m.max {
 			m.dropOne()
 		}
-	case anomaly.EventUpdated:
-		if e == nil || !e.open() {
-			m.orphans++
-			return
-		}
-		e.a.Points++
-		if ev.Verdict.Score > e.a.PeakScore {
-			e.a.PeakScore = ev.Verdict.Score
-			e.a.PeakAt = at
-			e.a.PeakValue = ev.Verdict.Value
-			e.a.PeakExpected = ev.Verdict.Expected
-			if ev.Verdict.Detector != "" {
-				e.a.Detector = ev.Verdict.Detector
-			}
-		}
-	case anomaly.EventResolved:
-		if e == nil || !e.open() {
-			m.orphans++
-			return
-		}
-		if at.Before(e.a.StartedAt) {
-			at = e.a.StartedAt
-		}
-		e.endedAt = at
+		return
+	}
+	if e == nil || !e.Fold(&ev) {
+		m.orphans++
 	}
 }
 
@@ -184,12 +132,12 @@ func less(aT time.Time, aID anomaly.ID, bT time.Time, bID anomaly.ID) bool {
 // insert puts e into order at its sorted position. Called with mu held.
 func (m *Memory) insert(e *entry) {
 	n := len(m.order)
-	if n == 0 || less(m.order[n-1].a.StartedAt, m.order[n-1].a.ID, e.a.StartedAt, e.a.ID) {
+	if n == 0 || less(m.order[n-1].A.StartedAt, m.order[n-1].A.ID, e.A.StartedAt, e.A.ID) {
 		m.order = append(m.order, e)
 		return
 	}
 	i := sort.Search(n, func(i int) bool {
-		return !less(m.order[i].a.StartedAt, m.order[i].a.ID, e.a.StartedAt, e.a.ID)
+		return !less(m.order[i].A.StartedAt, m.order[i].A.ID, e.A.StartedAt, e.A.ID)
 	})
 	m.order = append(m.order, nil)
 	copy(m.order[i+1:], m.order[i:])
@@ -207,13 +155,13 @@ func (m *Memory) dropOne() {
 	}
 	victim := 0
 	for i, e := range m.order {
-		if !e.dead && !e.open() {
+		if !e.dead && !e.Open() {
 			victim = i
 			break
 		}
 	}
 	e := m.order[victim]
-	delete(m.byID, e.a.ID)
+	delete(m.byID, e.A.ID)
 	m.dropped++
 	if victim == 0 {
 		m.order[0] = nil
@@ -255,7 +203,7 @@ func (m *Memory) Get(_ context.Context, id anomaly.ID) (anomaly.Anomaly, error) 
 	if e == nil {
 		return anomaly.Anomaly{}, anomaly.Errorf(anomaly.CodeNotFound, "anomaly %s is not on the timeline", id)
 	}
-	return e.snapshot(), nil
+	return e.Anomaly(), nil
 }
 
 // Query returns the anomalies that match q, newest first. Filters:
@@ -283,7 +231,7 @@ func (m *Memory) Query(ctx context.Context, q anomaly.TimelineQuery) (anomaly.An
 		hasC  bool
 	)
 	if q.Cursor != "" {
-		if curT, curID, err = decodeCursor(q.Cursor); err != nil {
+		if curT, curID, err = DecodeCursor(q.Cursor); err != nil {
 			return anomaly.AnomalyPage{}, err
 		}
 		hasC = true
@@ -296,31 +244,31 @@ func (m *Memory) Query(ctx context.Context, q anomaly.TimelineQuery) (anomaly.An
 	hi := len(m.order)
 	if hasC {
 		hi = sort.Search(hi, func(i int) bool {
-			return !less(m.order[i].a.StartedAt, m.order[i].a.ID, curT, curID)
+			return !less(m.order[i].A.StartedAt, m.order[i].A.ID, curT, curID)
 		})
 	}
 	if !q.Until.IsZero() {
 		hi = min(hi, sort.Search(len(m.order), func(i int) bool {
-			return !m.order[i].a.StartedAt.Before(q.Until)
+			return !m.order[i].A.StartedAt.Before(q.Until)
 		}))
 	}
 	for i := hi - 1; i >= 0; i-- {
 		e := m.order[i]
-		if e.dead || (q.Series != "" && e.a.Series != q.Series) {
+		if e.dead || (q.Series != "" && e.A.Series != q.Series) {
 			continue
 		}
-		if open := e.open(); (open && !wantOpen) || (!open && !wantResolved) {
+		if open := e.Open(); (open && !wantOpen) || (!open && !wantResolved) {
 			continue
 		}
-		if !q.Since.IsZero() && !e.open() && e.endedAt.Before(q.Since) {
+		if !q.Since.IsZero() && !e.Open() && e.End.Before(q.Since) {
 			continue
 		}
 		if len(page.Anomalies) == limit {
 			last := page.Anomalies[limit-1]
-			page.NextCursor = encodeCursor(last.StartedAt, last.ID)
+			page.NextCursor = EncodeCursor(last.StartedAt, last.ID)
 			break
 		}
-		page.Anomalies = append(page.Anomalies, e.snapshot())
+		page.Anomalies = append(page.Anomalies, e.Anomaly())
 	}
 	return page, nil
 }
@@ -355,26 +303,4 @@ func stateFilter(s string) (open, resolved bool, err error) {
 	}
 	return false, false, &anomaly.Error{Code: anomaly.CodeInvalidArgument, Field: "state", Index: -1,
 		Message: `state must be "open" or "resolved", got "` + s + `"`}
-}
-
-// Cursors are version byte 1, the start time in Unix nanoseconds and the id,
-// big endian, in unpadded URL-safe base64.
-const cursorVersion = 1
-
-func encodeCursor(t time.Time, id anomaly.ID) string {
-	var b [17]byte
-	b[0] = cursorVersion
-	binary.BigEndian.PutUint64(b[1:], uint64(t.UnixNano()))
-	binary.BigEndian.PutUint64(b[9:], uint64(id))
-	return base64.RawURLEncoding.EncodeToString(b[:])
-}
-
-func decodeCursor(s string) (time.Time, anomaly.ID, error) {
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || len(b) != 17 || b[0] != cursorVersion {
-		return time.Time{}, 0, &anomaly.Error{Code: anomaly.CodeInvalidArgument, Field: "cursor", Index: -1,
-			Message: "malformed cursor: pass the next_cursor of a previous page unchanged", Err: err}
-	}
-	t := time.Unix(0, int64(binary.BigEndian.Uint64(b[1:]))).UTC()
-	return t, anomaly.ID(binary.BigEndian.Uint64(b[9:])), nil
 }

@@ -186,8 +186,9 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if *filesFlag != "" {
 			cmd += " --files " + *filesFlag
 		}
-		fmt.Fprintf(&b, "Command: `%s` (corpus `%s`). Detector run %.1f s on %d workers, scoring %.2f s, total %.1f s with loading.\n\n",
-			cmd, displayRoot(root), runTime.Seconds(), *workers, scoreTime.Seconds(), total.Seconds())
+		// No timings here (they are on stderr): the same corpus and model
+		// give the same report, so a run leaves the checkout unchanged.
+		fmt.Fprintf(&b, "Command: `%s` (corpus `%s`).\n\n", cmd, displayRoot(root))
 		b.WriteString(rep.Markdown())
 		if err := os.WriteFile(*reportPath, []byte(b.String()), 0o644); err != nil {
 			return fail(fmt.Errorf("write report: %w", err))

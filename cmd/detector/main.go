@@ -2,6 +2,7 @@
 //
 //	detector serve             run the REST service
 //	detector replay FILE.csv   score a timestamp,value CSV with the service's model
+//	detector version           print the version
 //
 // Every flag can also be set through the environment: DETECTOR_ followed by
 // the flag name in upper case with dashes as underscores (--listen →
@@ -23,9 +24,10 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "detector:", err)
+		if errors.Is(err, flag.ErrHelp) {
+			return // -h asked for the usage, which was printed
 		}
+		fmt.Fprintln(os.Stderr, "detector:", err)
 		os.Exit(1)
 	}
 }
@@ -36,6 +38,7 @@ func usage(w io.Writer) {
 commands:
   serve    run the REST service (see detector serve -h)
   replay   score a timestamp,value CSV file with the service's model
+  version  print the version
 `)
 }
 
@@ -49,6 +52,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return serve(ctx, args[1:], stderr)
 	case "replay":
 		return replay(args[1:], stdout, stderr)
+	case "version", "-version", "--version":
+		fmt.Fprintln(stdout, "detector", buildVersion())
+		return nil
 	case "-h", "-help", "--help", "help":
 		usage(stdout)
 		return nil

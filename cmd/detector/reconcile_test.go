@@ -18,7 +18,7 @@ func TestRestartResolvesOrphans(t *testing.T) {
 	ingestScenario(t, base, name, 1)
 	ghost := anomaly.ID(1 << 40)
 	at := time.Unix(1767571200, 0).UTC()
-	m.timeline.Record(anomaly.Event{Kind: anomaly.EventOpened, AnomalyID: ghost, AnomalyKind: anomaly.KindPoint,
+	m.svc.Recorder().Record(anomaly.Event{Kind: anomaly.EventOpened, AnomalyID: ghost, AnomalyKind: anomaly.KindPoint,
 		Series: `ghost{app="x"}`, At: at, Verdict: anomaly.Verdict{Series: `ghost{app="x"}`, Timestamp: at, Score: 1, State: anomaly.StateAnomalous}})
 	var before []anomaly.Anomaly
 	for _, a := range listAnomalies(t, base) {

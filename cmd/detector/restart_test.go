@@ -2,8 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -15,11 +17,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/anomalyd/detector/anomaly"
 	"github.com/anomalyd/detector/internal/synth"
+	"github.com/anomalyd/detector/service"
 	"github.com/anomalyd/detector/snapshot"
+	"github.com/anomalyd/detector/timeline"
 )
 
 // restartSeries is the number of series the restart tests feed; each is
@@ -102,13 +104,12 @@ func restartAnomalies(t *testing.T, base string) []anomaly.Anomaly {
 // (persist.go), so that the restart tests can check it survives.
 func timelineIsPersistent(t *testing.T) bool {
 	t.Helper()
-	cfg := Config{Persist: PersistConfig{DataDir: t.TempDir()}}
-	tl, err := openTimeline(&cfg, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	tl, _, err := service.OpenTimeline(service.Config{DataDir: t.TempDir()}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tl.Close()
-	_, mem := tl.(memoryTimeline)
+	_, mem := tl.(*timeline.Memory)
 	return !mem
 }
 
@@ -141,15 +142,16 @@ func newestSnapshot(t *testing.T, dataDir string) (snapshot.Header, bool) {
 	if _, err := os.Stat(sdir); err != nil {
 		return snapshot.Header{}, false
 	}
-	st, err := snapshot.OpenStore(sdir, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gs, err := st.Generations()
+	// Read-only: the running service writes here (OpenStore would remove
+	// its snapshot in progress as a stale temporary file).
+	gs, err := snapshot.List(sdir)
 	if err != nil || len(gs) == 0 {
 		return snapshot.Header{}, false
 	}
 	h, err := snapshot.Verify(gs[0].Path, nil)
+	if errors.Is(err, fs.ErrNotExist) {
+		return snapshot.Header{}, false // rotated away by a newer generation meanwhile
+	}
 	if err != nil {
 		t.Fatalf("newest snapshot %s: %v", gs[0].Path, err)
 	}

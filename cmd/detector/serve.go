@@ -22,6 +22,7 @@ import (
 	"github.com/anomalyd/detector/models"
 	"github.com/anomalyd/detector/peers"
 	"github.com/anomalyd/detector/series"
+	"github.com/anomalyd/detector/service"
 )
 
 // Config is everything `detector serve` is built from. The zero value of a
@@ -49,64 +50,35 @@ type Config struct {
 	SnapshotInterval time.Duration
 	// Auth: bearer tokens and TLS (auth.go).
 	Auth AuthConfig
+	// EventRetention is the number of events the event log keeps; default
+	// service.DefaultEventRetention.
+	EventRetention int
+	// MaxIngestRate bounds the points a second ingest accepts (0: none).
+	MaxIngestRate float64
+	// Settings are the effective flags with their sources, served by GET
+	// /status (filled by the flag parsing of `detector serve`).
+	Settings []Setting
 }
 
-// Main is the running service: the engine, the timeline and the HTTP
-// server, wired together. Tests start and stop it like the binary does.
+// DefaultShutdownTimeout is the time allowed to drain on SIGTERM.
+const DefaultShutdownTimeout = 30 * time.Second
+
+// Main is the running service: the service layer (engine, peers, writer,
+// event log, timeline, snapshots) and the HTTP server, wired together.
+// Tests start and stop it like the binary does.
 type Main struct {
-	cfg      Config
-	log      *slog.Logger
-	reg      *prometheus.Registry
-	engine   *series.Engine
-	timeline timelineBackend
-	peers    *peers.Store
-	snaps    snapshotter
-	srv      *http.Server
-	ln       net.Listener
-	ready    atomic.Bool
-	served   chan error
-
-	peerStop context.CancelFunc // stops the peer evaluation ticker; nil before Start
-	peerDone chan struct{}      // closed when the ticker has stopped
-}
-
-// peerIngester is the engine with Ingest extended: the points the engine
-// accepted also go to the peer store, under their canonical series text.
-type peerIngester struct {
-	*series.Engine
-	peers *peers.Store
-}
-
-// Ingest calls the engine's Ingest, then observes the samples whose index
-// is not among the result's item errors.
-func (p peerIngester) Ingest(ctx context.Context, samples []anomaly.Sample) (anomaly.IngestResult, error) {
-	res, err := p.Engine.Ingest(ctx, samples)
-	if err != nil || res.Accepted == 0 || len(p.peers.Rules()) == 0 {
-		return res, err
-	}
-	rejected := make(map[int]bool, len(res.Errors))
-	for _, e := range res.Errors {
-		rejected[e.Index] = true
-	}
-	limits := p.Engine.Limits()
-	accepted := make([]anomaly.Sample, 0, res.Accepted)
-	var prev, canon string
-	for i, s := range samples {
-		if rejected[i] {
-			continue
-		}
-		if s.Series != prev || canon == "" {
-			k, err := series.Parse(s.Series, limits)
-			if err != nil { // the engine accepted it, so this does not happen
-				continue
-			}
-			prev, canon = s.Series, k.Canonical()
-		}
-		s.Series = canon
-		accepted = append(accepted, s)
-	}
-	p.peers.Observe(accepted)
-	return res, nil
+	cfg    Config
+	log    *slog.Logger
+	reg    *prometheus.Registry
+	svc    *service.Service
+	engine *series.Engine
+	peers  *peers.Groups
+	srv    *http.Server
+	ln     net.Listener
+	ready  atomic.Bool
+	served chan error
+	// started is when NewMain was called, for the uptime of GET /status.
+	started time.Time
 }
 
 // NewMain builds the service from cfg. Nothing listens until Start.
@@ -115,16 +87,7 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 		cfg.Listen = "127.0.0.1:8080"
 	}
 	if cfg.ShutdownTimeout <= 0 {
-		cfg.ShutdownTimeout = 30 * time.Second
-	}
-	if cfg.PeerInterval <= 0 {
-		cfg.PeerInterval = time.Minute
-	}
-	if cfg.SnapshotInterval <= 0 {
-		cfg.SnapshotInterval = time.Minute
-	}
-	if cfg.MaxAnomalies <= 0 {
-		cfg.MaxAnomalies = 100_000
+		cfg.ShutdownTimeout = DefaultShutdownTimeout
 	}
 	if cfg.Model == (models.Config{}) {
 		cfg.Model = models.DefaultConfig()
@@ -137,53 +100,40 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 	}
 	// Batch verdicts use the same alert threshold as the streaming model.
 	cfg.Batch.Threshold = cfg.Model.Threshold
-	m := &Main{cfg: cfg, log: log, reg: prometheus.NewRegistry(), served: make(chan error, 1)}
+	m := &Main{cfg: cfg, log: log, reg: prometheus.NewRegistry(), served: make(chan error, 1), started: time.Now()}
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	tl, err := openTimeline(&cfg, log.With("component", "timeline"), m.reg)
-	if err != nil {
-		return nil, err
+	maxFuture := cfg.API.MaxFuture
+	if maxFuture == 0 {
+		maxFuture = api.DefaultConfig().MaxFuture
 	}
-	m.timeline = tl
-	eng, err := series.NewEngine(series.Options{
-		FirstAnomalyID: tl.MaxID() + 1,
-		Shards:         cfg.Shards,
-		QueueDepth:     cfg.QueueDepth,
-		MaxSeries:      cfg.MaxSeries,
-		IdleTimeout:    cfg.IdleTimeout,
-		Limits:         cfg.Limits,
-		Model:          cfg.Model,
-		Logger:         log.With("component", "engine"),
-		Registerer:     m.reg,
-		Events:         m.timeline,
-	})
-	if err != nil {
-		tl.Close()
-		return nil, err
-	}
-	m.engine = eng
-	limits := eng.Limits()
-	m.peers, err = peers.New(context.Background(), peers.Options{
-		Logger:     log.With("component", "peers"),
+	svc, err := service.Open(service.Config{
+		DataDir:           cfg.Persist.DataDir,
+		MaxAnomalies:      cfg.MaxAnomalies,
+		TimelineRetention: cfg.Persist.TimelineRetention,
+		SnapshotInterval:  cfg.SnapshotInterval,
+		PeerInterval:      cfg.PeerInterval,
+		EventRetention:    cfg.EventRetention,
+		MaxFuture:         maxFuture,
+		MaxIngestRate:     cfg.MaxIngestRate,
+		Engine: series.Options{
+			Shards:      cfg.Shards,
+			QueueDepth:  cfg.QueueDepth,
+			MaxSeries:   cfg.MaxSeries,
+			IdleTimeout: cfg.IdleTimeout,
+			Limits:      cfg.Limits,
+			Model:       cfg.Model,
+		},
+		Logger:     log,
 		Registerer: m.reg,
-		Sink:       m.timeline,
-		NextID:     eng.NextAnomalyID,
-		Limits:     limits,
-		Rules:      tl.Rules(),
 	})
-	if err == nil {
-		err = m.restore()
-	}
-	if err == nil {
-		err = m.reconcileOpen(context.Background())
-	}
 	if err != nil {
-		eng.Close(context.Background())
-		tl.Close()
 		return nil, err
 	}
+	m.svc, m.engine, m.peers = svc, svc.Engine(), svc.Peers()
+	limits := m.engine.Limits()
 	handler, err := api.New(cfg.API, api.Deps{
-		Engine:     peerIngester{Engine: eng, peers: m.peers},
-		Timeline:   m.timeline,
+		Engine:     svc.API(),
+		Timeline:   svc.Timeline(),
 		Peers:      m.peers,
 		PeerDetect: peers.DetectMembers,
 		Batch: func(_ context.Context, samples []anomaly.Sample, period int64) (anomaly.BatchResult, error) {
@@ -194,6 +144,7 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 			return k.Canonical(), err
 		},
 		Ready:      m.ready.Load,
+		Status:     m.status,
 		Gatherer:   m.reg,
 		Registerer: m.reg,
 		Logger:     log.With("component", "api"),
@@ -203,8 +154,7 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 		h, err = m.secure(handler)
 	}
 	if err != nil {
-		eng.Close(context.Background())
-		tl.Close()
+		svc.Close(context.Background())
 		return nil, err
 	}
 	m.srv = &http.Server{
@@ -225,13 +175,7 @@ func (m *Main) Start() error {
 	}
 	m.ln = ln
 	go func() { m.served <- m.serveOn(ln) }()
-	m.startSnapshots()
-	ctx, cancel := context.WithCancel(context.Background())
-	m.peerStop, m.peerDone = cancel, make(chan struct{})
-	go func() {
-		defer close(m.peerDone)
-		m.peers.Run(ctx, m.cfg.PeerInterval)
-	}()
+	m.svc.Start()
 	m.ready.Store(true)
 	m.log.Info("serving", "addr", ln.Addr().String(), "shards", len(m.engine.Stats().Shards),
 		"gomaxprocs", runtime.GOMAXPROCS(0))
@@ -266,20 +210,7 @@ func (m *Main) Close() error {
 	defer cancel()
 	start := time.Now()
 	err := m.srv.Shutdown(ctx)
-	if m.peerStop != nil {
-		m.peerStop()
-		<-m.peerDone
-		m.peerStop = nil
-	}
-	if e := m.engine.Close(ctx); e != nil && err == nil {
-		err = e
-	}
-	// The queues are drained: the final snapshot holds every acknowledged
-	// point.
-	if e := m.stopSnapshots(ctx); e != nil && err == nil {
-		err = e
-	}
-	if e := m.timeline.Close(); e != nil && err == nil {
+	if e := m.svc.Close(ctx); e != nil && err == nil {
 		err = e
 	}
 	st := m.engine.Stats()
@@ -288,6 +219,25 @@ func (m *Main) Close() error {
 }
 
 func serve(ctx context.Context, args []string, stderr io.Writer) error {
+	cfg, log, err := parseServe(args, stderr)
+	if err != nil {
+		return err
+	}
+	m, err := NewMain(cfg, log)
+	if err != nil {
+		return err
+	}
+	if err := m.Start(); err != nil {
+		m.Close()
+		return err
+	}
+	return m.Run(ctx)
+}
+
+// parseServe reads the flags and environment of `detector serve` into a
+// Config (with Config.Settings saying where each value came from) and a
+// logger.
+func parseServe(args []string, stderr io.Writer) (Config, *slog.Logger, error) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg Config
@@ -298,9 +248,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.IntVar(&cfg.QueueDepth, "queue-depth", series.DefaultQueueDepth, "batches each shard queue holds before ingest answers 429")
 	fs.IntVar(&cfg.MaxSeries, "max-series", series.DefaultMaxSeries, "live series cap; the least recently updated series is evicted beyond it (-1: no cap)")
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", 0, "evict series that got no point for this long (0: never)")
-	fs.IntVar(&cfg.MaxAnomalies, "max-anomalies", 100_000, "anomalies kept on the timeline (oldest resolved dropped first)")
-	fs.DurationVar(&cfg.PeerInterval, "peer-interval", time.Minute, "how often peer groups are judged (peer_outlier anomalies)")
-	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "time allowed to drain queues on SIGTERM")
+	fs.IntVar(&cfg.MaxAnomalies, "max-anomalies", service.DefaultMaxAnomalies, "anomalies kept on the timeline (oldest resolved dropped first)")
+	fs.DurationVar(&cfg.PeerInterval, "peer-interval", service.DefaultPeerInterval, "how often peer groups are judged (peer_outlier anomalies)")
+	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout, "time allowed to drain queues on SIGTERM")
 	fs.IntVar(&cfg.Limits.MaxLabels, "max-labels", ld.MaxLabels, "labels per series")
 	fs.IntVar(&cfg.Limits.MaxNameLen, "max-name-len", ld.MaxNameLen, "bytes in a metric name")
 	fs.IntVar(&cfg.Limits.MaxLabelNameLen, "max-label-name-len", ld.MaxLabelNameLen, "bytes in a label name")
@@ -315,33 +265,27 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	logFormat := fs.String("log-format", "text", "text or json")
 	mf := bindModelFlags(fs)
 	bindPersistFlags(fs, &cfg.Persist)
-	fs.DurationVar(&cfg.SnapshotInterval, "snapshot-interval", time.Minute, "how often baselines are snapshotted to --data-dir (a crash loses at most this much learning)")
+	fs.DurationVar(&cfg.SnapshotInterval, "snapshot-interval", service.DefaultSnapshotInterval, "how often baselines are snapshotted to --data-dir (a crash loses at most this much learning)")
 	bindAuthFlags(fs, &cfg.Auth)
-	if err := applyEnv(fs); err != nil {
-		return err
+	fs.Float64Var(&cfg.MaxIngestRate, "max-ingest-rate", 0, "points a second ingest accepts, every input together; a batch beyond gets 429 (0: no limit)")
+	fs.IntVar(&cfg.EventRetention, "event-retention", service.DefaultEventRetention, "events kept in the event log subscribers read (webhooks, timeline)")
+	fs.Usage = func() { usageWithEnv(fs, "serve") }
+	settings, err := parseWithEnv(fs, args)
+	if err != nil {
+		return cfg, nil, err
 	}
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
+	cfg.Settings = settings
 	if fs.NArg() > 0 {
-		return fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
+		return cfg, nil, fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
 	}
 	log, err := newLogger(stderr, *logLevel, *logFormat)
 	if err != nil {
-		return err
+		return cfg, nil, err
 	}
 	if cfg.Model, err = mf.config(); err != nil {
-		return err
+		return cfg, nil, err
 	}
-	m, err := NewMain(cfg, log)
-	if err != nil {
-		return err
-	}
-	if err := m.Start(); err != nil {
-		m.Close()
-		return err
-	}
-	return m.Run(ctx)
+	return cfg, log, nil
 }
 
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
@@ -357,41 +301,4 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("log format %q: want text or json", format)
-}
-
-// reconcileOpen resolves the anomalies the timeline holds open but nothing
-// will ever resolve after a restart: point anomalies whose series is not
-// open under that id in the restored baselines (opened in the window a crash
-// lost, or whose series was not restored), and peer outliers, whose groups
-// are judged afresh. Each gets a resolved event at the time of the restart.
-func (m *Main) reconcileOpen(ctx context.Context) error {
-	now := time.Now().UTC()
-	var stale []anomaly.Anomaly
-	q := anomaly.TimelineQuery{State: "open", Limit: 1000}
-	for {
-		page, err := m.timeline.Query(ctx, q)
-		if err != nil {
-			return fmt.Errorf("reconcile open anomalies: %w", err)
-		}
-		for _, a := range page.Anomalies {
-			if a.Kind == anomaly.KindPoint {
-				if d, err := m.engine.Get(ctx, a.Series); err == nil && d.AnomalyID == a.ID {
-					continue // still open in the restored baseline
-				}
-			}
-			stale = append(stale, a)
-		}
-		if page.NextCursor == "" {
-			break
-		}
-		q.Cursor = page.NextCursor
-	}
-	for _, a := range stale {
-		m.timeline.Record(anomaly.Event{Kind: anomaly.EventResolved, AnomalyID: a.ID, AnomalyKind: a.Kind,
-			Series: a.Series, At: now, Verdict: anomaly.Verdict{Series: a.Series, Timestamp: now, State: anomaly.StateNormal}})
-	}
-	if len(stale) > 0 {
-		m.log.Info("resolved anomalies left open by the previous run", "anomalies", len(stale))
-	}
-	return nil
 }

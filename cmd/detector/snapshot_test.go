@@ -15,6 +15,7 @@ import (
 
 	"github.com/anomalyd/detector/anomaly"
 	"github.com/anomalyd/detector/internal/synth"
+	"github.com/anomalyd/detector/service"
 	"github.com/anomalyd/detector/snapshot"
 )
 
@@ -155,11 +156,11 @@ func BenchmarkSnapshot(b *testing.B) {
 					}
 				}
 			}
-			var res snapshotResult
+			var res service.SnapshotResult
 			var restore time.Duration
 			for b.Loop() {
 				var err error
-				if res, err = m.snaps.write(context.Background(), false); err != nil {
+				if res, err = m.svc.Snapshots().Write(context.Background(), false); err != nil {
 					b.Fatal(err)
 				}
 				b.StopTimer()
@@ -167,11 +168,11 @@ func BenchmarkSnapshot(b *testing.B) {
 				// directory (and whatever it locks there).
 				dir2 := b.TempDir()
 				os.MkdirAll(filepath.Join(dir2, snapshotDir), 0o755)
-				data, err := os.ReadFile(res.gen.Path)
+				data, err := os.ReadFile(res.Gen.Path)
 				if err != nil {
 					b.Fatal(err)
 				}
-				os.WriteFile(filepath.Join(dir2, snapshotDir, filepath.Base(res.gen.Path)), data, 0o644)
+				os.WriteFile(filepath.Join(dir2, snapshotDir, filepath.Base(res.Gen.Path)), data, 0o644)
 				data = nil
 				start := time.Now()
 				r := snapMain(b, dir2, io.Discard)
@@ -179,12 +180,12 @@ func BenchmarkSnapshot(b *testing.B) {
 				if got, want := r.engine.Stats().Series, m.engine.Stats().Series; got != want {
 					b.Fatalf("restored %d series, want %d", got, want)
 				}
-				r.snaps.store = nil // no final snapshot of the copy
+				r.svc.Snapshots().Off() // no final snapshot of the copy
 				r.Close()
 				b.StartTimer()
 			}
-			b.ReportMetric(float64(res.gen.Size)/1e6, "MB")
-			b.ReportMetric(float64(res.maxPause.Microseconds()), "max-pause-µs")
+			b.ReportMetric(float64(res.Gen.Size)/1e6, "MB")
+			b.ReportMetric(float64(res.MaxPause.Microseconds()), "max-pause-µs")
 			b.ReportMetric(float64(n)/restore.Seconds(), "restored-series/s")
 		})
 	}
@@ -199,7 +200,7 @@ func TestSnapshotFailureIsCounted(t *testing.T) {
 	m := snapMain(t, dir, &log)
 	defer m.Close()
 	feed(t, m, 2, 0, 100)
-	first, err := m.snaps.write(context.Background(), false)
+	first, err := m.svc.Snapshots().Write(context.Background(), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +208,7 @@ func TestSnapshotFailureIsCounted(t *testing.T) {
 	// Replace the directory by a file: creating the temporary file fails.
 	os.Rename(sdir, sdir+".moved")
 	os.WriteFile(sdir, nil, 0o644)
-	if _, err := m.snaps.write(context.Background(), false); err == nil {
+	if _, err := m.svc.Snapshots().Write(context.Background(), false); err == nil {
 		t.Fatal("write into a missing directory = nil, want an error")
 	}
 	if got := gathered(t, m, "detector_snapshot_failures_total"); got != 1 {
@@ -218,9 +219,9 @@ func TestSnapshotFailureIsCounted(t *testing.T) {
 	}
 	os.Remove(sdir)
 	os.Rename(sdir+".moved", sdir)
-	second, err := m.snaps.write(context.Background(), false)
-	if err != nil || second.gen.Seq != first.gen.Seq+1 || second.series != 2 {
-		t.Fatalf("write after recovery = %+v, %v; want generation %d with 2 series", second, err, first.gen.Seq+1)
+	second, err := m.svc.Snapshots().Write(context.Background(), false)
+	if err != nil || second.Gen.Seq != first.Gen.Seq+1 || second.Series != 2 {
+		t.Fatalf("write after recovery = %+v, %v; want generation %d with 2 series", second, err, first.Gen.Seq+1)
 	}
 	if got := gathered(t, m, "detector_snapshot_series"); got != 2 {
 		t.Errorf("detector_snapshot_series = %v, want 2", got)

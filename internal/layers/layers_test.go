@@ -33,6 +33,10 @@ var allowed = map[string][]string{
 	"snapshot":           {},
 	"auth":               {"anomaly"},
 	"benchmarks/nab/run": {"benchmarks/nab/corpus"},
+
+	// The service layer and the timeline's conformance suite.
+	"service":               {"anomaly", "eventlog", "models", "peers", "series", "snapshot", "store", "timeline"},
+	"timeline/timelinetest": {"anomaly", "timeline"},
 }
 
 // thirdParty lists the non-standard modules a layer may use.

@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"context"
@@ -17,26 +17,19 @@ import (
 	"github.com/anomalyd/detector/snapshot"
 )
 
-// snapshotDir is the directory under --data-dir that holds the snapshot
-// generations.
-const snapshotDir = "snapshots"
+// SnapshotDir is the directory under the data directory that holds the
+// snapshot generations.
+const SnapshotDir = "snapshots"
 
 // restoreBatch is the number of series decoded before they are handed to
 // the engine in one Import.
 const restoreBatch = 4096
 
-// modelVersion is the encoding version of the models this build writes
-// and reads (the first byte of every encoding).
-var modelVersion = func() uint8 {
-	var m models.Model
-	return m.AppendBinary(nil)[0]
-}()
-
-// snapshotter writes the engine's series to the data directory on an
-// interval and at shutdown. With no data directory it does nothing. Its
-// methods are called by Main (restore, then start, then stop, each once);
-// write is safe for concurrent use.
-type snapshotter struct {
+// Snapshots writes the engine's series to the data directory on an
+// interval and at shutdown. With no data directory it does nothing. The
+// Service calls restore, then start, then stop, each once; Write is safe
+// for concurrent use.
+type Snapshots struct {
 	store    *snapshot.Store // nil: snapshots are off
 	interval time.Duration
 	log      *slog.Logger
@@ -57,7 +50,7 @@ type snapshotter struct {
 	restoreTime prometheus.Gauge
 }
 
-func (s *snapshotter) register(reg prometheus.Registerer) error {
+func (s *Snapshots) register(reg prometheus.Registerer) error {
 	s.duration = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "detector_snapshot_duration_seconds",
 		Help:    "Time to write one baseline snapshot (export, encode, write, fsync, rename).",
@@ -100,23 +93,25 @@ func (s *snapshotter) register(reg prometheus.Registerer) error {
 }
 
 // restore loads the newest good snapshot into the engine before serving.
-// A generation that is damaged (checksum, truncation, undecodable model) is
+// Models of an older encoding version are migrated as they load. A
+// generation that is damaged (checksum, truncation, undecodable model) is
 // reported, set aside with a .corrupt suffix, and the next older one is
-// tried; with none usable the engine starts empty. Only a data directory
-// that cannot be opened is an error.
-func (m *Main) restore() error {
-	s := &m.snaps
-	s.interval = m.cfg.SnapshotInterval
-	s.log = m.log.With("component", "snapshot")
-	s.engine = m.engine
-	if m.cfg.Persist.DataDir == "" {
+// tried; with none usable the engine starts empty. A data directory that
+// cannot be opened, and a snapshot written by a newer release (file
+// layout or model encoding), are errors: the service does not start.
+func (sv *Service) restore() error {
+	s := &sv.snaps
+	s.interval = sv.cfg.SnapshotInterval
+	s.log = sv.log.With("component", "snapshot")
+	s.engine = sv.engine
+	if sv.cfg.DataDir == "" {
 		s.log.Info("no data directory: baselines are kept in memory only and lost on restart")
 		return nil
 	}
-	if err := s.register(m.reg); err != nil {
+	if err := s.register(sv.reg); err != nil {
 		return err
 	}
-	store, err := snapshot.OpenStore(filepath.Join(m.cfg.Persist.DataDir, snapshotDir), snapshot.DefaultKeep)
+	store, err := snapshot.OpenStore(filepath.Join(sv.cfg.DataDir, SnapshotDir), snapshot.DefaultKeep)
 	if err != nil {
 		return err
 	}
@@ -136,6 +131,12 @@ func (m *Main) restore() error {
 		}
 		if errors.Is(err, errPartialRestore) {
 			return err
+		}
+		if errors.Is(err, models.ErrNewerEncoding) || errors.Is(err, snapshot.ErrNewerFormat) {
+			// Not damaged: starting empty would overwrite the newer
+			// release's baselines with nothing.
+			return fmt.Errorf("snapshot %s was written by a newer release of the detector (%w); run that release, "+
+				"or move %s aside to start with empty baselines", g.Path, err, store.Dir())
 		}
 		s.log.Warn("snapshot unusable, trying the previous generation", "file", g.Path, "reason", err.Error())
 		if errors.Is(err, snapshot.ErrCorrupt) || errors.Is(err, models.ErrEncoding) {
@@ -157,7 +158,7 @@ var errPartialRestore = errors.New("snapshot restore failed after loading part o
 // load verifies generation g as a whole (checksums, structure, every
 // model's encoding), then reads it again and loads it. Both passes read and
 // checksum in one goroutine and decode (and import) in another.
-func (s *snapshotter) load(g snapshot.Generation) error {
+func (s *Snapshots) load(g snapshot.Generation) error {
 	start := time.Now()
 	var scratch models.Model
 	n := 0
@@ -170,8 +171,8 @@ func (s *snapshotter) load(g snapshot.Generation) error {
 		n += len(b.states)
 		return nil
 	})
-	if err == nil && h.ModelVersion != modelVersion {
-		err = fmt.Errorf("%w: model encoding version %d, this build reads %d", models.ErrEncoding, h.ModelVersion, modelVersion)
+	if err == nil {
+		err = models.CheckVersion(h.ModelVersion)
 	}
 	if err != nil {
 		return err
@@ -333,8 +334,8 @@ func readPipelined(path string, withKeys bool, fn func(*rawBatch) error) (snapsh
 }
 
 // startSnapshots starts the periodic snapshots.
-func (m *Main) startSnapshots() {
-	s := &m.snaps
+func (sv *Service) startSnapshots() {
+	s := &sv.snaps
 	if s.store == nil || s.stop != nil {
 		return
 	}
@@ -351,7 +352,7 @@ func (m *Main) startSnapshots() {
 			}
 			// Failures are counted and logged by write; the next tick
 			// tries again.
-			_, _ = s.write(context.Background(), false)
+			_, _ = s.Write(context.Background(), false)
 		}
 	}()
 	s.log.Info("periodic snapshots", "interval", s.interval, "dir", s.store.Dir())
@@ -360,8 +361,8 @@ func (m *Main) startSnapshots() {
 // stopSnapshots stops the periodic snapshots and writes the final one. It
 // is called once the engine has drained its queues, so the final snapshot
 // holds every acknowledged point. A second call does nothing.
-func (m *Main) stopSnapshots(ctx context.Context) error {
-	s := &m.snaps
+func (sv *Service) stopSnapshots(ctx context.Context) error {
+	s := &sv.snaps
 	if s.store == nil || s.stopped {
 		return nil
 	}
@@ -370,21 +371,29 @@ func (m *Main) stopSnapshots(ctx context.Context) error {
 		close(s.stop)
 		<-s.done
 	}
-	_, err := s.write(ctx, true)
+	_, err := s.Write(ctx, true)
 	return err
 }
 
-// snapshotResult describes one written snapshot.
-type snapshotResult struct {
-	gen      snapshot.Generation
-	series   uint64
-	took     time.Duration
-	maxPause time.Duration
+// SnapshotResult describes one written snapshot.
+type SnapshotResult struct {
+	Gen      snapshot.Generation
+	Series   uint64
+	Took     time.Duration
+	MaxPause time.Duration
 }
 
-// write takes one snapshot of the engine and commits it as the newest
-// generation.
-func (s *snapshotter) write(ctx context.Context, final bool) (snapshotResult, error) {
+// Off turns the snapshots off: no periodic and no final snapshot (for a
+// copy of a service that must not write to its data directory).
+func (s *Snapshots) Off() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.store = nil
+}
+
+// Write takes one snapshot of the engine and commits it as the newest
+// generation; final only changes the log level of its report.
+func (s *Snapshots) Write(ctx context.Context, final bool) (SnapshotResult, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	res, err := s.writeLocked(ctx)
@@ -393,25 +402,28 @@ func (s *snapshotter) write(ctx context.Context, final bool) (snapshotResult, er
 		s.log.Warn("snapshot failed; the previous one stays the newest", "reason", err.Error())
 		return res, err
 	}
-	s.duration.Observe(res.took.Seconds())
-	s.size.Set(float64(res.gen.Size))
-	s.series.Set(float64(res.series))
-	s.pause.Set(res.maxPause.Seconds())
+	s.duration.Observe(res.Took.Seconds())
+	s.size.Set(float64(res.Gen.Size))
+	s.series.Set(float64(res.Series))
+	s.pause.Set(res.MaxPause.Seconds())
 	s.lastSuccess.Set(float64(time.Now().UnixNano()) / 1e9)
 	level := slog.LevelDebug
 	if final {
 		level = slog.LevelInfo
 	}
-	s.log.Log(ctx, level, "snapshot written", "file", res.gen.Path, "series", res.series, "bytes", res.gen.Size,
-		"took", res.took.Round(time.Millisecond), "max_pause", res.maxPause, "final", final)
+	s.log.Log(ctx, level, "snapshot written", "file", res.Gen.Path, "series", res.Series, "bytes", res.Gen.Size,
+		"took", res.Took.Round(time.Millisecond), "max_pause", res.MaxPause, "final", final)
 	return res, nil
 }
 
-func (s *snapshotter) writeLocked(ctx context.Context) (snapshotResult, error) {
+func (s *Snapshots) writeLocked(ctx context.Context) (SnapshotResult, error) {
+	if s.store == nil {
+		return SnapshotResult{}, errors.New("snapshots are off (no data directory)")
+	}
 	start := time.Now()
-	w, err := s.store.Create(snapshot.Header{ModelVersion: modelVersion, Created: start})
+	w, err := s.store.Create(snapshot.Header{ModelVersion: models.EncodingVersion, Created: start})
 	if err != nil {
-		return snapshotResult{}, err
+		return SnapshotResult{}, err
 	}
 	var (
 		rec   snapshot.Record
@@ -440,12 +452,12 @@ func (s *snapshotter) writeLocked(ctx context.Context) (snapshotResult, error) {
 	})
 	if err != nil {
 		w.Abort()
-		return snapshotResult{}, err
+		return SnapshotResult{}, err
 	}
 	w.SetLastAnomalyID(uint64(s.engine.LastAnomalyID()))
 	g, err := w.Commit()
 	if err != nil {
-		return snapshotResult{}, err
+		return SnapshotResult{}, err
 	}
-	return snapshotResult{gen: g, series: w.Series(), took: time.Since(start), maxPause: st.MaxPause}, nil
+	return SnapshotResult{Gen: g, Series: w.Series(), Took: time.Since(start), MaxPause: st.MaxPause}, nil
 }
