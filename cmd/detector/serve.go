@@ -49,6 +49,8 @@ type Config struct {
 	SnapshotInterval time.Duration
 	// Auth: bearer tokens and TLS (auth.go).
 	Auth AuthConfig
+	// Remediate: automated remediation (remediate.go).
+	Remediate RemediateConfig
 }
 
 // Main is the running service: the engine, the timeline and the HTTP
@@ -68,6 +70,8 @@ type Main struct {
 
 	peerStop context.CancelFunc // stops the peer evaluation ticker; nil before Start
 	peerDone chan struct{}      // closed when the ticker has stopped
+
+	remediation *remediation // remediate.go
 }
 
 // peerIngester is the engine with Ingest extended: the points the engine
@@ -143,7 +147,7 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 	if err != nil {
 		return nil, err
 	}
-	m.timeline = tl
+	m.timeline = m.withEventLog(tl)
 	eng, err := series.NewEngine(series.Options{
 		FirstAnomalyID: tl.MaxID() + 1,
 		Shards:         cfg.Shards,
@@ -176,16 +180,21 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 	if err == nil {
 		err = m.reconcileOpen(context.Background())
 	}
+	if err == nil {
+		err = m.openRemediation()
+	}
 	if err != nil {
+		m.closeRemediation()
 		eng.Close(context.Background())
 		tl.Close()
 		return nil, err
 	}
 	handler, err := api.New(cfg.API, api.Deps{
-		Engine:     peerIngester{Engine: eng, peers: m.peers},
-		Timeline:   m.timeline,
-		Peers:      m.peers,
-		PeerDetect: peers.DetectMembers,
+		Engine:       peerIngester{Engine: eng, peers: m.peers},
+		Timeline:     m.timeline,
+		Peers:        m.peers,
+		PeerDetect:   peers.DetectMembers,
+		Remediations: m.remediations(),
 		Batch: func(_ context.Context, samples []anomaly.Sample, period int64) (anomaly.BatchResult, error) {
 			return models.DetectBatch(samples, period, cfg.Batch)
 		},
@@ -203,6 +212,7 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 		h, err = m.secure(handler)
 	}
 	if err != nil {
+		m.closeRemediation()
 		eng.Close(context.Background())
 		tl.Close()
 		return nil, err
@@ -232,6 +242,7 @@ func (m *Main) Start() error {
 		defer close(m.peerDone)
 		m.peers.Run(ctx, m.cfg.PeerInterval)
 	}()
+	m.startRemediation()
 	m.ready.Store(true)
 	m.log.Info("serving", "addr", ln.Addr().String(), "shards", len(m.engine.Stats().Shards),
 		"gomaxprocs", runtime.GOMAXPROCS(0))
@@ -272,6 +283,9 @@ func (m *Main) Close() error {
 		m.peerStop = nil
 	}
 	if e := m.engine.Close(ctx); e != nil && err == nil {
+		err = e
+	}
+	if e := m.closeRemediation(); e != nil && err == nil {
 		err = e
 	}
 	// The queues are drained: the final snapshot holds every acknowledged
@@ -317,6 +331,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	bindPersistFlags(fs, &cfg.Persist)
 	fs.DurationVar(&cfg.SnapshotInterval, "snapshot-interval", time.Minute, "how often baselines are snapshotted to --data-dir (a crash loses at most this much learning)")
 	bindAuthFlags(fs, &cfg.Auth)
+	bindRemediateFlags(fs, &cfg.Remediate)
 	if err := applyEnv(fs); err != nil {
 		return err
 	}
