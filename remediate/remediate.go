@@ -61,6 +61,7 @@ const (
 	// maxCooldown bounds cooldown and group_window so keepActs covers them.
 	maxCooldown = 7 * 24 * time.Hour
 	maxResponse = 4 << 10
+	maxOpen     = 1 << 20
 )
 
 // Group is what the remediator needs to know of a peer group.
@@ -600,7 +601,7 @@ func (x *Remediator) emit(rs ...Record) {
 		}
 		x.opts.Events(anomaly.Event{
 			Kind: anomaly.EventRemediation, AnomalyID: r.AnomalyID, AnomalyKind: r.AnomalyKind, Series: r.Series, At: r.At,
-			Verdict: anomaly.Verdict{Series: r.Series, Timestamp: r.At, Score: r.Score, Detector: "remediate:" + r.Rule, AnomalyID: r.AnomalyID},
+			Verdict:     anomaly.Verdict{Series: r.Series, Timestamp: r.At, Score: r.Score, Detector: "remediate:" + r.Rule, AnomalyID: r.AnomalyID},
 			Remediation: &anomaly.Remediation{Rule: r.Rule, ActionID: r.ActionID, Outcome: r.Outcome, Cap: r.Cap, DryRun: r.DryRun},
 		})
 	}
@@ -696,6 +697,11 @@ func (x *Remediator) handleEvent(ev anomaly.Event) {
 	x.mu.Lock()
 	started, ok := x.openAt[ev.AnomalyID]
 	if !ok {
+		if len(x.openAt) >= maxOpen {
+			// Resolved events were missed (a gap in the log): start over
+			// rather than grow without bound.
+			clear(x.openAt)
+		}
 		started = ev.At
 		x.openAt[ev.AnomalyID] = ev.At
 	}
@@ -743,6 +749,18 @@ func (x *Remediator) decide(c *compiled, ev anomaly.Event, trig string, key seri
 		return
 	}
 	r := &c.rule
+	peerRule := r.PeerRule
+	if pr := peerRuleOf(ev); pr != "" {
+		peerRule = pr
+	}
+	var grp Group
+	inGroup := false
+	if peerRule != "" && x.opts.Groups != nil {
+		grp, inGroup = x.opts.Groups.GroupOf(peerRule, key.Canonical())
+	}
+	if r.PeerRule != "" && ev.AnomalyKind != anomaly.KindPeerOutlier && !inGroup {
+		return // a point anomaly of a series outside the rule's groups
+	}
 	hkey := r.Name + "\x00" + ev.AnomalyID.String()
 	x.mu.Lock()
 	if _, done := x.handled[hkey]; done {
@@ -752,16 +770,6 @@ func (x *Remediator) decide(c *compiled, ev anomaly.Event, trig string, key seri
 	now := x.opts.Now().UTC()
 	x.nextAct++
 	id := strconv.FormatUint(x.nextAct, 10)
-	peerRule := r.PeerRule
-	if pr := peerRuleOf(ev); pr != "" {
-		peerRule = pr
-	}
-	var grp Group
-	inGroup := false
-	if peerRule != "" && x.opts.Groups != nil {
-		// Outside x.mu would be nicer; GroupOf only reads the peers' latest results.
-		grp, inGroup = x.opts.Groups.GroupOf(peerRule, key.Canonical())
-	}
 	d := Data{Rule: r.Name, ActionID: id, AnomalyID: ev.AnomalyID.String(), AnomalyKind: ev.AnomalyKind, Event: trig,
 		Series: key.Canonical(), Metric: key.Name(), Labels: labelsOf(key), Value: ev.Verdict.Value,
 		Expected: ev.Verdict.Expected, Score: ev.Verdict.Score, Detector: ev.Verdict.Detector,

@@ -472,8 +472,8 @@ func TestCapsHoldAcrossRestart(t *testing.T) {
 	if len(e.x.Rules()) != 1 {
 		t.Fatal("rule lost in the restart")
 	}
-	e.outlier(2)  // group: 2 of 20 acted on already
-	e.outlier(0)  // cooldown
+	e.outlier(2) // group: 2 of 20 acted on already
+	e.outlier(0) // cooldown
 	e.feed(anomaly.Event{Kind: anomaly.EventOpened, AnomalyID: 1, AnomalyKind: anomaly.KindPeerOutlier, Series: member(0),
 		At: e.clock.Now(), Verdict: anomaly.Verdict{Score: 4, Detector: "peers:web"}}) // redelivered: decided once
 	e.wantOutcomes("term", "executed", "executed", "suppressed/group_fraction", "suppressed/cooldown")
@@ -523,6 +523,10 @@ func TestRuleValidation(t *testing.T) {
 		"fraction":           func(r *Rule) { r.MaxGroupFraction = 2 },
 		"reserved name":      func(r *Rule) { r.Name = "actions" },
 		"header injection":   func(r *Rule) { r.Action.HTTP.Headers = map[string]string{"X: y": "z"} },
+		"endless loop":       func(r *Rule) { r.Action.HTTP.Body = `{{range 100000000000}}{{end}}` },
+		"nested loop":        func(r *Rule) { r.Action.HTTP.Body = `{{if .Series}}{{range .Labels}}x{{end}}{{end}}` },
+		"huge width":         func(r *Rule) { r.Action.HTTP.Body = `{{printf "%999999999d" 1}}` },
+		"recursion":          func(r *Rule) { r.Action.HTTP.Body = `{{define "a"}}{{template "a"}}{{end}}{{template "a"}}` },
 	}
 	for name, mod := range bad {
 		if _, err := e.x.AddRule(e.rule("r", mod)); err == nil {
@@ -583,4 +587,13 @@ func TestCommandAction(t *testing.T) {
 	if rec.Outcome != OutcomeExecuted || rec.Response == nil || rec.Response.Body != "drain i4\n" {
 		t.Fatalf("record = %+v", rec)
 	}
+}
+
+func TestPeerRuleMatchesPointAnomaliesOfMembersOnly(t *testing.T) {
+	e := newEnv(t, nil)
+	e.groups.cluster(100)
+	e.add(e.rule("term", func(r *Rule) { r.Events = []string{TriggerAnomalyOpened} }))
+	e.feed(anomaly.Event{Kind: anomaly.EventOpened, AnomalyID: 50, Series: `mem{host="x"}`, At: e.clock.Now()},
+		anomaly.Event{Kind: anomaly.EventOpened, AnomalyID: 51, Series: member(3), At: e.clock.Now()})
+	e.wantOutcomes("term", "executed")
 }

@@ -7,8 +7,10 @@ import (
 	"math"
 	"net/http"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"text/template"
+	"text/template/parse"
 	"time"
 
 	"github.com/anomalyd/detector/anomaly"
@@ -180,7 +182,17 @@ var funcs = template.FuncMap{
 		b, err := json.Marshal(v)
 		return string(b), err
 	},
+	// printf without large widths or precisions: "%999999999d" would
+	// allocate before the output bound applies.
+	"printf": func(format string, args ...any) (string, error) {
+		if wide.MatchString(format) {
+			return "", fmt.Errorf("printf %q: widths and precisions above 999 are not allowed", format)
+		}
+		return fmt.Sprintf(format, args...), nil
+	},
 }
+
+var wide = regexp.MustCompile(`%[-+# 0]*(\d{4,}|\*|\[)|\.(\d{4,}|\*)`)
 
 func parseTemplate(field, s string) (*template.Template, error) {
 	if len(s) > maxTemplate {
@@ -190,7 +202,49 @@ func parseTemplate(field, s string) (*template.Template, error) {
 	if err != nil {
 		return nil, ruleErr(field, "%v", err)
 	}
+	// Templates come from API callers: no loops (range over a large
+	// number burns CPU forever) and no template calls (a template that
+	// calls itself overflows the stack).
+	if len(t.Templates()) > 1 {
+		return nil, ruleErr(field, "define and block are not allowed in action templates")
+	}
+	if t.Tree != nil {
+		if bad := forbidden(t.Tree.Root); bad != "" {
+			return nil, ruleErr(field, "%s is not allowed in action templates", bad)
+		}
+	}
 	return t, nil
+}
+
+// forbidden returns the name of the first loop or template call under n.
+func forbidden(n parse.Node) string {
+	switch n := n.(type) {
+	case *parse.ListNode:
+		if n == nil {
+			return ""
+		}
+		for _, c := range n.Nodes {
+			if bad := forbidden(c); bad != "" {
+				return bad
+			}
+		}
+	case *parse.RangeNode:
+		return "range"
+	case *parse.TemplateNode:
+		return "template"
+	case *parse.IfNode:
+		return firstOf(forbidden(n.List), forbidden(n.ElseList))
+	case *parse.WithNode:
+		return firstOf(forbidden(n.List), forbidden(n.ElseList))
+	}
+	return ""
+}
+
+func firstOf(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }
 
 // withDefaults fills the zero fields that have a default.
