@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/anomalyd/detector/anomaly"
 )
 
 // terminator is a fake terminate-instance endpoint.
@@ -292,4 +295,68 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestRemediationEventsInTheEventLog: the timeline's events reach the event
+// log the remediator reads, and each decision is an event of its own there,
+// naming the anomaly it answered. A rule is a dry run unless told otherwise.
+func TestRemediationEventsInTheEventLog(t *testing.T) {
+	m, base := startMain(t)
+	rule := map[string]any{"name": "hosts", "match": "cpu", "group_by": []string{"cluster"}, "member": "host",
+		"window": 10, "step": "60s"}
+	if code := postJSON(t, base+"/api/v1/peers/rules", rule, nil); code != 201 {
+		t.Fatalf("POST peers/rules = %d", code)
+	}
+	rem := map[string]any{"name": "drain", "peer_rule": "hosts", "events": []string{"peer_outlier_opened"},
+		"action": map[string]any{"type": "http", "http": map[string]any{"url": "https://ops.example.com/drain/{{.Labels.host}}"}}}
+	if code := postJSON(t, base+"/api/v1/remediations", rem, nil); code != 201 {
+		t.Fatalf("POST remediations = %d", code)
+	}
+	start := time.Now().UTC().Truncate(time.Minute).Add(-30 * time.Minute)
+	var pts []point
+	for h := range 5 {
+		level := 100.0
+		if h == 3 {
+			level = 150
+		}
+		for k := range 20 {
+			v := level * (1 + 0.1*float64(k%4) + 0.005*float64((h*7+k*3)%5))
+			pts = append(pts, point{fmt.Sprintf(`cpu{host="h%d",cluster="c1"}`, h), start.Add(time.Duration(k) * time.Minute).Format(time.RFC3339), v})
+		}
+	}
+	if code := postJSON(t, base+"/api/v1/points", map[string]any{"points": pts}, nil); code != 200 {
+		t.Fatalf("POST points = %d", code)
+	}
+	if _, err := m.peers.Evaluate(context.Background(), start.Add(20*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	var rec auditRecord
+	if !waitFor(30*time.Second, func() bool {
+		a := audit(t, base)
+		if len(a) > 0 {
+			rec = a[0]
+		}
+		return len(a) > 0
+	}) {
+		t.Fatal("no decision within 30s")
+	}
+	if rec.Outcome != "dry_run" || rec.Series != `cpu{cluster="c1",host="h3"}` {
+		t.Fatalf("decision = %+v, want a dry run for h3", rec)
+	}
+	entries, err := m.remediation.events.Read(context.Background(), 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var opened, decided anomaly.ID
+	for _, e := range entries {
+		switch ev := e.Event; {
+		case ev.Kind == anomaly.EventOpened && ev.AnomalyKind == anomaly.KindPeerOutlier:
+			opened = ev.AnomalyID
+		case ev.Kind == anomaly.EventRemediation && ev.Remediation != nil && ev.Remediation.Outcome == "dry_run":
+			decided = ev.AnomalyID
+		}
+	}
+	if opened == 0 || decided != opened {
+		t.Fatalf("event log: outlier opened %d, remediation event for %d; want both, the same anomaly", opened, decided)
+	}
 }
