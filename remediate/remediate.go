@@ -54,7 +54,7 @@ const (
 // Defaults of Options.
 const (
 	DefaultGlobalMaxPerHour = 20
-	DefaultMaxAudit         = 100_000
+	DefaultMaxAudit         = 20_000
 	DefaultRetryBackoff     = time.Second
 	// keepActs is how long past actions are kept for the caps.
 	keepActs = 8 * 24 * time.Hour
@@ -146,7 +146,7 @@ type Options struct {
 	KillFile string
 	// Events receives one event per audit record (the event log).
 	Events func(anomaly.Event)
-	// MaxAudit is the number of audit records kept; default 100,000.
+	// MaxAudit is the number of audit records kept; default 20,000.
 	MaxAudit     int
 	RetryBackoff time.Duration // first pause between attempts, doubled each time; default 1s
 	Limits       series.Limits
@@ -838,6 +838,10 @@ func (x *Remediator) describe(c *compiled, d Data, rec *Record) {
 			rec.Error = err.Error()
 			return
 		}
+		req.Body = cut(req.Body)
+		for k, v := range req.Headers {
+			req.Headers[k] = cut(v)
+		}
 		rec.Request = &req
 	case "command":
 		argv, err := x.argv(c, d)
@@ -845,8 +849,19 @@ func (x *Remediator) describe(c *compiled, d Data, rec *Record) {
 			rec.Error = err.Error()
 			return
 		}
+		for i := range argv {
+			argv[i] = cut(argv[i])
+		}
 		rec.Command = argv
 	}
+}
+
+// cut bounds a recorded text to maxResponse bytes.
+func cut(s string) string {
+	if len(s) <= maxResponse {
+		return s
+	}
+	return strings.ToValidUTF8(s[:maxResponse], "") + "…(cut)"
 }
 
 // checkCaps returns the name of the first cap the action would break and
