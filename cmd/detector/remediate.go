@@ -90,7 +90,7 @@ func (f eventFanIn) Record(ev anomaly.Event) {
 // withEventLog wraps the timeline so that its events reach the event log
 // the remediator reads.
 func (m *Main) withEventLog(tl timelineBackend) timelineBackend {
-	m.remediation = &remediation{events: eventlog.NewMemory(0, 0), cursors: eventlog.NewMemoryCursors()}
+	m.remediation = &remediation{events: eventlog.NewMemory(1<<16, 0), cursors: eventlog.NewMemoryCursors()}
 	return eventFanIn{timelineBackend: tl, log: m.remediation.events}
 }
 
