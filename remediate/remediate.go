@@ -690,6 +690,12 @@ func (x *Remediator) handleEvent(ev anomaly.Event) {
 	if trig == "" || ev.AnomalyID == 0 {
 		return
 	}
+	x.mu.Lock()
+	none := len(x.rules) == 0
+	x.mu.Unlock()
+	if none {
+		return
+	}
 	key, err := series.Parse(ev.Series, x.opts.Limits)
 	if err != nil {
 		return
