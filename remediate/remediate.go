@@ -252,6 +252,7 @@ type Remediator struct {
 	kill    KillSwitch
 	openAt  map[anomaly.ID]time.Time // first event time of anomalies seen open
 	nextAct uint64
+	pruned  time.Time // last pruning of acts and handled pairs
 
 	wg     sync.WaitGroup
 	ctx    context.Context
@@ -1010,9 +1011,35 @@ func (x *Remediator) ExpirePending() {
 		out = append(out, r)
 	}
 	x.m.pendingGauge(len(x.pending))
+	if now.Sub(x.pruned) > time.Hour {
+		x.pruned = now
+		ops = append(ops, x.prune(now)...)
+	}
 	x.mu.Unlock()
 	x.commit(ops)
 	x.emit(out...)
+}
+
+// prune forgets the actions and decided pairs older than the caps look
+// back. x.mu held.
+func (x *Remediator) prune(now time.Time) []op {
+	var ops []op
+	keep := x.acts[:0]
+	for _, a := range x.acts {
+		if now.Sub(a.At) > keepActs {
+			ops = append(ops, op{bActs, []byte(a.ID), nil})
+			continue
+		}
+		keep = append(keep, a)
+	}
+	x.acts = keep
+	for k, at := range x.handled {
+		if now.Sub(at) > keepActs {
+			delete(x.handled, k)
+			ops = append(ops, op{bHandled, []byte(k), nil})
+		}
+	}
+	return ops
 }
 
 // ---- executing ----

@@ -597,3 +597,23 @@ func TestPeerRuleMatchesPointAnomaliesOfMembersOnly(t *testing.T) {
 		anomaly.Event{Kind: anomaly.EventOpened, AnomalyID: 51, Series: member(3), At: e.clock.Now()})
 	e.wantOutcomes("term", "executed")
 }
+
+func TestOldActionsArePruned(t *testing.T) {
+	e := newEnv(t, nil)
+	e.groups.cluster(100)
+	e.add(e.rule("term", nil))
+	e.outlier(1)
+	e.x.ExpirePending() // prunes: nothing old yet
+	e.clock.Add(9 * 24 * time.Hour)
+	e.x.ExpirePending()
+	e.x.mu.Lock()
+	acts, handled := len(e.x.acts), len(e.x.handled)
+	e.x.mu.Unlock()
+	if acts != 0 || handled != 0 {
+		t.Fatalf("after 9 days: %d acts, %d decided pairs kept, want 0", acts, handled)
+	}
+	e.restart()
+	if len(e.x.acts) != 0 || len(e.x.handled) != 0 {
+		t.Fatal("pruned state came back after a restart")
+	}
+}
