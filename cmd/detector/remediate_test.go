@@ -350,19 +350,23 @@ func TestRemediationEventsInTheEventLog(t *testing.T) {
 	if rec.Outcome != "dry_run" || rec.Series != `cpu{cluster="c1",host="h3"}` {
 		t.Fatalf("decision = %+v, want a dry run for h3", rec)
 	}
-	entries, err := m.remediation.events.Read(context.Background(), 0, 1000)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The decision reaches the log just after the audit trail.
 	var opened, decided anomaly.ID
-	for _, e := range entries {
-		switch ev := e.Event; {
-		case ev.Kind == anomaly.EventOpened && ev.AnomalyKind == anomaly.KindPeerOutlier:
-			opened = ev.AnomalyID
-		case ev.Kind == anomaly.EventRemediation && ev.Remediation != nil && ev.Remediation.Outcome == "dry_run":
-			decided = ev.AnomalyID
+	waitFor(30*time.Second, func() bool {
+		entries, err := m.remediation.events.Read(context.Background(), 0, 1000)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
+		for _, e := range entries {
+			switch ev := e.Event; {
+			case ev.Kind == anomaly.EventOpened && ev.AnomalyKind == anomaly.KindPeerOutlier:
+				opened = ev.AnomalyID
+			case ev.Kind == anomaly.EventRemediation && ev.Remediation != nil && ev.Remediation.Outcome == "dry_run":
+				decided = ev.AnomalyID
+			}
+		}
+		return decided != 0
+	})
 	if opened == 0 || decided != opened {
 		t.Fatalf("event log: outlier opened %d, remediation event for %d; want both, the same anomaly", opened, decided)
 	}
