@@ -145,6 +145,8 @@ type Event struct {
 	Series      string    `json:"series"`
 	At          time.Time `json:"at"`
 	Verdict     Verdict   `json:"verdict"`
+	// Remediation is set on EventRemediation events only.
+	Remediation *Remediation `json:"remediation,omitempty"`
 }
 
 // Anomaly is one entry of the timeline: a run of anomalous points of one

@@ -190,6 +190,8 @@ type Deps struct {
 	Peers Peers
 	// PeerDetect serves POST /api/v1/peers/detect.
 	PeerDetect PeerDetectFunc
+	// Remediations serves /api/v1/remediations (api/remediations.go).
+	Remediations Remediations
 	// Canonical, when set, turns the series parameter of the anomaly
 	// listing into the form the engine records on the timeline (labels
 	// sorted), so that filters match however the client orders labels.
@@ -295,6 +297,7 @@ func (a *API) routes() *mux.Router {
 	r.Handle(v1+"/peers/rules/{name}", a.wrap(a.deletePeerRule)).Methods(http.MethodDelete)
 	r.Handle(v1+"/peers/outliers", a.wrap(a.peerOutliers)).Methods(http.MethodGet)
 	r.Handle(v1+"/peers/detect", a.wrap(a.peerDetect)).Methods(http.MethodPost)
+	a.remediationRoutes(r, v1)
 	r.HandleFunc(v1+"/openapi.json", serveOpenAPI).Methods(http.MethodGet)
 
 	r.Handle("/healthz", a.wrap(a.healthz)).Methods(http.MethodGet)

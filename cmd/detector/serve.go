@@ -58,6 +58,8 @@ type Config struct {
 	// Settings are the effective flags with their sources, served by GET
 	// /status (filled by the flag parsing of `detector serve`).
 	Settings []Setting
+	// Remediate: automated remediation (remediate.go).
+	Remediate RemediateConfig
 }
 
 // DefaultShutdownTimeout is the time allowed to drain on SIGTERM.
@@ -79,6 +81,8 @@ type Main struct {
 	served chan error
 	// started is when NewMain was called, for the uptime of GET /status.
 	started time.Time
+
+	remediation *remediation // remediate.go
 }
 
 // NewMain builds the service from cfg. Nothing listens until Start.
@@ -130,12 +134,17 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 		return nil, err
 	}
 	m.svc, m.engine, m.peers = svc, svc.Engine(), svc.Peers()
+	if err := m.openRemediation(); err != nil {
+		svc.Close(context.Background())
+		return nil, err
+	}
 	limits := m.engine.Limits()
 	handler, err := api.New(cfg.API, api.Deps{
-		Engine:     svc.API(),
-		Timeline:   svc.Timeline(),
-		Peers:      m.peers,
-		PeerDetect: peers.DetectMembers,
+		Engine:       svc.API(),
+		Timeline:     svc.Timeline(),
+		Peers:        m.peers,
+		PeerDetect:   peers.DetectMembers,
+		Remediations: m.remediations(),
 		Batch: func(_ context.Context, samples []anomaly.Sample, period int64) (anomaly.BatchResult, error) {
 			return models.DetectBatch(samples, period, cfg.Batch)
 		},
@@ -154,6 +163,7 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 		h, err = m.secure(handler)
 	}
 	if err != nil {
+		m.closeRemediation()
 		svc.Close(context.Background())
 		return nil, err
 	}
@@ -176,6 +186,7 @@ func (m *Main) Start() error {
 	m.ln = ln
 	go func() { m.served <- m.serveOn(ln) }()
 	m.svc.Start()
+	m.startRemediation()
 	m.ready.Store(true)
 	m.log.Info("serving", "addr", ln.Addr().String(), "shards", len(m.engine.Stats().Shards),
 		"gomaxprocs", runtime.GOMAXPROCS(0))
@@ -210,6 +221,10 @@ func (m *Main) Close() error {
 	defer cancel()
 	start := time.Now()
 	err := m.srv.Shutdown(ctx)
+	// The remediator stops before the event log it reads and appends to.
+	if e := m.closeRemediation(); e != nil && err == nil {
+		err = e
+	}
 	if e := m.svc.Close(ctx); e != nil && err == nil {
 		err = e
 	}
@@ -269,6 +284,7 @@ func parseServe(args []string, stderr io.Writer) (Config, *slog.Logger, error) {
 	bindAuthFlags(fs, &cfg.Auth)
 	fs.Float64Var(&cfg.MaxIngestRate, "max-ingest-rate", 0, "points a second ingest accepts, every input together; a batch beyond gets 429 (0: no limit)")
 	fs.IntVar(&cfg.EventRetention, "event-retention", service.DefaultEventRetention, "events kept in the event log subscribers read (webhooks, timeline)")
+	bindRemediateFlags(fs, &cfg.Remediate)
 	fs.Usage = func() { usageWithEnv(fs, "serve") }
 	settings, err := parseWithEnv(fs, args)
 	if err != nil {
