@@ -280,6 +280,10 @@ func (e *Engine) collect(req *request, samples []anomaly.Sample) anomaly.IngestR
 		}
 	}
 	next := 0 // next entry of req.errs
+	var all []anomaly.Verdict // every accepted point's verdict, for Options.Verdicts
+	if e.opts.Verdicts != nil {
+		all = make([]anomaly.Verdict, 0, len(req.pos))
+	}
 	for i, at := range req.pos {
 		if at < 0 {
 			ie := req.errs[next].Item()
@@ -293,20 +297,28 @@ func (e *Engine) collect(req *request, samples []anomaly.Sample) anomaly.IngestR
 		switch o.code {
 		case outLearned, outDuplicate:
 			res.Accepted++
-			if o.state == anomaly.StateAnomalous {
-				res.Anomalies = append(res.Anomalies, anomaly.Verdict{
-					Series:    it.key,
-					Timestamp: time.UnixMilli(it.ts).UTC(),
-					Value:     it.v,
-					Expected:  anomaly.Finite(o.expected),
-					Lower:     anomaly.Finite(o.lower),
-					Upper:     anomaly.Finite(o.upper),
-					Score:     anomaly.Finite(o.score),
-					Z:         anomaly.Finite(o.z),
-					State:     o.state,
-					Detector:  o.detector.String(),
-					AnomalyID: o.id,
-				})
+			if o.state == anomaly.StateAnomalous || e.opts.Verdicts != nil {
+				v := anomaly.Verdict{
+					Series:     it.key,
+					Timestamp:  time.UnixMilli(it.ts).UTC(),
+					Value:      it.v,
+					Expected:   anomaly.Finite(o.expected),
+					Lower:      anomaly.Finite(o.lower),
+					Upper:      anomaly.Finite(o.upper),
+					Score:      anomaly.Finite(o.score),
+					Z:          anomaly.Finite(o.z),
+					State:      o.state,
+					Detector:   o.detector.String(),
+					AnomalyID:  o.id,
+					NeedPoints: int(o.needPoints),
+				}
+				if o.state == anomaly.StateAnomalous {
+					v.NeedPoints = 0
+					res.Anomalies = append(res.Anomalies, v)
+				}
+				if e.opts.Verdicts != nil {
+					all = append(all, v)
+				}
 			}
 		case outOutOfOrder:
 			res.Errors = append(res.Errors, anomaly.ItemError{Index: i, Code: anomaly.CodeOutOfOrder, Field: "timestamp",
@@ -320,6 +332,9 @@ func (e *Engine) collect(req *request, samples []anomaly.Sample) anomaly.IngestR
 		}
 	}
 	res.Rejected = len(res.Errors)
+	if len(all) > 0 {
+		e.opts.Verdicts(all)
+	}
 	if res.Accepted > 0 {
 		e.m.accepted.Add(float64(res.Accepted))
 	}
