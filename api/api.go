@@ -189,7 +189,9 @@ type Deps struct {
 	Engine Engine
 	// Ingest is the write path of the wire-format routes (remote_write,
 	// line protocol, write.go); nil uses Engine.
-	Ingest   Ingester
+	Ingest Ingester
+	// Backfill serves /api/v1/backfill (backfill.go).
+	Backfill Backfiller
 	Timeline Timeline
 	Batch    BatchFunc
 	// Peers serves the peer-group rules and outliers.
@@ -303,7 +305,8 @@ func (a *API) routes() *mux.Router {
 	r.Handle(v1+"/peers/outliers", a.wrap(a.peerOutliers)).Methods(http.MethodGet)
 	r.Handle(v1+"/peers/detect", a.wrap(a.peerDetect)).Methods(http.MethodPost)
 	r.HandleFunc(v1+"/openapi.json", serveOpenAPI).Methods(http.MethodGet)
-	a.writeRoutes(r) // remote_write and line protocol, write.go
+	a.writeRoutes(r)    // remote_write and line protocol, write.go
+	a.backfillRoutes(r) // backfill.go
 
 	r.Handle("/healthz", a.wrap(a.healthz)).Methods(http.MethodGet)
 	r.Handle("/readyz", a.wrap(a.readyz)).Methods(http.MethodGet)
