@@ -49,6 +49,8 @@ type Config struct {
 	SnapshotInterval time.Duration
 	// Auth: bearer tokens and TLS (auth.go).
 	Auth AuthConfig
+	// Influx: backfill and verdict sink (influx.go).
+	Influx InfluxConfig
 }
 
 // Main is the running service: the engine, the timeline and the HTTP
@@ -68,6 +70,7 @@ type Main struct {
 
 	peerStop context.CancelFunc // stops the peer evaluation ticker; nil before Start
 	peerDone chan struct{}      // closed when the ticker has stopped
+	influx   *influxParts       // influx.go; nil without --influx-url
 }
 
 // peerIngester is the engine with Ingest extended: the points the engine
@@ -144,6 +147,10 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 		return nil, err
 	}
 	m.timeline = tl
+	if m.influx, err = newInfluxParts(cfg.Influx, log, m.reg); err != nil {
+		tl.Close()
+		return nil, err
+	}
 	eng, err := series.NewEngine(series.Options{
 		FirstAnomalyID: tl.MaxID() + 1,
 		Shards:         cfg.Shards,
@@ -154,7 +161,8 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 		Model:          cfg.Model,
 		Logger:         log.With("component", "engine"),
 		Registerer:     m.reg,
-		Events:         m.timeline,
+		Events:         m.influx.eventSink(m.timeline),
+		Verdicts:       m.influx.verdictHook(),
 	})
 	if err != nil {
 		tl.Close()
@@ -181,8 +189,16 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 		tl.Close()
 		return nil, err
 	}
+	writer, err := m.influx.setWriter(peerIngester{Engine: eng, peers: m.peers}, limits, m.reg)
+	if err != nil {
+		eng.Close(context.Background())
+		tl.Close()
+		return nil, err
+	}
 	handler, err := api.New(cfg.API, api.Deps{
-		Engine:     peerIngester{Engine: eng, peers: m.peers},
+		Engine:     gatedEngine{peerIngester{Engine: eng, peers: m.peers}, writer},
+		Ingest:     writer,
+		Backfill:   m.influx.backfiller(),
 		Timeline:   m.timeline,
 		Peers:      m.peers,
 		PeerDetect: peers.DetectMembers,
@@ -224,7 +240,9 @@ func (m *Main) Start() error {
 		return err
 	}
 	m.ln = ln
+	m.influx.holdForBackfill()
 	go func() { m.served <- m.serveOn(ln) }()
+	m.influx.start()
 	m.startSnapshots()
 	ctx, cancel := context.WithCancel(context.Background())
 	m.peerStop, m.peerDone = cancel, make(chan struct{})
@@ -271,9 +289,12 @@ func (m *Main) Close() error {
 		<-m.peerDone
 		m.peerStop = nil
 	}
+	m.influx.closeInputs()
 	if e := m.engine.Close(ctx); e != nil && err == nil {
 		err = e
 	}
+	m.influx.closeSink()
+	m.influx.close()
 	// The queues are drained: the final snapshot holds every acknowledged
 	// point.
 	if e := m.stopSnapshots(ctx); e != nil && err == nil {
@@ -317,6 +338,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	bindPersistFlags(fs, &cfg.Persist)
 	fs.DurationVar(&cfg.SnapshotInterval, "snapshot-interval", time.Minute, "how often baselines are snapshotted to --data-dir (a crash loses at most this much learning)")
 	bindAuthFlags(fs, &cfg.Auth)
+	bindInfluxFlags(fs, &cfg.Influx, &cfg.API.BucketLabel)
 	if err := applyEnv(fs); err != nil {
 		return err
 	}
