@@ -17,13 +17,13 @@ import (
 // after the backfill, in arrival order. Their verdicts reach the event log
 // and the verdict sink as usual. Safe for concurrent use.
 type Gate struct {
-	next    Ingester
-	max     int
-	log     *slog.Logger
-	mu      sync.Mutex
-	held    bool
-	queue   [][]anomaly.Sample
-	n       int // samples in queue
+	next  Ingester
+	max   int
+	log   *slog.Logger
+	mu    sync.Mutex
+	held  bool
+	queue [][]anomaly.Sample
+	n     int // samples in queue
 }
 
 // NewGate returns an open gate in front of next holding at most max

@@ -279,7 +279,7 @@ func (e *Engine) collect(req *request, samples []anomaly.Sample) anomaly.IngestR
 			}
 		}
 	}
-	next := 0 // next entry of req.errs
+	next := 0                 // next entry of req.errs
 	var all []anomaly.Verdict // every accepted point's verdict, for Options.Verdicts
 	if e.opts.Verdicts != nil {
 		all = make([]anomaly.Verdict, 0, len(req.pos))

@@ -320,7 +320,6 @@ func grepLines(s, sub string) string {
 	return strings.Join(out, "\n")
 }
 
-
 // syncWriter serialises writes from a child process' two pipes and the
 // service's logger.
 type syncWriter struct {
