@@ -73,6 +73,7 @@ func DecodeRemoteWrite(dst []anomaly.Sample, body []byte, v RemoteWriteVersion, 
 		return dst, st, fmt.Errorf("%w: snappy: %v", ErrRemoteWrite, err)
 	}
 	var b strings.Builder
+	var pairs [][2]string // reused: seriesText copies what it needs
 	switch v {
 	case RemoteWriteV2:
 		var req writev2.Request
@@ -91,7 +92,7 @@ func DecodeRemoteWrite(dst []anomaly.Sample, body []byte, v RemoteWriteVersion, 
 				return dst, st, fmt.Errorf("%w: time series %d has an odd number of label references", ErrRemoteWrite, i)
 			}
 			var name string
-			pairs := make([][2]string, 0, len(refs)/2)
+			pairs = pairs[:0]
 			for j := 0; j < len(refs); j += 2 {
 				if int(refs[j]) >= len(req.Symbols) || int(refs[j+1]) >= len(req.Symbols) {
 					return dst, st, fmt.Errorf("%w: time series %d references symbol %d of %d", ErrRemoteWrite, i, max(refs[j], refs[j+1]), len(req.Symbols))
@@ -121,7 +122,7 @@ func DecodeRemoteWrite(dst []anomaly.Sample, body []byte, v RemoteWriteVersion, 
 				continue
 			}
 			var name string
-			pairs := make([][2]string, 0, len(ts.Labels))
+			pairs = pairs[:0]
 			for _, l := range ts.Labels {
 				if l.Name == "__name__" {
 					name = l.Value
