@@ -15,6 +15,7 @@ import (
 	"github.com/anomalyd/detector/anomaly"
 	"github.com/anomalyd/detector/api"
 	"github.com/anomalyd/detector/eventlog"
+	"github.com/anomalyd/detector/exporter"
 	"github.com/anomalyd/detector/influx"
 	"github.com/anomalyd/detector/series"
 )
@@ -37,6 +38,9 @@ type InfluxConfig struct {
 	VerdictMeasurement string
 	VerdictBuffer      int
 	VerdictFlush       time.Duration
+	// OpenAnomalyMetrics bounds the series in open anomalies exported on
+	// /metrics (detector_open_anomaly_*); default exporter.DefaultMax.
+	OpenAnomalyMetrics int
 }
 
 // durationDays is a flag.Value for durations that also take days ("14d").
@@ -71,13 +75,16 @@ func bindInfluxFlags(fs *flag.FlagSet, c *InfluxConfig, bucketLabel *string) {
 	fs.IntVar(&c.VerdictBuffer, "verdict-buffer", 100_000, "verdicts waiting for InfluxDB before new ones are dropped (counted)")
 	fs.DurationVar(&c.VerdictFlush, "verdict-flush", time.Second, "longest a verdict waits before it is written")
 	fs.StringVar(bucketLabel, "influx-bucket-label", "", "label that records the bucket (or db) of line-protocol writes; empty: none")
+	fs.IntVar(&c.OpenAnomalyMetrics, "metrics-open-anomalies", exporter.DefaultMax, "series in open anomalies whose score and band are exported on /metrics (detector_open_anomaly_*)")
 }
 
-// influxParts are the InfluxDB pieces of a running service.
+// influxParts are the InfluxDB pieces of a running service, and the
+// subscribers of the event log they share with the open-anomaly metrics.
 type influxParts struct {
 	cfg      InfluxConfig
 	log      *slog.Logger
-	client   influxdb2.Client
+	client   influxdb2.Client // nil without --influx-url
+	open     *exporter.Open
 	backfill *influx.Backfiller
 	gate     *influx.Gate
 	sink     *influx.Sink
@@ -88,17 +95,22 @@ type influxParts struct {
 	backfillWG, sinkWG     sync.WaitGroup
 }
 
-// newInfluxParts builds the parts cfg asks for; nil when --influx-url is
-// empty. The engine is not built yet: the sink is wired through
-// verdictHook and eventSink, the backfill through setWriter.
+// newInfluxParts builds the parts cfg asks for. The engine is not built
+// yet: the sink is wired through verdictHook and eventSink, the backfill
+// through setWriter.
 func newInfluxParts(cfg InfluxConfig, log *slog.Logger, reg prometheus.Registerer) (*influxParts, error) {
+	p := &influxParts{cfg: cfg, log: log, open: exporter.New(cfg.OpenAnomalyMetrics),
+		events: eventlog.NewMemory(10_000, 0), cursors: eventlog.NewMemoryCursors()}
+	if err := reg.Register(p.open); err != nil {
+		return nil, fmt.Errorf("open-anomaly metrics: %w", err)
+	}
 	if cfg.URL == "" {
 		if cfg.Backfill != "" || cfg.VerdictBucket != "" {
 			return nil, errors.New("--backfill and --verdict-bucket need --influx-url")
 		}
-		return nil, nil
+		return p, nil
 	}
-	p := &influxParts{cfg: cfg, log: log, client: influx.NewClient(cfg.URL, cfg.Token)}
+	p.client = influx.NewClient(cfg.URL, cfg.Token)
 	if cfg.VerdictBucket != "" {
 		s, err := influx.NewSink(p.client.WriteAPIBlocking(cfg.Org, cfg.VerdictBucket), influx.SinkOptions{
 			Measurement:   cfg.VerdictMeasurement,
@@ -112,15 +124,13 @@ func newInfluxParts(cfg InfluxConfig, log *slog.Logger, reg prometheus.Registere
 			return nil, err
 		}
 		p.sink = s
-		p.events = eventlog.NewMemory(0, 0)
-		p.cursors = eventlog.NewMemoryCursors()
 	}
 	return p, nil
 }
 
 // verdictHook is the engine's Options.Verdicts: the sink's Offer, or nil.
 func (p *influxParts) verdictHook() func([]anomaly.Verdict) {
-	if p == nil || p.sink == nil {
+	if p.sink == nil {
 		return nil
 	}
 	return p.sink.Offer
@@ -130,9 +140,6 @@ func (p *influxParts) verdictHook() func([]anomaly.Verdict) {
 // TODO(merge): with the service's durable event log, subscribe to it
 // instead of this tee.
 func (p *influxParts) eventSink(next series.EventSink) series.EventSink {
-	if p == nil || p.events == nil {
-		return next
-	}
 	return teeEvents{next, p.events}
 }
 
@@ -149,7 +156,7 @@ func (t teeEvents) Record(ev anomaly.Event) {
 // setWriter builds the backfiller and the gate in front of the writer w,
 // and returns the ingester live inputs must use.
 func (p *influxParts) setWriter(w api.Ingester, limits series.Limits, reg prometheus.Registerer) (api.Ingester, error) {
-	if p == nil {
+	if p.client == nil {
 		return w, nil
 	}
 	p.gate = influx.NewGate(w, p.cfg.HoldPoints, p.log.With("component", "backfill"))
@@ -169,7 +176,7 @@ func (p *influxParts) setWriter(w api.Ingester, limits series.Limits, reg promet
 
 // backfiller is the API's Backfiller, or nil.
 func (p *influxParts) backfiller() api.Backfiller {
-	if p == nil || p.backfill == nil {
+	if p.backfill == nil {
 		return nil
 	}
 	return p.backfill
@@ -178,19 +185,21 @@ func (p *influxParts) backfiller() api.Backfiller {
 // holdForBackfill closes the gate before the server listens when a
 // start-up backfill is configured.
 func (p *influxParts) holdForBackfill() {
-	if p != nil && p.cfg.Backfill != "" {
+	if p.cfg.Backfill != "" {
 		p.gate.Hold()
 	}
 }
 
 // start runs the sink, its event subscriber and the start-up backfill.
 func (p *influxParts) start() {
-	if p == nil {
-		return
-	}
 	sctx, scancel := context.WithCancel(context.Background())
 	bctx, bcancel := context.WithCancel(context.Background())
 	p.stopSink, p.stopBackfill = scancel, bcancel
+	p.sinkWG.Add(1)
+	go func() {
+		defer p.sinkWG.Done()
+		eventlog.Run(sctx, p.events, p.cursors, "open-anomaly-metrics", p.open.HandleEvents, eventlog.RunOptions{RetryDelay: 100 * time.Millisecond})
+	}()
 	if p.sink != nil {
 		p.sinkWG.Add(2)
 		go func() { defer p.sinkWG.Done(); p.sink.Run(sctx) }()
@@ -218,7 +227,7 @@ func (p *influxParts) start() {
 // points it held; call it after the HTTP server stopped and before the
 // engine closes.
 func (p *influxParts) closeInputs() {
-	if p == nil || p.stopBackfill == nil {
+	if p.stopBackfill == nil {
 		return
 	}
 	p.stopBackfill()
@@ -228,7 +237,7 @@ func (p *influxParts) closeInputs() {
 // closeSink writes what the sink holds and stops it; call it once the
 // engine has drained.
 func (p *influxParts) closeSink() {
-	if p == nil || p.stopSink == nil {
+	if p.stopSink == nil {
 		return
 	}
 	p.stopSink()
@@ -236,10 +245,9 @@ func (p *influxParts) closeSink() {
 }
 
 func (p *influxParts) close() {
-	if p == nil {
-		return
+	if p.client != nil {
+		p.client.Close()
 	}
-	p.client.Close()
 }
 
 // gatedEngine is the API's engine with Ingest going through the gate.
@@ -251,5 +259,3 @@ type gatedEngine struct {
 func (g gatedEngine) Ingest(ctx context.Context, s []anomaly.Sample) (anomaly.IngestResult, error) {
 	return g.w.Ingest(ctx, s)
 }
-
-func (p *influxParts) String() string { return fmt.Sprintf("influx %s", p.cfg.URL) }

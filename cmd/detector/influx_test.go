@@ -297,6 +297,12 @@ func TestVerdictSinkToInfluxDB(t *testing.T) {
 	if !strings.Contains(metrics, `detector_influx_sink_written_total{kind="verdict"} 300`) {
 		t.Errorf("/metrics: %s", grepLines(metrics, "influx_sink"))
 	}
+	// The open anomaly's score and band on /metrics.
+	for _, name := range []string{"score", "lower", "upper", "expected"} {
+		if !strings.Contains(metrics, `detector_open_anomaly_`+name+`{anomaly_id="1",detector=`) || !strings.Contains(metrics, `series="requests_value{app=\"api\"}"}`) {
+			t.Errorf("/metrics lacks detector_open_anomaly_%s of the open anomaly:\n%s", name, grepLines(metrics, "open_anomaly"))
+		}
+	}
 }
 
 func getText(t *testing.T, u string) string {

@@ -25,6 +25,7 @@ var allowed = map[string][]string{
 	"eventlog":           {"anomaly"},
 	"ingest":             {"anomaly"},
 	"influx":             {"anomaly", "eventlog", "ingest", "series"},
+	"exporter":           {"anomaly", "eventlog"},
 	"api":                {"anomaly", "ingest", "peers"},
 	"internal/synth":     {},
 	"peers":              {"anomaly", "algorithms/", "series"},
