@@ -36,7 +36,7 @@ func (a *API) backfillRoutes(r *mux.Router) {
 // field optional; 202 with the job's status.
 func (a *API) startBackfill(r *http.Request) (any, error) {
 	if a.deps.Backfill == nil {
-		return nil, unavailable("backfill (start with --influx-url)")
+		return nil, unavailable("backfill from InfluxDB (--influx-url)")
 	}
 	b, err := readBody(r, "match", "range", "query")
 	if err != nil {
@@ -70,7 +70,7 @@ func (a *API) startBackfill(r *http.Request) (any, error) {
 // listBackfills handles GET /api/v1/backfill: recent jobs, newest first.
 func (a *API) listBackfills(*http.Request) (any, error) {
 	if a.deps.Backfill == nil {
-		return nil, unavailable("backfill (start with --influx-url)")
+		return nil, unavailable("backfill from InfluxDB (--influx-url)")
 	}
 	jobs := a.deps.Backfill.Jobs()
 	if jobs == nil {

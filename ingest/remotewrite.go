@@ -70,7 +70,7 @@ func DecodeRemoteWrite(dst []anomaly.Sample, body []byte, v RemoteWriteVersion, 
 	}
 	raw, err := snappy.Decode(nil, body)
 	if err != nil {
-		return dst, st, fmt.Errorf("%w: snappy: %v", ErrRemoteWrite, err)
+		return dst, st, fmt.Errorf("%w: %v", ErrRemoteWrite, err)
 	}
 	var b strings.Builder
 	var pairs [][2]string // reused: seriesText copies what it needs
