@@ -146,7 +146,9 @@ func (s *Sink) Run(ctx context.Context) {
 		case <-t.C:
 		case <-s.kick:
 		}
-		s.flush(ctx)
+		// Writes are bounded by Timeout, not by ctx: a write under way
+		// when the service stops completes.
+		s.flush(context.Background())
 	}
 }
 
