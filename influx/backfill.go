@@ -60,7 +60,8 @@ type Backfiller struct {
 	mu   sync.Mutex
 	jobs []*anomaly.BackfillStatus // newest last, at most 20
 	next int
-	busy chan struct{} // one token: a job runs
+	busy chan struct{}  // one token: a job runs
+	wg   sync.WaitGroup // jobs begun with Start
 
 	points  *prometheus.CounterVec
 	running prometheus.Gauge
@@ -103,17 +104,25 @@ func NewBackfiller(q Querier, w Ingester, o BackfillOptions) (*Backfiller, error
 	return b, nil
 }
 
-// Start begins a job in the background and returns its first status. A
-// job already running is a CodeConflict error; a bad Match is
-// CodeInvalidArgument; no query at all is CodeMissingField.
+// Start begins a job in the background and returns its first status; ctx
+// bounds the job (pass the service's, not a request's). A job already
+// running is a CodeConflict error; a bad Match is CodeInvalidArgument; no
+// query at all is CodeMissingField. Wait waits for it.
 func (b *Backfiller) Start(ctx context.Context, req anomaly.BackfillRequest) (anomaly.BackfillStatus, error) {
 	job, run, err := b.prepare(req)
 	if err != nil {
 		return anomaly.BackfillStatus{}, err
 	}
-	go run(context.WithoutCancel(ctx))
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		run(ctx)
+	}()
 	return b.status(job), nil
 }
+
+// Wait returns once the jobs begun with Start have ended.
+func (b *Backfiller) Wait() { b.wg.Wait() }
 
 // Run runs a job on the calling goroutine and returns its final status.
 func (b *Backfiller) Run(ctx context.Context, req anomaly.BackfillRequest) (anomaly.BackfillStatus, error) {

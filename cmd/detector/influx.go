@@ -91,6 +91,9 @@ type influxParts struct {
 	events   *eventlog.Memory // the log the sink reads events from
 	cursors  eventlog.Cursors
 
+	// bctx bounds backfills (start-up and API), sctx the sink and the
+	// event subscribers; both end at Close.
+	bctx, sctx             context.Context
 	stopBackfill, stopSink context.CancelFunc
 	backfillWG, sinkWG     sync.WaitGroup
 }
@@ -101,6 +104,8 @@ type influxParts struct {
 func newInfluxParts(cfg InfluxConfig, log *slog.Logger, reg prometheus.Registerer) (*influxParts, error) {
 	p := &influxParts{cfg: cfg, log: log, open: exporter.New(cfg.OpenAnomalyMetrics),
 		events: eventlog.NewMemory(10_000, 0), cursors: eventlog.NewMemoryCursors()}
+	p.bctx, p.stopBackfill = context.WithCancel(context.Background())
+	p.sctx, p.stopSink = context.WithCancel(context.Background())
 	if err := reg.Register(p.open); err != nil {
 		return nil, fmt.Errorf("open-anomaly metrics: %w", err)
 	}
@@ -174,13 +179,22 @@ func (p *influxParts) setWriter(w api.Ingester, limits series.Limits, reg promet
 	return p.gate, nil
 }
 
-// backfiller is the API's Backfiller, or nil.
+// backfiller is the API's Backfiller, or nil. Jobs run under the
+// service's context, not the request's.
 func (p *influxParts) backfiller() api.Backfiller {
 	if p.backfill == nil {
 		return nil
 	}
-	return p.backfill
+	return apiBackfiller{p}
 }
+
+type apiBackfiller struct{ p *influxParts }
+
+func (a apiBackfiller) Start(_ context.Context, req anomaly.BackfillRequest) (anomaly.BackfillStatus, error) {
+	return a.p.backfill.Start(a.p.bctx, req)
+}
+
+func (a apiBackfiller) Jobs() []anomaly.BackfillStatus { return a.p.backfill.Jobs() }
 
 // holdForBackfill closes the gate before the server listens when a
 // start-up backfill is configured.
@@ -192,9 +206,7 @@ func (p *influxParts) holdForBackfill() {
 
 // start runs the sink, its event subscriber and the start-up backfill.
 func (p *influxParts) start() {
-	sctx, scancel := context.WithCancel(context.Background())
-	bctx, bcancel := context.WithCancel(context.Background())
-	p.stopSink, p.stopBackfill = scancel, bcancel
+	sctx, bctx := p.sctx, p.bctx
 	p.sinkWG.Add(1)
 	go func() {
 		defer p.sinkWG.Done()
@@ -227,19 +239,16 @@ func (p *influxParts) start() {
 // points it held; call it after the HTTP server stopped and before the
 // engine closes.
 func (p *influxParts) closeInputs() {
-	if p.stopBackfill == nil {
-		return
-	}
 	p.stopBackfill()
 	p.backfillWG.Wait()
+	if p.backfill != nil {
+		p.backfill.Wait()
+	}
 }
 
 // closeSink writes what the sink holds and stops it; call it once the
 // engine has drained.
 func (p *influxParts) closeSink() {
-	if p.stopSink == nil {
-		return
-	}
 	p.stopSink()
 	p.sinkWG.Wait()
 }
