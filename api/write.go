@@ -237,6 +237,14 @@ func (a *API) ingestSamples(r *http.Request, samples []anomaly.Sample) writeOutc
 	return out
 }
 
+// decodeLimits bound what one wire-format body may decode to: remote write
+// decompresses to at most 4 x MaxBodyBytes, a body yields at most
+// MaxPoints samples (+1, so that tooMany words the answer) and 4 x
+// MaxBodyBytes of series names.
+func (a *API) decodeLimits() ingest.Limits {
+	return ingest.Limits{MaxDecoded: int(4 * a.cfg.MaxBodyBytes), MaxSamples: a.cfg.MaxPoints + 1, MaxSeriesBytes: int(4 * a.cfg.MaxBodyBytes)}
+}
+
 // tooMany answers whether n samples exceed Config.MaxPoints.
 func (a *API) tooMany(n int) error {
 	if n > a.cfg.MaxPoints {
@@ -296,12 +304,16 @@ func (a *API) remoteWrite(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusBadRequest, anomaly.CodeInvalidArgument, "cannot read the body: "+err.Error())
 		return
 	}
-	samples, st, err := ingest.DecodeRemoteWrite(nil, body, version, int(4*a.cfg.MaxBodyBytes))
+	samples, st, err := ingest.DecodeRemoteWrite(nil, body, version, a.decodeLimits())
 	a.writes.add("remote_write", "stale", st.Stale)
 	a.writes.add("remote_write", "nan", st.NaN)
 	a.writes.add("remote_write", "inf", st.Inf)
 	a.writes.add("remote_write", "histogram", st.Histograms)
 	a.writes.add("remote_write", "exemplar", st.Exemplars)
+	if errors.Is(err, ingest.ErrLimit) {
+		fail(http.StatusRequestEntityTooLarge, anomaly.CodeLimit, err.Error()+": send smaller batches")
+		return
+	}
 	if err != nil {
 		fail(http.StatusBadRequest, anomaly.CodeInvalidArgument, err.Error())
 		return
@@ -404,12 +416,17 @@ func (a *API) influxWrite(w http.ResponseWriter, r *http.Request, precision, buc
 		}
 		return
 	}
-	opts := ingest.LineOptions{Precision: prec, Now: a.deps.Now(), MaxErrors: 10}
+	opts := ingest.LineOptions{Precision: prec, Now: a.deps.Now(), MaxErrors: 10, Limits: a.decodeLimits()}
 	if a.cfg.BucketLabel != "" {
 		opts.Labels = [][2]string{{a.cfg.BucketLabel, bucket}}
 	}
 	samples, st, lineErrs := ingest.DecodeLines(nil, body, opts)
 	a.writes.add("line_protocol", "string_field", st.StringFields)
+	if st.OverLimit {
+		fail(http.StatusRequestEntityTooLarge, "request too large",
+			fmt.Sprintf("the body decodes to more than %d points or %d bytes of series names: send smaller batches", a.cfg.MaxPoints, 4*a.cfg.MaxBodyBytes), 0)
+		return
+	}
 	if err := a.tooMany(len(samples)); err != nil {
 		fail(http.StatusRequestEntityTooLarge, "request too large", err.Error(), 0)
 		return

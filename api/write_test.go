@@ -168,6 +168,7 @@ func TestLineProtocolAnswers(t *testing.T) {
 		"gzip bomb":     {"/api/v2/write?bucket=b", "gzip", gz(big), http.StatusRequestEntityTooLarge},
 		"too large":     {"/api/v2/write?bucket=b", "", big, http.StatusRequestEntityTooLarge},
 		"brotli":        {"/api/v2/write?bucket=b", "br", []byte("m v=1"), http.StatusUnsupportedMediaType},
+		"amplification": {"/api/v2/write?bucket=b", "gzip", gz([]byte("m,t=" + strings.Repeat("x", 3000) + " " + strings.Repeat("f=1,", 200) + "g=1")), http.StatusRequestEntityTooLarge},
 		"bad gzip":      {"/api/v2/write?bucket=b", "gzip", []byte("m v=1"), http.StatusBadRequest},
 		"empty":         {"/api/v2/write?bucket=b", "", nil, http.StatusNoContent},
 		"future":        {"/api/v2/write?bucket=b&precision=s", "", []byte(fmt.Sprintf("m v=1 %d", sec+86400)), http.StatusBadRequest},

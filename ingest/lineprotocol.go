@@ -32,6 +32,10 @@ type LineOptions struct {
 	// MaxErrors bounds the line errors kept (the rest are only counted);
 	// 0 keeps 100.
 	MaxErrors int
+	// Limits bound the samples and series bytes of the body (MaxDecoded
+	// does not apply); over them decoding stops and LineStats.OverLimit is
+	// set.
+	Limits Limits
 }
 
 // LineStats counts what a line-protocol body held besides the samples.
@@ -40,6 +44,9 @@ type LineStats struct {
 	Samples      int // samples returned: one per numeric field
 	StringFields int // string fields, skipped: nothing to learn
 	BadLines     int // rejected lines (the first MaxErrors are in the errors)
+	// OverLimit is set when the body decodes to more than Limits allow;
+	// decoding stopped there and the samples are to be discarded.
+	OverLimit bool
 }
 
 // ParsePrecision reads the precision query parameter of the InfluxDB write
@@ -88,6 +95,7 @@ func DecodeLines(dst []anomaly.Sample, body []byte, o LineOptions) ([]anomaly.Sa
 	if o.Precision == 0 {
 		o.Precision = lineprotocol.Nanosecond
 	}
+	bud := budget{lim: o.Limits.withDefaults()}
 	fail := func(line int, err error) {
 		st.BadLines++
 		if len(errs) < o.MaxErrors {
@@ -169,7 +177,12 @@ func DecodeLines(dst []anomaly.Sample, body []byte, o LineOptions) ([]anomaly.Sa
 			b.Reset()
 			b.Grow(len(m) + 1 + len(f.name))
 			writeName(&b, m, f.name)
-			dst = append(dst, anomaly.Sample{Series: seriesTextFrom(&b, labels), TimestampMs: ms, Value: f.v})
+			s := seriesTextFrom(&b, labels)
+			if !bud.series(len(s)) || st.Samples >= bud.lim.MaxSamples {
+				st.OverLimit, st.Samples = true, 0
+				return dst[:0], st, errs
+			}
+			dst = append(dst, anomaly.Sample{Series: s, TimestampMs: ms, Value: f.v})
 			st.Samples++
 		}
 	}

@@ -42,8 +42,56 @@ type RemoteWriteStats struct {
 var ErrRemoteWrite = errors.New("remote write")
 
 // MaxRemoteWriteDecoded bounds the decompressed size of one remote-write
-// body a caller accepts when it passes 0 as maxDecoded.
+// body when Limits.MaxDecoded is 0.
 const MaxRemoteWriteDecoded = 64 << 20
+
+// ErrLimit wraps the errors of a body that decodes to more than a
+// caller's limits allow (answered 413).
+var ErrLimit = errors.New("over the limit")
+
+// Limits bound what one body may decode to, so that a small body cannot
+// make large memory: a remote-write 2.0 symbol or a line's tags are
+// repeated in the text of every series that uses them. Zero fields take
+// the defaults in their comments.
+type Limits struct {
+	// MaxDecoded bounds a decompressed remote-write body; default
+	// MaxRemoteWriteDecoded.
+	MaxDecoded int
+	// MaxSamples bounds the samples of one body; default 1,000,000.
+	MaxSamples int
+	// MaxSeriesBytes bounds the bytes of all the series texts built for
+	// one body; default 256 MiB.
+	MaxSeriesBytes int
+}
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxDecoded <= 0 {
+		l.MaxDecoded = MaxRemoteWriteDecoded
+	}
+	if l.MaxSamples <= 0 {
+		l.MaxSamples = 1_000_000
+	}
+	if l.MaxSeriesBytes <= 0 {
+		l.MaxSeriesBytes = 256 << 20
+	}
+	return l
+}
+
+// budget tracks a body's use of Limits.
+type budget struct {
+	lim            Limits
+	samples, bytes int
+}
+
+// series charges one series text of n bytes; false when over the limit.
+func (b *budget) series(n int) bool {
+	b.bytes += n
+	return b.bytes <= b.lim.MaxSeriesBytes
+}
+
+func (b *budget) err() error {
+	return fmt.Errorf("%w: the body decodes to more than %d samples or %d bytes of series names", ErrLimit, b.lim.MaxSamples, b.lim.MaxSeriesBytes)
+}
 
 // DecodeRemoteWrite turns a snappy-compressed (block format) remote-write
 // body into samples appended to dst. Each time series becomes one series
@@ -51,22 +99,22 @@ const MaxRemoteWriteDecoded = 64 << 20
 // labels keep their names and values, escaped as the Prometheus text
 // format escapes them), shared by all its samples. Timestamps stay in
 // milliseconds. Stale markers, NaN and ±Inf samples, histograms and
-// exemplars are skipped and counted in the stats. maxDecoded bounds the
-// decompressed size (0: MaxRemoteWriteDecoded); a larger body is an error
-// before anything is decompressed.
+// exemplars are skipped and counted in the stats. lim bounds the
+// decompressed size (checked before anything is decompressed), the samples
+// and the bytes of series texts; over them the error wraps ErrLimit.
 //
 // The returned samples do not alias body.
-func DecodeRemoteWrite(dst []anomaly.Sample, body []byte, v RemoteWriteVersion, maxDecoded int) ([]anomaly.Sample, RemoteWriteStats, error) {
+func DecodeRemoteWrite(dst []anomaly.Sample, body []byte, v RemoteWriteVersion, lim Limits) ([]anomaly.Sample, RemoteWriteStats, error) {
 	var st RemoteWriteStats
-	if maxDecoded <= 0 {
-		maxDecoded = MaxRemoteWriteDecoded
-	}
+	lim = lim.withDefaults()
+	bud := budget{lim: lim}
+	maxDecoded := lim.MaxDecoded
 	n, err := snappy.DecodedLen(body)
 	if err != nil {
 		return dst, st, fmt.Errorf("%w: body is not snappy-compressed (block format): %v", ErrRemoteWrite, err)
 	}
 	if n > maxDecoded {
-		return dst, st, fmt.Errorf("%w: body decompresses to %d bytes, the limit is %d", ErrRemoteWrite, n, maxDecoded)
+		return dst, st, fmt.Errorf("%w: %w: body decompresses to %d bytes, the limit is %d", ErrRemoteWrite, ErrLimit, n, maxDecoded)
 	}
 	raw, err := snappy.Decode(nil, body)
 	if err != nil {
@@ -105,6 +153,10 @@ func DecodeRemoteWrite(dst []anomaly.Sample, body []byte, v RemoteWriteVersion, 
 				pairs = append(pairs, [2]string{k, val})
 			}
 			s := seriesText(&b, name, pairs)
+			if !bud.series(len(s)) || st.Samples+len(ts.Samples) > lim.MaxSamples {
+				st.Samples = 0
+				return dst[:0], st, bud.err()
+			}
 			for _, smp := range ts.Samples {
 				dst = appendSample(dst, &st, s, smp.Timestamp, smp.Value)
 			}
@@ -131,6 +183,10 @@ func DecodeRemoteWrite(dst []anomaly.Sample, body []byte, v RemoteWriteVersion, 
 				pairs = append(pairs, [2]string{l.Name, l.Value})
 			}
 			s := seriesText(&b, name, pairs)
+			if !bud.series(len(s)) || st.Samples+len(ts.Samples) > lim.MaxSamples {
+				st.Samples = 0
+				return dst[:0], st, bud.err()
+			}
 			for _, smp := range ts.Samples {
 				dst = appendSample(dst, &st, s, smp.Timestamp, smp.Value)
 			}

@@ -29,7 +29,7 @@ func FuzzDecodeRemoteWrite(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw []byte, version uint8) {
 		v := RemoteWriteVersion(version%2 + 1)
 		for _, body := range [][]byte{snappy.Encode(nil, raw), raw} {
-			got, st, err := DecodeRemoteWrite(nil, body, v, 1<<20)
+			got, st, err := DecodeRemoteWrite(nil, body, v, Limits{MaxDecoded: 1 << 20})
 			if err != nil {
 				if len(got) != 0 {
 					t.Fatalf("error %v with %d samples", err, len(got))

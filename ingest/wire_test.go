@@ -1,6 +1,8 @@
 package ingest
 
 import (
+	"errors"
+	"fmt"
 	"math"
 	"slices"
 	"strings"
@@ -34,7 +36,7 @@ func TestDecodeRemoteWriteV1(t *testing.T) {
 			Samples: []prompb.Sample{{Value: math.NaN(), Timestamp: 1000}, {Value: math.Inf(1), Timestamp: 2000}, {Value: 2.5, Timestamp: 3000}}},
 		{Labels: []prompb.Label{{Name: "__name__", Value: "h"}}, Histograms: []prompb.Histogram{{Timestamp: 1}}},
 	}}
-	got, st, err := DecodeRemoteWrite(nil, encodeV1(t, req), RemoteWriteV1, 0)
+	got, st, err := DecodeRemoteWrite(nil, encodeV1(t, req), RemoteWriteV1, Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +70,7 @@ func TestDecodeRemoteWriteV2(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, st, err := DecodeRemoteWrite(nil, snappy.Encode(nil, raw), RemoteWriteV2, 0)
+	got, st, err := DecodeRemoteWrite(nil, snappy.Encode(nil, raw), RemoteWriteV2, Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +79,7 @@ func TestDecodeRemoteWriteV2(t *testing.T) {
 	}
 	req.Timeseries[0].LabelsRefs = []uint32{1, 99}
 	raw, _ = req.Marshal()
-	if _, _, err := DecodeRemoteWrite(nil, snappy.Encode(nil, raw), RemoteWriteV2, 0); err == nil {
+	if _, _, err := DecodeRemoteWrite(nil, snappy.Encode(nil, raw), RemoteWriteV2, Limits{}); err == nil {
 		t.Error("a reference past the symbols decoded without error")
 	}
 }
@@ -90,7 +92,7 @@ func TestDecodeRemoteWriteErrors(t *testing.T) {
 		"truncated":   good[:len(good)-2],
 		"decoded cap": snappy.Encode(nil, make([]byte, 2048)),
 	} {
-		if _, _, err := DecodeRemoteWrite(nil, body, RemoteWriteV1, 1024); err == nil {
+		if _, _, err := DecodeRemoteWrite(nil, body, RemoteWriteV1, Limits{MaxDecoded: 1024}); err == nil {
 			t.Errorf("%s: no error", name)
 		}
 	}
@@ -155,4 +157,41 @@ func TestDecodeLinesPrecision(t *testing.T) {
 		t.Error("precision h accepted")
 	}
 	_ = lineprotocol.Second
+}
+
+// TestDecodeLimits: a small body cannot decode to large memory: a long
+// remote-write 2.0 symbol shared by many series, or long tags on a line
+// with many fields, stop at the limits.
+func TestDecodeLimits(t *testing.T) {
+	long := strings.Repeat("x", 10_000)
+	req := &writev2.Request{Symbols: []string{"", "__name__", "m", "l", long}}
+	for i := range 1000 {
+		req.Timeseries = append(req.Timeseries, writev2.TimeSeries{LabelsRefs: []uint32{1, 2, 3, 4},
+			Samples: []writev2.Sample{{Value: 1, Timestamp: int64(i)}}})
+	}
+	raw, _ := req.Marshal()
+	body := snappy.Encode(nil, raw)
+	got, _, err := DecodeRemoteWrite(nil, body, RemoteWriteV2, Limits{MaxSeriesBytes: 1 << 20})
+	if !errors.Is(err, ErrLimit) || len(got) != 0 {
+		t.Errorf("%d-byte body: err %v, %d samples; want ErrLimit", len(body), err, len(got))
+	}
+	if _, _, err := DecodeRemoteWrite(nil, body, RemoteWriteV2, Limits{MaxSamples: 999}); !errors.Is(err, ErrLimit) {
+		t.Errorf("sample limit: %v", err)
+	}
+
+	var line strings.Builder
+	line.WriteString("m,t=" + long + " ")
+	for i := range 1000 {
+		if i > 0 {
+			line.WriteByte(',')
+		}
+		fmt.Fprintf(&line, "f%d=1", i)
+	}
+	got, st, _ := DecodeLines(nil, []byte(line.String()), LineOptions{Limits: Limits{MaxSeriesBytes: 1 << 20}})
+	if !st.OverLimit || len(got) != 0 || st.Samples != 0 {
+		t.Errorf("line with long tags: over %v, %d samples", st.OverLimit, len(got))
+	}
+	if _, st, _ := DecodeLines(nil, []byte("m a=1,b=2,c=3"), LineOptions{Limits: Limits{MaxSamples: 2}}); !st.OverLimit {
+		t.Error("sample limit of lines not applied")
+	}
 }

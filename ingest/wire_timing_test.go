@@ -36,7 +36,7 @@ func BenchmarkDecodeRemoteWrite(b *testing.B) {
 			var dst []anomaly.Sample
 			for b.Loop() {
 				var err error
-				if dst, _, err = DecodeRemoteWrite(dst[:0], body, RemoteWriteV1, 0); err != nil {
+				if dst, _, err = DecodeRemoteWrite(dst[:0], body, RemoteWriteV1, Limits{}); err != nil {
 					b.Fatal(err)
 				}
 			}
