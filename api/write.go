@@ -169,7 +169,7 @@ func (o *writeOutcome) overloaded() bool {
 	return false
 }
 
-// firstRejected returns a short text naming the rejected samples.
+// summary returns a short text naming the rejected samples.
 func (o *writeOutcome) summary(samples []anomaly.Sample) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d of %d samples rejected", len(o.rejected), len(samples))
