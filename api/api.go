@@ -128,6 +128,9 @@ type Config struct {
 	// InFlightWait is how long a request waits for one of the MaxInFlight
 	// turns. Default 100 ms.
 	InFlightWait time.Duration
+	// BucketLabel, when set, is the label name under which line-protocol
+	// writes record their bucket (2.x) or database (1.x). Empty: none.
+	BucketLabel string
 }
 
 // DefaultConfig returns the limits `detector serve` runs with.
@@ -183,7 +186,12 @@ func (c *Config) fill() error {
 // Deps are the collaborators of the API. Every field is optional: a route
 // whose collaborator is missing answers 503 unavailable.
 type Deps struct {
-	Engine   Engine
+	Engine Engine
+	// Ingest is the write path of the wire-format routes (remote_write,
+	// line protocol, write.go); nil uses Engine.
+	Ingest Ingester
+	// Backfill serves /api/v1/backfill (backfill.go).
+	Backfill Backfiller
 	Timeline Timeline
 	Batch    BatchFunc
 	// Peers serves the peer-group rules and outliers.
@@ -226,6 +234,7 @@ type API struct {
 	// inFlight holds one token per request with a body being served
 	// (Config.MaxInFlight).
 	inFlight chan struct{}
+	writes   *writeMetrics // write.go
 }
 
 // allowRule is a route's path pattern and methods.
@@ -258,6 +267,9 @@ func New(cfg Config, deps Deps) (*API, error) {
 		return nil, err
 	}
 	a := &API{cfg: cfg, deps: deps, log: deps.Logger, metrics: m, inFlight: make(chan struct{}, cfg.MaxInFlight)}
+	if a.writes, err = newWriteMetrics(deps.Registerer); err != nil {
+		return nil, err
+	}
 	a.router = a.routes()
 	if err := a.router.Walk(func(rt *mux.Route, _ *mux.Router, _ []*mux.Route) error {
 		re, err := rt.GetPathRegexp()
@@ -299,6 +311,8 @@ func (a *API) routes() *mux.Router {
 	r.Handle(v1+"/peers/detect", a.wrap(a.peerDetect)).Methods(http.MethodPost)
 	a.remediationRoutes(r, v1)
 	r.HandleFunc(v1+"/openapi.json", serveOpenAPI).Methods(http.MethodGet)
+	a.writeRoutes(r)    // remote_write and line protocol, write.go
+	a.backfillRoutes(r) // backfill.go
 
 	r.Handle("/healthz", a.wrap(a.healthz)).Methods(http.MethodGet)
 	r.Handle("/readyz", a.wrap(a.readyz)).Methods(http.MethodGet)

@@ -141,11 +141,12 @@ func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	m.next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), idKey{}, id)))
 }
 
-// bearer extracts the token of an "Authorization: Bearer <token>" header;
-// the scheme is case-insensitive.
+// bearer extracts the token of an "Authorization: Bearer <token>" header,
+// or of "Authorization: Token <token>" as InfluxDB 2 clients and Telegraf
+// send it; the scheme is case-insensitive.
 func bearer(h string) (string, bool) {
 	scheme, token, ok := strings.Cut(strings.TrimSpace(h), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
+	if !ok || !strings.EqualFold(scheme, "Bearer") && !strings.EqualFold(scheme, "Token") {
 		return "", false
 	}
 	token = strings.TrimSpace(token)

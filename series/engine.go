@@ -72,6 +72,12 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// Events receives anomaly timeline events. nil discards them.
 	Events EventSink
+	// Verdicts, when set, is handed the verdicts of every accepted point of
+	// each Ingest call (batch order), on the calling goroutine after the
+	// shards are done and before Ingest returns. It owns the slice. It must
+	// not block: hand the slice off or drop it (the InfluxDB verdict sink
+	// copies into a bounded buffer). nil builds no per-point verdicts.
+	Verdicts func([]anomaly.Verdict)
 	// Now is the engine clock used for idle eviction, called once per batch
 	// from the shard goroutines (so it must be safe for concurrent use).
 	// Default time.Now.

@@ -290,7 +290,11 @@ func (e *Engine) collect(req *request, samples []anomaly.Sample, keys []Key) ano
 			}
 		}
 	}
-	next := 0 // next entry of req.errs
+	next := 0                 // next entry of req.errs
+	var all []anomaly.Verdict // every accepted point's verdict, for Options.Verdicts
+	if e.opts.Verdicts != nil {
+		all = make([]anomaly.Verdict, 0, len(req.pos))
+	}
 	for i, at := range req.pos {
 		if keys != nil {
 			keys[i] = Key{}
@@ -310,10 +314,16 @@ func (e *Engine) collect(req *request, samples []anomaly.Sample, keys []Key) ano
 			if keys != nil {
 				keys[i] = req.parsed[i].key
 			}
-			if o.state == anomaly.StateAnomalous {
+			if o.state == anomaly.StateAnomalous || e.opts.Verdicts != nil {
 				r := models.Result{Expected: o.expected, Lower: o.lower, Upper: o.upper, Score: o.score, Z: o.z,
 					State: o.state, Detector: o.detector, NeedPoints: int(o.needPoints)}
-				res.Anomalies = append(res.Anomalies, verdict(it.key, it.ts, it.v, &r, o.id))
+				v := verdict(it.key, it.ts, it.v, &r, o.id)
+				if o.state == anomaly.StateAnomalous {
+					res.Anomalies = append(res.Anomalies, v)
+				}
+				if e.opts.Verdicts != nil {
+					all = append(all, v)
+				}
 			}
 		case outOutOfOrder:
 			res.Errors = append(res.Errors, anomaly.ItemError{Index: i, Code: anomaly.CodeOutOfOrder, Field: "timestamp",
@@ -327,6 +337,9 @@ func (e *Engine) collect(req *request, samples []anomaly.Sample, keys []Key) ano
 		}
 	}
 	res.Rejected = len(res.Errors)
+	if len(all) > 0 {
+		e.opts.Verdicts(all)
+	}
 	if res.Accepted > 0 {
 		e.m.accepted.Add(float64(res.Accepted))
 	}

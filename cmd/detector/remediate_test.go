@@ -294,16 +294,6 @@ func TestNetflixCaseBinary(t *testing.T) {
 	}
 }
 
-func grepLines(s, sub string) string {
-	var out []string
-	for _, l := range strings.Split(s, "\n") {
-		if strings.Contains(l, sub) {
-			out = append(out, l)
-		}
-	}
-	return strings.Join(out, "\n")
-}
-
 // TestRemediationEventsInTheEventLog: the timeline's events reach the event
 // log the remediator reads, and each decision is an event of its own there,
 // naming the anomaly it answered. A rule is a dry run unless told otherwise.

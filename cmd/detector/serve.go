@@ -60,6 +60,8 @@ type Config struct {
 	Settings []Setting
 	// Remediate: automated remediation (remediate.go).
 	Remediate RemediateConfig
+	// Influx: backfill and verdict sink (influx.go).
+	Influx InfluxConfig
 }
 
 // DefaultShutdownTimeout is the time allowed to drain on SIGTERM.
@@ -83,6 +85,7 @@ type Main struct {
 	started time.Time
 
 	remediation *remediation // remediate.go
+	influx      *influxParts // influx.go
 }
 
 // NewMain builds the service from cfg. Nothing listens until Start.
@@ -110,6 +113,10 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 	if maxFuture == 0 {
 		maxFuture = api.DefaultConfig().MaxFuture
 	}
+	var err error
+	if m.influx, err = newInfluxParts(cfg.Influx, log, m.reg); err != nil {
+		return nil, err
+	}
 	svc, err := service.Open(service.Config{
 		DataDir:           cfg.Persist.DataDir,
 		MaxAnomalies:      cfg.MaxAnomalies,
@@ -126,21 +133,30 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 			IdleTimeout: cfg.IdleTimeout,
 			Limits:      cfg.Limits,
 			Model:       cfg.Model,
+			Verdicts:    m.influx.verdictHook(),
 		},
 		Logger:     log,
 		Registerer: m.reg,
 	})
 	if err != nil {
+		m.influx.close()
 		return nil, err
 	}
 	m.svc, m.engine, m.peers = svc, svc.Engine(), svc.Peers()
-	if err := m.openRemediation(); err != nil {
+	limits := m.engine.Limits()
+	writer, err := m.influx.setWriter(svc.API(), limits, m.reg)
+	if err == nil {
+		err = m.openRemediation()
+	}
+	if err != nil {
 		svc.Close(context.Background())
+		m.influx.close()
 		return nil, err
 	}
-	limits := m.engine.Limits()
 	handler, err := api.New(cfg.API, api.Deps{
-		Engine:       svc.API(),
+		Engine:       gatedEngine{svc.API(), writer},
+		Ingest:       writer,
+		Backfill:     m.influx.backfiller(),
 		Timeline:     svc.Timeline(),
 		Peers:        m.peers,
 		PeerDetect:   peers.DetectMembers,
@@ -165,6 +181,7 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 	if err != nil {
 		m.closeRemediation()
 		svc.Close(context.Background())
+		m.influx.close()
 		return nil, err
 	}
 	m.srv = &http.Server{
@@ -184,8 +201,10 @@ func (m *Main) Start() error {
 		return err
 	}
 	m.ln = ln
+	m.influx.holdForBackfill()
 	go func() { m.served <- m.serveOn(ln) }()
 	m.svc.Start()
+	m.influx.start(m.svc.Events(), m.svc.Cursors())
 	m.startRemediation()
 	m.ready.Store(true)
 	m.log.Info("serving", "addr", ln.Addr().String(), "shards", len(m.engine.Stats().Shards),
@@ -225,9 +244,13 @@ func (m *Main) Close() error {
 	if e := m.closeRemediation(); e != nil && err == nil {
 		err = e
 	}
+	m.influx.closeInputs()
 	if e := m.svc.Close(ctx); e != nil && err == nil {
 		err = e
 	}
+	// The engine has drained: the sink writes what it holds and stops.
+	m.influx.closeSink()
+	m.influx.close()
 	st := m.engine.Stats()
 	m.log.Info("stopped", "took", time.Since(start).Round(time.Millisecond), "live_series", st.Series)
 	return err
@@ -285,6 +308,7 @@ func parseServe(args []string, stderr io.Writer) (Config, *slog.Logger, error) {
 	fs.Float64Var(&cfg.MaxIngestRate, "max-ingest-rate", 0, "points a second ingest accepts, every input together; a batch beyond gets 429 (0: no limit)")
 	fs.IntVar(&cfg.EventRetention, "event-retention", service.DefaultEventRetention, "events kept in the event log subscribers read (webhooks, timeline)")
 	bindRemediateFlags(fs, &cfg.Remediate)
+	bindInfluxFlags(fs, &cfg.Influx, &cfg.API.BucketLabel)
 	fs.Usage = func() { usageWithEnv(fs, "serve") }
 	settings, err := parseWithEnv(fs, args)
 	if err != nil {
