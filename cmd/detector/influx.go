@@ -184,23 +184,16 @@ func (p *influxParts) holdForBackfill() {
 	}
 }
 
-// start runs the sink, the event subscribers of the sink and of the
-// open-anomaly metrics (on the service's event log), and the start-up
-// backfill.
-func (p *influxParts) start(events eventlog.Log, cursors eventlog.Cursors) {
+// start runs the sink, subscribes the sink and the open-anomaly metrics
+// to the service's event log (the service stops them and saves their
+// cursors when it closes), and runs the start-up backfill.
+func (p *influxParts) start(subscribe func(name string, h eventlog.Handler, o eventlog.RunOptions)) {
 	sctx, bctx := p.sctx, p.bctx
-	p.sinkWG.Add(1)
-	go func() {
-		defer p.sinkWG.Done()
-		eventlog.Run(sctx, events, cursors, "open-anomaly-metrics", p.open.HandleEvents, eventlog.RunOptions{RetryDelay: 100 * time.Millisecond})
-	}()
+	subscribe("open-anomaly-metrics", p.open.HandleEvents, eventlog.RunOptions{RetryDelay: 100 * time.Millisecond})
 	if p.sink != nil {
-		p.sinkWG.Add(2)
+		p.sinkWG.Add(1)
 		go func() { defer p.sinkWG.Done(); p.sink.Run(sctx) }()
-		go func() {
-			defer p.sinkWG.Done()
-			eventlog.Run(sctx, events, cursors, "influx-sink", p.sink.HandleEvents, eventlog.RunOptions{})
-		}()
+		subscribe("influx-sink", p.sink.HandleEvents, eventlog.RunOptions{})
 	}
 	if p.cfg.Backfill != "" {
 		p.backfillWG.Add(1)

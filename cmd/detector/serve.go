@@ -204,7 +204,7 @@ func (m *Main) Start() error {
 	m.influx.holdForBackfill()
 	go func() { m.served <- m.serveOn(ln) }()
 	m.svc.Start()
-	m.influx.start(m.svc.Events(), m.svc.Cursors())
+	m.influx.start(m.svc.Subscribe)
 	m.startRemediation()
 	m.ready.Store(true)
 	m.log.Info("serving", "addr", ln.Addr().String(), "shards", len(m.engine.Stats().Shards),
