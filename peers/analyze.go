@@ -43,7 +43,8 @@ type memberOut struct {
 	last     float32 // the member's value at the last step (gaps filled)
 	cluster  int32
 	reason   int32 // index into groupOut.reasons, -1 for none
-	known    int16 // steps with data in the window
+	level    float32 // the member's own level on ScaleMember, else 0
+	known    int16   // steps with data in the window
 	diffFrom int16
 	diffTo   int16
 	status   status
@@ -55,12 +56,13 @@ type groupOut struct {
 	minPts  int
 	window  int
 	skipped string
+	scale   Scale // the scale judged on (ScaleGroup or ScaleMember)
 	bands   int   // number of large clusters
 	large   []int // labels of the large clusters in label order
 	out     []memberOut
 	reasons []string
-	lastMed float64 // the median series' last value
-	lower   float64 // range of the healthy members' last values
+	lastMed float64 // the median series' last value (on ScaleMember in own levels)
+	lower   float64 // range of the healthy members' last values (idem)
 	upper   float64
 }
 
@@ -70,6 +72,7 @@ type params struct {
 	minPts     int     // 0 = automatic
 	tolerance  float64 // 0 = dbscan.DefaultTolerance
 	minMembers int
+	scale      Scale // "" = DefaultScale
 }
 
 // autoMinPts is the min_pts used when the rule leaves it at 0: a tenth of
@@ -83,6 +86,9 @@ func autoMinPts(m int) int {
 // analyzer holds the scratch of one judgement at a time; one per goroutine.
 type analyzer struct {
 	keep  []int
+	x     []float64 // judged rows, compact
+	lv    []float64 // member levels
+	lg    []float64
 	med   []float64
 	col   []float64
 	work  []float64
@@ -139,7 +145,10 @@ func fill(row []float64) int {
 // analyze judges one group: vals holds n members × w steps row-major with
 // NaN for missing steps (gaps are filled in place). The outcome goes to g.
 func (a *analyzer) analyze(vals []float64, n, w int, p params, g *groupOut) {
-	g.eps, g.minPts, g.window, g.skipped, g.bands = 0, 0, w, "", 0
+	g.eps, g.minPts, g.window, g.skipped, g.bands, g.scale = 0, 0, w, "", 0, ""
+	if p.scale == "" {
+		p.scale = DefaultScale
+	}
 	g.large, g.reasons = g.large[:0], g.reasons[:0]
 	g.lastMed, g.lower, g.upper = 0, 0, 0
 	if cap(g.out) < n {
@@ -170,51 +179,72 @@ func (a *analyzer) analyze(vals []float64, n, w int, p params, g *groupOut) {
 		return
 	}
 
+	// The judged members' rows, compact; on the member scale each divided
+	// by its own level.
+	a.x = growF(a.x, m*w)
+	for j, i := range a.keep {
+		copy(a.x[j*w:(j+1)*w], vals[i*w:(i+1)*w])
+	}
+	a.work = growF(a.work, m*w)
+	g.scale = ScaleGroup
+	if p.scale != ScaleGroup {
+		spread := a.memberLevels(a.x, m, w)
+		if p.scale == ScaleMember || spread >= AutoScaleSpread {
+			g.scale = ScaleMember
+		}
+	}
+	if g.scale == ScaleMember {
+		for j, i := range a.keep {
+			l := a.lv[j]
+			g.out[i].level = float32(l)
+			if l > 0 {
+				row := a.x[j*w : (j+1)*w]
+				for t := range row {
+					row[t] /= l
+				}
+			}
+		}
+	}
+	x := a.x[:m*w]
+
 	// Scale: the median absolute value over the group and the window; when
 	// most values are 0, the MAD; then the largest absolute value; then 1.
-	a.work = growF(a.work, m*w)
-	for j, i := range a.keep {
-		for t, v := range vals[i*w : (i+1)*w] {
-			a.work[j*w+t] = math.Abs(v)
-		}
+	for j, v := range x {
+		a.work[j] = math.Abs(v)
 	}
 	a.sc = growF(a.sc, m*w)
 	scale := robust.Median(a.work, a.sc)
 	if !(scale > 0) {
-		for j, i := range a.keep {
-			copy(a.work[j*w:(j+1)*w], vals[i*w:(i+1)*w])
-		}
+		copy(a.work, x)
 		_, scale = robust.MedianMAD(a.work, a.sc)
 	}
 	if !(scale > 0) {
-		for _, i := range a.keep {
-			for _, v := range vals[i*w : (i+1)*w] {
-				scale = math.Max(scale, math.Abs(v))
-			}
+		for _, v := range x {
+			scale = math.Max(scale, math.Abs(v))
 		}
 	}
 	if !(scale > 0) || math.IsInf(scale, 0) {
 		scale = 1
 	}
 
-	// The median series, step by step over the judged members.
+	// The median series, step by step over the judged members; members a
+	// step or two out of phase with it are aligned.
 	a.med = growF(a.med, w)
-	a.col = growF(a.col, m)
+	a.col = growF(a.col, max(m, w))
 	for t := range w {
-		for j, i := range a.keep {
-			a.col[j] = vals[i*w+t]
+		for j := range m {
+			a.col[j] = x[j*w+t]
 		}
-		a.med[t] = robust.Median(a.col, a.work[:0])
+		a.med[t] = robust.Median(a.col[:m], a.work[:0])
 	}
+	a.align(x, a.med, m, w)
 
 	// Features: x / (scale × √w), so that Euclidean distance is the RMS
 	// difference over the window relative to the group's scale.
 	f := 1 / (scale * math.Sqrt(float64(w)))
 	a.feat = growF(a.feat, m*w)
-	for j, i := range a.keep {
-		for t, v := range vals[i*w : (i+1)*w] {
-			a.feat[j*w+t] = v * f
-		}
+	for j, v := range x {
+		a.feat[j] = v * f
 	}
 
 	minPts := p.minPts
@@ -290,8 +320,8 @@ func (a *analyzer) analyze(vals []float64, n, w int, p params, g *groupOut) {
 	// Deviations from the median series, in scaled units, and the group's
 	// typical deviation (the median |r| over members and steps).
 	a.r = growF(a.r, m*w)
-	for j, i := range a.keep {
-		for t, v := range vals[i*w : (i+1)*w] {
+	for j := range m {
+		for t, v := range x[j*w : (j+1)*w] {
 			a.r[j*w+t] = (v - a.med[t]) / scale
 		}
 	}
@@ -309,12 +339,18 @@ func (a *analyzer) analyze(vals []float64, n, w int, p params, g *groupOut) {
 		r := a.r[j*w : (j+1)*w]
 		o.distance = float32(rms(r))
 		from, to := differsMost(r, typical)
+		if g.scale == ScaleMember {
+			from, to = memberSpan(from, to, w)
+		}
 		o.diffFrom, o.diffTo = int16(from), int16(to)
 		if !judged {
 			continue
 		}
 		if l >= 0 && a.isBig[l] {
 			last := float64(o.last)
+			if o.level > 0 {
+				last /= float64(o.level)
+			}
 			if first || last < g.lower {
 				g.lower = last
 			}
@@ -326,7 +362,11 @@ func (a *analyzer) analyze(vals []float64, n, w int, p params, g *groupOut) {
 		}
 		o.status = stOutlier
 		o.reason = int32(len(g.reasons))
-		g.reasons = append(g.reasons, explain(vals[i*w:(i+1)*w], a.med, r, from, to, scale))
+		if g.scale == ScaleMember {
+			g.reasons = append(g.reasons, explainMember(x[j*w:(j+1)*w], a.med, r, from, to))
+		} else {
+			g.reasons = append(g.reasons, explain(x[j*w:(j+1)*w], a.med, r, from, to, scale))
+		}
 	}
 }
 
