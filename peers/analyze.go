@@ -87,6 +87,7 @@ func autoMinPts(m int) int {
 type analyzer struct {
 	keep  []int
 	x     []float64 // judged rows, compact
+	gap   []bool    // steps without data (filled), row-major like x; empty when none
 	lv    []float64 // member levels
 	lg    []float64
 	med   []float64
@@ -158,8 +159,14 @@ func (a *analyzer) analyze(vals []float64, n, w int, p params, g *groupOut) {
 
 	minKnown := int(math.Ceil(MinCoverage * float64(w)))
 	a.keep = a.keep[:0]
+	a.gap = growB(a.gap, n*w)
+	gaps := false
 	for i := range n {
 		row := vals[i*w : (i+1)*w]
+		for t, v := range row {
+			a.gap[i*w+t] = math.IsNaN(v)
+			gaps = gaps || a.gap[i*w+t]
+		}
 		k := fill(row)
 		g.out[i] = memberOut{cluster: dbscan.Noise, reason: -1, known: int16(k), diffFrom: -1, diffTo: -1, last: float32(row[w-1])}
 		if k < minKnown || k == 0 {
@@ -184,6 +191,14 @@ func (a *analyzer) analyze(vals []float64, n, w int, p params, g *groupOut) {
 	a.x = growF(a.x, m*w)
 	for j, i := range a.keep {
 		copy(a.x[j*w:(j+1)*w], vals[i*w:(i+1)*w])
+		if gaps {
+			copy(a.gap[j*w:(j+1)*w], a.gap[i*w:(i+1)*w]) // j <= i
+		}
+	}
+	if !gaps {
+		a.gap = a.gap[:0]
+	} else {
+		a.gap = a.gap[:m*w]
 	}
 	a.work = growF(a.work, m*w)
 	g.scale = ScaleGroup
@@ -194,10 +209,8 @@ func (a *analyzer) analyze(vals []float64, n, w int, p params, g *groupOut) {
 		}
 	}
 	if g.scale == ScaleMember {
-		for j, i := range a.keep {
-			l := a.lv[j]
-			g.out[i].level = float32(l)
-			if l > 0 {
+		for j := range m {
+			if l := a.lv[j]; l > 0 {
 				row := a.x[j*w : (j+1)*w]
 				for t := range row {
 					row[t] /= l
@@ -229,15 +242,14 @@ func (a *analyzer) analyze(vals []float64, n, w int, p params, g *groupOut) {
 
 	// The median series, step by step over the judged members; members a
 	// step or two out of phase with it are aligned.
-	a.med = growF(a.med, w)
-	a.col = growF(a.col, max(m, w))
-	for t := range w {
-		for j := range m {
-			a.col[j] = x[j*w+t]
+	a.medianSeries(x, m, w)
+	if g.scale == ScaleMember && a.refineLevels(x, m, w) {
+		for j, i := range a.keep {
+			g.out[i].level = float32(a.lv[j])
 		}
-		a.med[t] = robust.Median(a.col[:m], a.work[:0])
+		a.medianSeries(x, m, w)
 	}
-	a.align(x, a.med, m, w)
+	a.gap = a.align(x, a.gap, a.med, m, w)
 
 	// Features: x / (scale × √w), so that Euclidean distance is the RMS
 	// difference over the window relative to the group's scale.
@@ -260,7 +272,12 @@ func (a *analyzer) analyze(vals []float64, n, w int, p params, g *groupOut) {
 			a.dist[i*m+i] = 0
 			xi := a.feat[i*w : (i+1)*w]
 			for j := range i {
-				d := math.Sqrt(sqDist(xi, a.feat[j*w:(j+1)*w]))
+				var d float64
+				if len(a.gap) > 0 {
+					d = math.Sqrt(maskedSqDist(xi, a.feat[j*w:(j+1)*w], a.gap[i*w:(i+1)*w], a.gap[j*w:(j+1)*w]))
+				} else {
+					d = math.Sqrt(sqDist(xi, a.feat[j*w:(j+1)*w]))
+				}
 				a.dist[i*m+j], a.dist[j*m+i] = d, d
 			}
 		}
@@ -337,7 +354,11 @@ func (a *analyzer) analyze(vals []float64, n, w int, p params, g *groupOut) {
 		l := a.res.Labels[j]
 		o.cluster = int32(l)
 		r := a.r[j*w : (j+1)*w]
-		o.distance = float32(rms(r))
+		if len(a.gap) > 0 {
+			o.distance = float32(maskedRMS(r, a.gap[j*w:(j+1)*w]))
+		} else {
+			o.distance = float32(rms(r))
+		}
 		from, to := differsMost(r, typical)
 		if g.scale == ScaleMember {
 			from, to = memberSpan(from, to, w)

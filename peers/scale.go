@@ -3,6 +3,7 @@ package peers
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/anomalyd/detector/algorithms/robust"
 )
@@ -19,8 +20,8 @@ import (
 //     another is not an outlier for its size, one that falls to 0.4× its
 //     own level while its peers hold is. Distance and eps are then in
 //     units of each member's own level.
-//   - ScaleAuto: member when the members' levels spread (the median factor
-//     between a member's level and the median member's level is at least
+//   - ScaleAuto: member when the members' levels spread (the bulk of them,
+//     leaving out the largest and smallest tenth, spans at least a factor
 //     AutoScaleSpread), group otherwise. A group whose members are mostly
 //     alike in size keeps the group scale, so a lone member of another size
 //     is still flagged; a group of sizes spread over a factor of 10 is
@@ -37,11 +38,13 @@ const (
 )
 
 // AutoScaleSpread is the spread of the members' levels from which
-// ScaleAuto compares by shape: the median over the members of
-// max(L/M, M/L), L a member's level, M the median member's level. Members
-// with persistent offsets of 5% spread by about 1.03; device families whose
-// audiences span a factor of 10 by about 1.8.
-const AutoScaleSpread = 1.25
+// ScaleAuto compares by shape: the ratio of the largest to the smallest
+// level once the largest and smallest tenth of the members (at least one
+// each) are left out. Members with persistent offsets of 5% spread by
+// about 1.15 (100 members), two bands at 1.6× each other by 1.6, device
+// families whose audiences span a factor of 10 by 4 to 8; a lone member
+// of another size does not count.
+const AutoScaleSpread = 2
 
 // maxLag is the largest shift, in steps, by which a member is aligned with
 // the group's median series before it is compared (members a step or two
@@ -94,43 +97,66 @@ func (a *analyzer) memberLevels(x []float64, m, w int) float64 {
 			a.lg = append(a.lg, math.Log(l))
 		}
 	}
-	if len(a.lg) < 3 {
+	return trimmedSpread(a.lg)
+}
+
+// trimmedSpread is exp(max - min) of the log levels lg after leaving out
+// the largest and the smallest tenth (at least one each): the factor the
+// bulk of the members' levels spans, blind to a lone member of another
+// size. 1 for fewer than 3 levels. lg is reordered.
+func trimmedSpread(lg []float64) float64 {
+	n := len(lg)
+	if n < 3 {
 		return 1
 	}
-	med := robust.Median(a.lg, a.work)
-	for i, v := range a.lg {
-		a.lg[i] = math.Abs(v - med)
-	}
-	return math.Exp(robust.Median(a.lg, a.work))
+	slices.Sort(lg)
+	k := max(1, n/10)
+	return math.Exp(lg[n-1-k] - lg[k])
 }
 
 // align shifts each row of x (m rows of w) by the lag in [-L, L] that best
-// matches the median series med, when that removes at least lagGain of its
-// squared difference over the steps every lag covers; the steps shifted in
-// take the nearest value. L is maxLag, at most a tenth of the window.
-func (a *analyzer) align(x, med []float64, m, w int) {
+// matches the median series med: the one with the least mean squared
+// difference over the steps it covers with data, when that is at least
+// lagGain below the unshifted one. The steps shifted in are marked as gaps
+// (so distances leave them out); a member late by ℓ steps is thus not
+// judged on the peers' last ℓ steps, one ahead not on its own last ℓ. L is
+// maxLag, at most a tenth of the window. gap may be empty (no gaps yet);
+// it then becomes m*w long when a row is shifted.
+func (a *analyzer) align(x []float64, gap []bool, med []float64, m, w int) []bool {
 	lag := min(maxLag, w/10)
 	if lag == 0 {
-		return
+		return gap
 	}
 	a.col = growF(a.col, max(m, w))
 	for j := range m {
 		row := x[j*w : (j+1)*w]
-		sse := func(l int) float64 {
+		var g []bool
+		if len(gap) > 0 {
+			g = gap[j*w : (j+1)*w]
+		}
+		mse := func(l int) float64 {
 			var s float64
-			for t := lag; t < w-lag; t++ {
+			c := 0
+			for t := max(0, -l); t < min(w, w-l); t++ {
+				if g != nil && g[t+l] {
+					continue
+				}
 				d := row[t+l] - med[t]
 				s += d * d
+				c++
 			}
-			return s
+			if c < w/2 {
+				return math.Inf(1)
+			}
+			return s / float64(c)
 		}
-		base := sse(0)
+		base := mse(0)
 		best, at := base, 0
 		for l := -lag; l <= lag; l++ {
 			if l == 0 {
 				continue
 			}
-			if s := sse(l); s < best {
+			if s := mse(l); s < best {
 				best, at = s, l
 			}
 		}
@@ -142,7 +168,28 @@ func (a *analyzer) align(x, med []float64, m, w int) {
 			tmp[t] = row[min(max(t+at, 0), w-1)]
 		}
 		copy(row, tmp)
+		if len(gap) == 0 {
+			gap = growB(a.gap, m*w)
+			clear(gap)
+			g = gap[j*w : (j+1)*w]
+		}
+		if g == nil {
+			g = gap[j*w : (j+1)*w]
+		}
+		// the steps shifted in are not data
+		if at > 0 {
+			copy(g, g[at:])
+			for t := w - at; t < w; t++ {
+				g[t] = true
+			}
+		} else {
+			copy(g[-at:], g[:w+at])
+			for t := range -at {
+				g[t] = true
+			}
+		}
 	}
+	return gap
 }
 
 // change is the ratio of the mean of v over [a, b] to its mean over the
@@ -285,4 +332,97 @@ func (g *groupOut) expected(i int) (exp, lower, upper float64) {
 		f = float64(g.out[i].level)
 	}
 	return g.lastMed * f, g.lower * f, g.upper * f
+}
+
+func growB(s []bool, n int) []bool {
+	if cap(s) < n {
+		return make([]bool, n)
+	}
+	return s[:n]
+}
+
+// maskedSqDist is the squared distance between a and b over the steps
+// where both have data (ga, gb false for them), scaled up to the whole
+// window; sqDist of the filled rows when they share no step.
+func maskedSqDist(a, b []float64, ga, gb []bool) float64 {
+	b, ga, gb = b[:len(a)], ga[:len(a)], gb[:len(a)]
+	var s float64
+	c := 0
+	for i, v := range a {
+		if ga[i] || gb[i] {
+			continue
+		}
+		d := v - b[i]
+		s += d * d
+		c++
+	}
+	if c == 0 {
+		return sqDist(a, b)
+	}
+	return s * float64(len(a)) / float64(c)
+}
+
+// maskedRMS is the RMS of r over the steps with data, rms(r) when none.
+func maskedRMS(r []float64, g []bool) float64 {
+	var s float64
+	c := 0
+	for i, v := range r {
+		if !g[i] {
+			s += v * v
+			c++
+		}
+	}
+	if c == 0 {
+		return rms(r)
+	}
+	return math.Sqrt(s / float64(c))
+}
+
+// medianSeries puts the step-wise median of the m rows of x into a.med.
+func (a *analyzer) medianSeries(x []float64, m, w int) {
+	a.med = growF(a.med, w)
+	a.col = growF(a.col, max(m, w))
+	for t := range w {
+		for j := range m {
+			a.col[j] = x[j*w+t]
+		}
+		a.med[t] = robust.Median(a.col[:m], a.work[:0])
+	}
+}
+
+// refineLevels makes the member levels consistent with the group's shape:
+// each row of x (already divided by its median |x|) is divided again by
+// its median ratio to the median series a.med (over the steps with data
+// where the median series is positive), and a.lv multiplied by it. A
+// window's median is unstable when the window holds a step that all
+// members share (a premiere, a release) near its middle; the median ratio
+// to the shared shape is not. It reports whether any level changed.
+func (a *analyzer) refineLevels(x []float64, m, w int) bool {
+	changed := false
+	for j := range m {
+		if !(a.lv[j] > 0) {
+			continue
+		}
+		row := x[j*w : (j+1)*w]
+		n := 0
+		for t, v := range row {
+			if a.med[t] > 0 && (len(a.gap) == 0 || !a.gap[j*w+t]) {
+				a.col[n] = v / a.med[t]
+				n++
+			}
+		}
+		if n < w/2 {
+			continue
+		}
+		k := robust.Median(a.col[:n], a.work)
+		if !(k > 0) || math.IsInf(k, 0) || k == 1 {
+			continue
+		}
+		for t := range row {
+			row[t] /= k
+		}
+		a.lv[j] *= k
+		changed = true
+	}
+	return changed
 }
