@@ -42,7 +42,7 @@ type memberOut struct {
 	distance float32
 	last     float32 // the member's value at the last step (gaps filled)
 	cluster  int32
-	reason   int32 // index into groupOut.reasons, -1 for none
+	reason   int32   // index into groupOut.reasons, -1 for none
 	level    float32 // the member's own level on ScaleMember, else 0
 	known    int16   // steps with data in the window
 	diffFrom int16
