@@ -360,9 +360,6 @@ func (a *analyzer) analyze(vals []float64, n, w int, p params, g *groupOut) {
 			o.distance = float32(rms(r))
 		}
 		from, to := differsMost(r, typical)
-		if g.scale == ScaleMember {
-			from, to = memberSpan(from, to, w)
-		}
 		o.diffFrom, o.diffTo = int16(from), int16(to)
 		if !judged {
 			continue
@@ -384,7 +381,9 @@ func (a *analyzer) analyze(vals []float64, n, w int, p params, g *groupOut) {
 		o.status = stOutlier
 		o.reason = int32(len(g.reasons))
 		if g.scale == ScaleMember {
-			g.reasons = append(g.reasons, explainMember(x[j*w:(j+1)*w], a.med, r, from, to))
+			why, f, t := explainMember(x[j*w:(j+1)*w], a.med, r, from, to)
+			o.diffFrom, o.diffTo = int16(f), int16(t)
+			g.reasons = append(g.reasons, why)
 		} else {
 			g.reasons = append(g.reasons, explain(x[j*w:(j+1)*w], a.med, r, from, to, scale))
 		}

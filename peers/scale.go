@@ -216,69 +216,147 @@ func change(v []float64, a, b int) (float64, bool) {
 	return in / out, true
 }
 
-// memberSpan turns the span [a, b] where a member differs most from its
-// peers into the span its reason names: a span that starts the window and
-// ends before its last step is a change at step b+1 that lasts to the end
-// (the window's later part is the member's new state, the start its own
-// earlier level).
-func memberSpan(a, b, w int) (int, int) {
-	if a == 0 && b < w-1 {
-		return b + 1, w - 1
-	}
-	return a, b
-}
-
 // explainMember describes an outlier of a group judged on ScaleMember: y
 // is the member's window divided by its own level, med the median of the
-// members' y, r = y - med, [a, b] the span it names (memberSpan).
+// members' y, r = y - med, [a, b] the span where it differs most. It
+// returns the reason and the span it names.
 //
-//   - drift: as for the group scale (a one-sided line in r), the member's
-//     ratio to its peers at the start and end of the span;
-//   - level: the mean of r over the span carries half its square; the
-//     member's mean over the span against its mean over the rest of the
-//     window ("fell to 0.4x its own level over the last 10 steps") and the
-//     same for the median series ("while its peers held", or "while its
-//     peers went to 0.8x" when they moved by more than 10%);
-//   - shape: otherwise.
-func explainMember(y, med, r []float64, a, b int) string {
+// A span inside the window (a bump or a dip that ended) is described by
+// the member's mean over it against its mean elsewhere. A span that
+// touches either end is a change: the ratio q = y/med of the member to its
+// peers is fitted with a step (one level before step c, another from c on)
+// and with a bend (one level before c, a line from c on), c chosen by
+// least squares. The bend that explains clearly more than the step (a
+// third less squared error) and whose line moves by at least half the
+// change is a drift ("drifts down from its peers over the last 20 steps:
+// from 1x to 0.5x its own level"); otherwise a step ("fell to 0.4x its own
+// level over the last 10 steps while its peers held", the peers' own
+// change named when it exceeds 10%). When neither fits (the step removes
+// less than half of q's variance), or q cannot be formed, the shape
+// differs.
+func explainMember(y, med, r []float64, a, b int) (string, int, int) {
 	w := len(y)
-	n := b - a + 1
-	seg := r[a : b+1]
-	var mean, sq float64
-	for _, v := range seg {
-		mean += v
-		sq += v * v
-	}
-	mean /= float64(n)
-	sq /= float64(n)
-	where := span(a, b, w)
-	if n >= 4 && isDrift(seg, mean) {
-		third := max(n/3, 1)
-		from := ratio(y[a:a+third], med[a:a+third])
-		to := ratio(y[b+1-third:b+1], med[b+1-third:b+1])
-		dir := "down"
-		if mean > 0 {
-			dir = "up"
-		}
-		return fmt.Sprintf("drifts %s from its peers %s: from %sx to %sx its own level relative to them", dir, where, num(from), num(to))
-	}
-	if mean*mean >= 0.5*sq {
+	if a > 0 && b < w-1 {
 		mc, ok := change(y, a, b)
 		pc, pok := change(med, a, b)
 		if ok && pok {
-			verb := "fell"
-			if mc > 1 {
-				verb = "rose"
-			}
-			peers := "while its peers held"
-			if math.Abs(pc-1) > 0.1 {
-				peers = "while its peers went to " + num(pc) + "x"
-			}
-			return fmt.Sprintf("%s to %sx its own level %s %s", verb, num(mc), where, peers)
+			return fmt.Sprintf("%s to %sx its own level %s %s", verb(mc), num(mc), span(a, b, w), peersMoved(pc)), a, b
 		}
-		return fmt.Sprintf("level %sx its peers' relative to its own size %s", num(ratio(y[a:b+1], med[a:b+1])), where)
+		return shapeReason(r, a, b), a, b
 	}
-	return fmt.Sprintf("shape differs from its peers' %s (RMS difference %s of its own level)", where, num(math.Sqrt(sq)))
+	q := make([]float64, w)
+	for t := range w {
+		if !(med[t] > 0) {
+			return shapeReason(r, a, b), a, b
+		}
+		q[t] = y[t] / med[t]
+	}
+	var total float64
+	qm := mean(q)
+	for _, v := range q {
+		total += (v - qm) * (v - qm)
+	}
+	// step: best c in [1, w-1]
+	stepC, stepSSE := 0, math.Inf(1)
+	for c := 1; c < w; c++ {
+		if e := sse(q[:c]) + sse(q[c:]); e < stepSSE {
+			stepC, stepSSE = c, e
+		}
+	}
+	// bend: level before c, a line from c on (at least 4 steps)
+	bendC, bendSSE, bendFrom, bendTo := 0, math.Inf(1), 0.0, 0.0
+	for c := 1; c <= w-4; c++ {
+		e, f0, f1 := lineSSE(q[c:])
+		if e += sse(q[:c]); e < bendSSE {
+			bendC, bendSSE, bendFrom, bendTo = c, e, f0, f1
+		}
+	}
+	if !(total > 0) || stepSSE > 0.5*total {
+		return shapeReason(r, a, b), a, b
+	}
+	before := mean(q[:stepC])
+	if bendSSE < (2.0/3)*stepSSE {
+		lv := mean(q[:bendC])
+		chg := bendTo - lv
+		if lv > 0 && math.Abs(bendTo-bendFrom) >= 0.5*math.Abs(chg) && (bendTo-bendFrom)*chg > 0 {
+			dir := "down"
+			if chg > 0 {
+				dir = "up"
+			}
+			return fmt.Sprintf("drifts %s from its peers %s: from %sx to %sx its own level", dir, span(bendC, w-1, w),
+				num(bendFrom/lv), num(bendTo/lv)), bendC, w - 1
+		}
+	}
+	if !(before > 0) {
+		return shapeReason(r, a, b), a, b
+	}
+	mc := mean(q[stepC:]) / before
+	pm0, pm1 := mean(med[:stepC]), mean(med[stepC:])
+	pc := 1.0
+	if pm0 > 0 {
+		pc = pm1 / pm0
+	}
+	return fmt.Sprintf("%s to %sx its own level %s %s", verb(mc), num(mc), span(stepC, w-1, w), peersMoved(pc)), stepC, w - 1
+}
+
+func verb(c float64) string {
+	if c > 1 {
+		return "rose"
+	}
+	return "fell"
+}
+
+func peersMoved(pc float64) string {
+	if math.Abs(pc-1) > 0.1 {
+		return "while its peers went to " + num(pc) + "x"
+	}
+	return "while its peers held"
+}
+
+func shapeReason(r []float64, a, b int) string {
+	var sq float64
+	for _, v := range r[a : b+1] {
+		sq += v * v
+	}
+	return fmt.Sprintf("shape differs from its peers' %s (RMS difference %s of its own level)", span(a, b, len(r)), num(math.Sqrt(sq/float64(b-a+1))))
+}
+
+func mean(v []float64) float64 {
+	var s float64
+	for _, x := range v {
+		s += x
+	}
+	return s / float64(len(v))
+}
+
+// sse is the squared error of v around its mean.
+func sse(v []float64) float64 {
+	m := mean(v)
+	var s float64
+	for _, x := range v {
+		s += (x - m) * (x - m)
+	}
+	return s
+}
+
+// lineSSE fits a least-squares line to v: its squared error and its values
+// at the first and last step.
+func lineSSE(v []float64) (e, first, last float64) {
+	n := len(v)
+	tm := float64(n-1) / 2
+	m := mean(v)
+	var stt, stv float64
+	for t, x := range v {
+		dt := float64(t) - tm
+		stt += dt * dt
+		stv += dt * (x - m)
+	}
+	slope := stv / stt
+	for t, x := range v {
+		d := x - (m + slope*(float64(t)-tm))
+		e += d * d
+	}
+	return e, m - slope*tm, m + slope*tm
 }
 
 // ratio is mean(x)/mean(med), 0 when the median's mean is not positive.
@@ -292,34 +370,6 @@ func ratio(x, med []float64) float64 {
 		return 0
 	}
 	return mx / mm
-}
-
-// isDrift reports whether the differences seg (mean mean) grow along a
-// line away from the group: R² >= 0.6, the fitted change at least half the
-// mean difference and of its sign, at least 80% of the steps on that side.
-func isDrift(seg []float64, mean float64) bool {
-	n := len(seg)
-	tm := float64(n-1) / 2
-	var stt, str, srr float64
-	for t, v := range seg {
-		dt := float64(t) - tm
-		stt += dt * dt
-		str += dt * (v - mean)
-		srr += (v - mean) * (v - mean)
-	}
-	slope := str / stt
-	r2 := 0.0
-	if srr > 0 {
-		r2 = str * str / (stt * srr)
-	}
-	chg := slope * float64(n-1)
-	same := 0
-	for _, v := range seg {
-		if v*chg > 0 {
-			same++
-		}
-	}
-	return r2 >= 0.6 && math.Abs(chg) >= 0.5*math.Abs(mean) && chg*mean > 0 && 5*same >= 4*n
 }
 
 // expected returns what member i's last value would be if it behaved like
