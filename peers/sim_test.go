@@ -25,7 +25,11 @@ import (
 
 var simDebug = false
 
-var simSeeds = flag.Int("peers.simseeds", 0, "seeds of TestTitleDeviceSimulation (0: 12, or 3 with -short)")
+var (
+	simSeeds = flag.Int("peers.simseeds", 0, "seeds of TestTitleDeviceSimulation (0: 12, or 3 with -short)")
+	simFirst = flag.Int("peers.simfirst", 1, "first seed of TestTitleDeviceSimulation")
+	simNoise = flag.Float64("peers.simnoise", 0.03, "relative noise of the simulated members")
+)
 
 // The title/device/bitrate simulation: play starts per title, bitrate and
 // device family, judged by the rule group_by [title, bitrate], member
@@ -180,7 +184,7 @@ func (w *simWorld) value(m *simMember, k int) float64 {
 			v *= 3
 		}
 	}
-	return math.Max(0, v*(1+0.03*w.noise.NormFloat64()))
+	return math.Max(0, v*(1+*simNoise*w.noise.NormFloat64()))
 }
 
 // simEnv is the service wired as cmd/detector wires it: the engine
@@ -282,6 +286,7 @@ type simResult struct {
 	falseEvents                          int
 	bandFlagged                          int
 	examples                             []string
+	shown                                [5]bool
 }
 
 // runSim streams one world through the service: the rule is created over
@@ -392,7 +397,8 @@ func runSim(t *testing.T, seed uint64, scale string) simResult {
 			switch {
 			case m.failing:
 				r.found++
-				if len(r.examples) < 4 && (len(r.examples) == 0 || m.kind == 2) {
+				if !r.shown[m.kind] {
+					r.shown[m.kind] = true
 					r.examples = append(r.examples, fmt.Sprintf("%s: %s", mem.Series, mem.Reason))
 				}
 			default:
@@ -468,7 +474,8 @@ func TestTitleDeviceSimulation(t *testing.T) {
 			name = "default"
 		}
 		var tot simResult
-		for seed := uint64(1); seed <= uint64(n); seed++ {
+		first := uint64(*simFirst)
+		for seed := first; seed < first+uint64(n); seed++ {
 			r := runSim(t, seed, scale)
 			tot.planted += r.planted
 			tot.found += r.found
@@ -476,18 +483,18 @@ func TestTitleDeviceSimulation(t *testing.T) {
 			tot.falseSeries += r.falseSeries
 			tot.falseEvents += r.falseEvents
 			tot.bandFlagged += r.bandFlagged
-			if seed == 1 {
+			if seed == first {
 				for _, ex := range r.examples {
-					t.Logf("%s, seed 1: %s", name, ex)
+					t.Logf("%s, seed %d: %s", name, seed, ex)
 				}
 			}
 		}
 		precision := float64(tot.found) / math.Max(1, float64(tot.flagged))
 		recall := float64(tot.found) / float64(tot.planted)
 		eventPrecision := float64(tot.found) / math.Max(1, float64(tot.found+tot.falseEvents))
-		t.Logf("scale %s, seeds 1-%d: %d planted, %d found, %d flagged at the end: precision %.3f recall %.3f; "+
+		t.Logf("scale %s, seeds %d-%d: %d planted, %d found, %d flagged at the end: precision %.3f recall %.3f; "+
 			"false events over the whole run %d (precision with them %.3f); members of whole-band failures flagged %d",
-			name, n, tot.planted, tot.found, tot.flagged, precision, recall, tot.falseEvents, eventPrecision, tot.bandFlagged)
+			name, first, first+uint64(n)-1, tot.planted, tot.found, tot.flagged, precision, recall, tot.falseEvents, eventPrecision, tot.bandFlagged)
 		if scale == "group" {
 			continue
 		}
