@@ -243,11 +243,13 @@ func (a *analyzer) analyze(vals []float64, n, w int, p params, g *groupOut) {
 	// The median series, step by step over the judged members; members a
 	// step or two out of phase with it are aligned.
 	a.medianSeries(x, m, w)
-	if g.scale == ScaleMember && a.refineLevels(x, m, w) {
+	if g.scale == ScaleMember {
+		if a.refineLevels(x, m, w) {
+			a.medianSeries(x, m, w)
+		}
 		for j, i := range a.keep {
 			g.out[i].level = float32(a.lv[j])
 		}
-		a.medianSeries(x, m, w)
 	}
 	a.gap = a.align(x, a.gap, a.med, m, w)
 

@@ -45,7 +45,9 @@
 //     at least 30% of its mean squared difference; the steps shifted in
 //     count as gaps. Gaps: distances leave out the steps where either
 //     member had no data (scaled up to the whole window), so a member is
-//     judged on what it has, not on the filled values.
+//     judged on what it has, not on the filled values (groups judged
+//     through the distance matrix, up to 2048 members; larger ones use the
+//     filled values).
 //  3. DBSCAN (algorithms/dbscan) over the members, with a full distance
 //     matrix for groups of up to 2048 members and a kd-tree above.
 //     min_pts, when 0, is a tenth of the judged members, at least 2 and at
