@@ -26,7 +26,7 @@ import (
 var simDebug = false
 
 var (
-	simSeeds = flag.Int("peers.simseeds", 0, "seeds of TestTitleDeviceSimulation, each run on the default, member and group scales (0: 8 seeds on the default scale, 3 with -short)")
+	simSeeds = flag.Int("peers.simseeds", 0, "seeds of TestTitleDeviceSimulation, each run on the default, member and group scales (0: 8 seeds on the default scale, 3 with -short or -race)")
 	simFirst = flag.Int("peers.simfirst", 1, "first seed of TestTitleDeviceSimulation")
 	simNoise = flag.Float64("peers.simnoise", 0.03, "relative noise of the simulated members")
 )
@@ -466,7 +466,7 @@ func TestTitleDeviceSimulation(t *testing.T) {
 	if n == 0 {
 		// CI: the default scale only
 		n, scales = 8, []string{""}
-		if testing.Short() {
+		if testing.Short() || raceEnabled {
 			n = 3
 		}
 	}
