@@ -32,7 +32,9 @@
 //     the largest and smallest tenth, at least one each) spans a factor of
 //     at least AutoScaleSpread (2), ScaleGroup otherwise: members alike in
 //     size keep the group scale, and a lone member of another size is
-//     still flagged for it. Then, on either scale, the group's scale S is
+//     still flagged for it. On the member scale a change is seen for about
+//     a window: once it fills the window it is the member's own level.
+//     Then, on either scale, the group's scale S is
 //     the median of |x| over all members and steps (the typical level);
 //     when that is 0 (mostly zeros) the MAD of the values, then the largest
 //     |x|, then 1. Features are x / (S √w), so the Euclidean distance

@@ -287,6 +287,7 @@ type simResult struct {
 	bandFlagged                          int
 	examples                             []string
 	shown                                [5]bool
+	groups, onMember                     int
 }
 
 // runSim streams one world through the service: the rule is created over
@@ -384,6 +385,10 @@ func runSim(t *testing.T, seed uint64, scale string) simResult {
 	}
 	final := map[string]bool{}
 	for _, g := range out.Groups {
+		r.groups++
+		if g.Scale == peers.ScaleMember {
+			r.onMember++
+		}
 		for _, mem := range g.Members {
 			if !mem.Outlier {
 				continue
@@ -485,6 +490,8 @@ func TestTitleDeviceSimulation(t *testing.T) {
 			tot.falseSeries += r.falseSeries
 			tot.falseEvents += r.falseEvents
 			tot.bandFlagged += r.bandFlagged
+			tot.groups += r.groups
+			tot.onMember += r.onMember
 			if seed == first {
 				for _, ex := range r.examples {
 					t.Logf("%s, seed %d: %s", name, seed, ex)
@@ -495,8 +502,8 @@ func TestTitleDeviceSimulation(t *testing.T) {
 		recall := float64(tot.found) / float64(tot.planted)
 		eventPrecision := float64(tot.found) / math.Max(1, float64(tot.found+tot.falseEvents))
 		t.Logf("scale %s, seeds %d-%d: %d planted, %d found, %d flagged at the end: precision %.3f recall %.3f; "+
-			"false events over the whole run %d (precision with them %.3f); members of whole-band failures flagged %d",
-			name, first, first+uint64(n)-1, tot.planted, tot.found, tot.flagged, precision, recall, tot.falseEvents, eventPrecision, tot.bandFlagged)
+			"false events over the whole run %d (precision with them %.3f); members of whole-band failures flagged %d; groups on the member scale at the end %d of %d",
+			name, first, first+uint64(n)-1, tot.planted, tot.found, tot.flagged, precision, recall, tot.falseEvents, eventPrecision, tot.bandFlagged, tot.onMember, tot.groups)
 		if scale == "group" {
 			continue
 		}
