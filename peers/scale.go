@@ -15,7 +15,8 @@ import (
 //     1.4× the others' level is an outlier. Right for members alike in
 //     size (servers behind one load balancer).
 //   - ScaleMember: each member's values are divided by its own level (its
-//     median |x| over the window), so members compare by shape relative to
+//     median |x| over the window, refined by its median ratio to the
+//     group's median series), so members compare by shape relative to
 //     their own size: a device family with ten times the audience of
 //     another is not an outlier for its size, one that falls to 0.4× its
 //     own level while its peers hold is. Distance and eps are then in
@@ -49,7 +50,7 @@ const AutoScaleSpread = 2
 // maxLag is the largest shift, in steps, by which a member is aligned with
 // the group's median series before it is compared (members a step or two
 // out of phase, late data). A shift is taken only when it removes at least
-// lagGain of the member's squared difference from the median series.
+// lagGain of the member's mean squared difference from the median series.
 const (
 	maxLag  = 2
 	lagGain = 0.3
