@@ -14,8 +14,8 @@ import (
 
 // Members of the peer-group request bodies; any other is rejected.
 var (
-	ruleFields   = []string{"name", "match", "group_by", "member", "window", "step", "eps", "min_pts", "tolerance", "min_members"}
-	detectFields = []string{"members", "eps", "min_pts", "tolerance", "min_members"}
+	ruleFields   = []string{"name", "match", "group_by", "member", "window", "step", "eps", "min_pts", "tolerance", "min_members", "scale"}
+	detectFields = []string{"members", "eps", "min_pts", "tolerance", "min_members", "scale"}
 )
 
 // RuleList is the answer of GET /api/v1/peers/rules.

@@ -42,8 +42,9 @@ type memberOut struct {
 	distance float32
 	last     float32 // the member's value at the last step (gaps filled)
 	cluster  int32
-	reason   int32 // index into groupOut.reasons, -1 for none
-	known    int16 // steps with data in the window
+	reason   int32   // index into groupOut.reasons, -1 for none
+	level    float32 // the member's own level on ScaleMember, else 0
+	known    int16   // steps with data in the window
 	diffFrom int16
 	diffTo   int16
 	status   status
@@ -55,12 +56,13 @@ type groupOut struct {
 	minPts  int
 	window  int
 	skipped string
+	scale   Scale // the scale judged on (ScaleGroup or ScaleMember)
 	bands   int   // number of large clusters
 	large   []int // labels of the large clusters in label order
 	out     []memberOut
 	reasons []string
-	lastMed float64 // the median series' last value
-	lower   float64 // range of the healthy members' last values
+	lastMed float64 // the median series' last value (on ScaleMember in own levels)
+	lower   float64 // range of the healthy members' last values (idem)
 	upper   float64
 }
 
@@ -70,6 +72,7 @@ type params struct {
 	minPts     int     // 0 = automatic
 	tolerance  float64 // 0 = dbscan.DefaultTolerance
 	minMembers int
+	scale      Scale // "" = DefaultScale
 }
 
 // autoMinPts is the min_pts used when the rule leaves it at 0: a tenth of
@@ -83,6 +86,10 @@ func autoMinPts(m int) int {
 // analyzer holds the scratch of one judgement at a time; one per goroutine.
 type analyzer struct {
 	keep  []int
+	x     []float64 // judged rows, compact
+	gap   []bool    // steps without data (filled), row-major like x; empty when none
+	lv    []float64 // member levels
+	lg    []float64
 	med   []float64
 	col   []float64
 	work  []float64
@@ -139,7 +146,10 @@ func fill(row []float64) int {
 // analyze judges one group: vals holds n members × w steps row-major with
 // NaN for missing steps (gaps are filled in place). The outcome goes to g.
 func (a *analyzer) analyze(vals []float64, n, w int, p params, g *groupOut) {
-	g.eps, g.minPts, g.window, g.skipped, g.bands = 0, 0, w, "", 0
+	g.eps, g.minPts, g.window, g.skipped, g.bands, g.scale = 0, 0, w, "", 0, ""
+	if p.scale == "" {
+		p.scale = DefaultScale
+	}
 	g.large, g.reasons = g.large[:0], g.reasons[:0]
 	g.lastMed, g.lower, g.upper = 0, 0, 0
 	if cap(g.out) < n {
@@ -149,8 +159,14 @@ func (a *analyzer) analyze(vals []float64, n, w int, p params, g *groupOut) {
 
 	minKnown := int(math.Ceil(MinCoverage * float64(w)))
 	a.keep = a.keep[:0]
+	a.gap = growB(a.gap, n*w)
+	gaps := false
 	for i := range n {
 		row := vals[i*w : (i+1)*w]
+		for t, v := range row {
+			a.gap[i*w+t] = math.IsNaN(v)
+			gaps = gaps || a.gap[i*w+t]
+		}
 		k := fill(row)
 		g.out[i] = memberOut{cluster: dbscan.Noise, reason: -1, known: int16(k), diffFrom: -1, diffTo: -1, last: float32(row[w-1])}
 		if k < minKnown || k == 0 {
@@ -170,51 +186,79 @@ func (a *analyzer) analyze(vals []float64, n, w int, p params, g *groupOut) {
 		return
 	}
 
+	// The judged members' rows, compact; on the member scale each divided
+	// by its own level.
+	a.x = growF(a.x, m*w)
+	for j, i := range a.keep {
+		copy(a.x[j*w:(j+1)*w], vals[i*w:(i+1)*w])
+		if gaps {
+			copy(a.gap[j*w:(j+1)*w], a.gap[i*w:(i+1)*w]) // j <= i
+		}
+	}
+	if !gaps {
+		a.gap = a.gap[:0]
+	} else {
+		a.gap = a.gap[:m*w]
+	}
+	a.work = growF(a.work, m*w)
+	g.scale = ScaleGroup
+	if p.scale != ScaleGroup {
+		spread := a.memberLevels(a.x, m, w)
+		if p.scale == ScaleMember || spread >= AutoScaleSpread {
+			g.scale = ScaleMember
+		}
+	}
+	if g.scale == ScaleMember {
+		for j := range m {
+			if l := a.lv[j]; l > 0 {
+				row := a.x[j*w : (j+1)*w]
+				for t := range row {
+					row[t] /= l
+				}
+			}
+		}
+	}
+	x := a.x[:m*w]
+
 	// Scale: the median absolute value over the group and the window; when
 	// most values are 0, the MAD; then the largest absolute value; then 1.
-	a.work = growF(a.work, m*w)
-	for j, i := range a.keep {
-		for t, v := range vals[i*w : (i+1)*w] {
-			a.work[j*w+t] = math.Abs(v)
-		}
+	for j, v := range x {
+		a.work[j] = math.Abs(v)
 	}
 	a.sc = growF(a.sc, m*w)
 	scale := robust.Median(a.work, a.sc)
 	if !(scale > 0) {
-		for j, i := range a.keep {
-			copy(a.work[j*w:(j+1)*w], vals[i*w:(i+1)*w])
-		}
+		copy(a.work, x)
 		_, scale = robust.MedianMAD(a.work, a.sc)
 	}
 	if !(scale > 0) {
-		for _, i := range a.keep {
-			for _, v := range vals[i*w : (i+1)*w] {
-				scale = math.Max(scale, math.Abs(v))
-			}
+		for _, v := range x {
+			scale = math.Max(scale, math.Abs(v))
 		}
 	}
 	if !(scale > 0) || math.IsInf(scale, 0) {
 		scale = 1
 	}
 
-	// The median series, step by step over the judged members.
-	a.med = growF(a.med, w)
-	a.col = growF(a.col, m)
-	for t := range w {
-		for j, i := range a.keep {
-			a.col[j] = vals[i*w+t]
+	// The median series, step by step over the judged members; members a
+	// step or two out of phase with it are aligned.
+	a.medianSeries(x, m, w)
+	if g.scale == ScaleMember {
+		if a.refineLevels(x, m, w) {
+			a.medianSeries(x, m, w)
 		}
-		a.med[t] = robust.Median(a.col, a.work[:0])
+		for j, i := range a.keep {
+			g.out[i].level = float32(a.lv[j])
+		}
 	}
+	a.gap = a.align(x, a.gap, a.med, m, w)
 
 	// Features: x / (scale × √w), so that Euclidean distance is the RMS
 	// difference over the window relative to the group's scale.
 	f := 1 / (scale * math.Sqrt(float64(w)))
 	a.feat = growF(a.feat, m*w)
-	for j, i := range a.keep {
-		for t, v := range vals[i*w : (i+1)*w] {
-			a.feat[j*w+t] = v * f
-		}
+	for j, v := range x {
+		a.feat[j] = v * f
 	}
 
 	minPts := p.minPts
@@ -230,7 +274,12 @@ func (a *analyzer) analyze(vals []float64, n, w int, p params, g *groupOut) {
 			a.dist[i*m+i] = 0
 			xi := a.feat[i*w : (i+1)*w]
 			for j := range i {
-				d := math.Sqrt(sqDist(xi, a.feat[j*w:(j+1)*w]))
+				var d float64
+				if len(a.gap) > 0 {
+					d = math.Sqrt(maskedSqDist(xi, a.feat[j*w:(j+1)*w], a.gap[i*w:(i+1)*w], a.gap[j*w:(j+1)*w]))
+				} else {
+					d = math.Sqrt(sqDist(xi, a.feat[j*w:(j+1)*w]))
+				}
 				a.dist[i*m+j], a.dist[j*m+i] = d, d
 			}
 		}
@@ -290,8 +339,8 @@ func (a *analyzer) analyze(vals []float64, n, w int, p params, g *groupOut) {
 	// Deviations from the median series, in scaled units, and the group's
 	// typical deviation (the median |r| over members and steps).
 	a.r = growF(a.r, m*w)
-	for j, i := range a.keep {
-		for t, v := range vals[i*w : (i+1)*w] {
+	for j := range m {
+		for t, v := range x[j*w : (j+1)*w] {
 			a.r[j*w+t] = (v - a.med[t]) / scale
 		}
 	}
@@ -307,7 +356,11 @@ func (a *analyzer) analyze(vals []float64, n, w int, p params, g *groupOut) {
 		l := a.res.Labels[j]
 		o.cluster = int32(l)
 		r := a.r[j*w : (j+1)*w]
-		o.distance = float32(rms(r))
+		if len(a.gap) > 0 {
+			o.distance = float32(maskedRMS(r, a.gap[j*w:(j+1)*w]))
+		} else {
+			o.distance = float32(rms(r))
+		}
 		from, to := differsMost(r, typical)
 		o.diffFrom, o.diffTo = int16(from), int16(to)
 		if !judged {
@@ -315,6 +368,9 @@ func (a *analyzer) analyze(vals []float64, n, w int, p params, g *groupOut) {
 		}
 		if l >= 0 && a.isBig[l] {
 			last := float64(o.last)
+			if o.level > 0 {
+				last /= float64(o.level)
+			}
 			if first || last < g.lower {
 				g.lower = last
 			}
@@ -326,7 +382,13 @@ func (a *analyzer) analyze(vals []float64, n, w int, p params, g *groupOut) {
 		}
 		o.status = stOutlier
 		o.reason = int32(len(g.reasons))
-		g.reasons = append(g.reasons, explain(vals[i*w:(i+1)*w], a.med, r, from, to, scale))
+		if g.scale == ScaleMember {
+			why, f, t := explainMember(x[j*w:(j+1)*w], a.med, r, from, to)
+			o.diffFrom, o.diffTo = int16(f), int16(t)
+			g.reasons = append(g.reasons, why)
+		} else {
+			g.reasons = append(g.reasons, explain(x[j*w:(j+1)*w], a.med, r, from, to, scale))
+		}
 	}
 }
 

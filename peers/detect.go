@@ -32,15 +32,19 @@ type DetectRequest struct {
 	MinPts     *int           `json:"min_pts,omitempty"`
 	Tolerance  *float64       `json:"tolerance,omitempty"`
 	MinMembers *int           `json:"min_members,omitempty"`
+	// Scale: "group", "member" or "auto" ("" = DefaultScale).
+	Scale Scale `json:"scale,omitempty"`
 }
 
 // DetectResponse is the answer: the eps used (in scaled units: RMS
-// difference relative to the group's scale), the min_pts used, one result
+// difference relative to the group's scale, or on the member scale to each
+// member's own level), the min_pts used, the scale judged on, one result
 // per member in request order, and Skipped when the group could not be
 // judged (then no member is an outlier).
 type DetectResponse struct {
 	Eps     float64        `json:"eps"`
 	MinPts  int            `json:"min_pts"`
+	Scale   Scale          `json:"scale,omitempty"`
 	Members []MemberResult `json:"members"`
 	Skipped string         `json:"skipped,omitempty"`
 }
@@ -53,7 +57,7 @@ type DetectResponse struct {
 // Index set to the offending member for a member without a name, a
 // duplicate name, an empty window, a window of another length than the
 // first or a non-finite value; CodeInvalidArgument for eps, min_pts,
-// tolerance or min_members out of range; CodeLimit beyond MaxDetectMembers,
+// tolerance or min_members out of range or an unknown scale; CodeLimit beyond MaxDetectMembers,
 // MaxDetectValues or MaxDetectPoints.
 func DetectMembers(req DetectRequest) (DetectResponse, error) {
 	n := len(req.Members)
@@ -100,7 +104,7 @@ func DetectMembers(req DetectRequest) (DetectResponse, error) {
 	var a analyzer
 	var g groupOut
 	a.analyze(vals, n, w, p, &g)
-	resp := DetectResponse{Eps: g.eps, MinPts: g.minPts, Skipped: g.skipped, Members: make([]MemberResult, n)}
+	resp := DetectResponse{Eps: g.eps, MinPts: g.minPts, Scale: g.scale, Skipped: g.skipped, Members: make([]MemberResult, n)}
 	for i, m := range req.Members {
 		resp.Members[i] = memberResult(&g, i, m.Member, "")
 	}
@@ -108,7 +112,10 @@ func DetectMembers(req DetectRequest) (DetectResponse, error) {
 }
 
 func detectParams(req DetectRequest) (params, error) {
-	p := params{minMembers: DefaultMinMembers}
+	p := params{minMembers: DefaultMinMembers, scale: req.Scale}
+	if !req.Scale.valid() {
+		return p, &anomaly.Error{Code: anomaly.CodeInvalidArgument, Field: "scale", Message: scaleErr(req.Scale), Index: -1}
+	}
 	if req.Eps != nil {
 		if e := *req.Eps; !(e > 0) || math.IsInf(e, 0) {
 			return p, &anomaly.Error{Code: anomaly.CodeInvalidArgument, Field: "eps", Message: "eps must be a finite number > 0 (omit it for automatic)", Index: -1}

@@ -339,6 +339,7 @@ func FuzzRuleJSON(f *testing.F) {
 	f.Add(`{"name":"a","match":"m","group_by":["t"],"member":"d","window":30,"step":"90s","eps":"auto"}`)
 	f.Add(`{"name":"a","match":"m","step":120,"eps":0.25,"min_pts":3,"tolerance":2.5,"min_members":4}`)
 	f.Add(`{"eps":null,"step":null}`)
+	f.Add(`{"name":"a","match":"m","scale":"member"}`)
 	f.Fuzz(func(t *testing.T, s string) {
 		var r Rule
 		if json.Unmarshal([]byte(s), &r) != nil {

@@ -233,13 +233,14 @@ func (s *Store) events(r *ruleState, res *evalResult) {
 				continue
 			}
 			current[m.series] = struct{}{}
+			exp, lo, hi := gs.out.expected(j)
 			v := anomaly.Verdict{
 				Series:    m.series,
 				Timestamp: ts,
 				Value:     anomaly.Finite(float64(o.last)),
-				Expected:  anomaly.Finite(gs.out.lastMed),
-				Lower:     anomaly.Finite(gs.out.lower),
-				Upper:     anomaly.Finite(gs.out.upper),
+				Expected:  anomaly.Finite(exp),
+				Lower:     anomaly.Finite(lo),
+				Upper:     anomaly.Finite(hi),
 				Score:     anomaly.Finite(float64(o.distance) / gs.out.eps),
 				State:     anomaly.StateAnomalous,
 				Detector:  det,
@@ -271,7 +272,9 @@ func (s *Store) events(r *ruleState, res *evalResult) {
 			v.Expected, v.Lower, v.Upper = anomaly.Finite(g.out.lastMed), anomaly.Finite(g.out.lower), anomaly.Finite(g.out.upper)
 			for j, m := range g.members {
 				if m.series == k {
+					exp, lo, hi := g.out.expected(j)
 					v.Value = anomaly.Finite(float64(g.out.out[j].last))
+					v.Expected, v.Lower, v.Upper = anomaly.Finite(exp), anomaly.Finite(lo), anomaly.Finite(hi)
 					break
 				}
 			}
@@ -292,6 +295,7 @@ func (res *evalResult) groupResult(r *ruleState, gi int) GroupResult {
 		StepSeconds: res.step.Seconds(),
 		Eps:         anomaly.Finite(g.eps),
 		MinPts:      g.minPts,
+		Scale:       g.scale,
 		Outliers:    len(g.reasons),
 		Skipped:     g.skipped,
 		Members:     make([]MemberResult, len(gs.members)),

@@ -38,7 +38,8 @@ const (
 // Every Window steps of Step each member keeps its last value per step; the
 // judgement runs over the last Window complete steps.
 //
-// Eps nil means automatic (see the package documentation); MinPts 0 means
+// Eps nil means automatic (see the package documentation); Scale "" means
+// DefaultScale; MinPts 0 means
 // automatic; Tolerance 0 means 3; MinMembers 0 means DefaultMinMembers;
 // Window 0 means DefaultWindow; Step 0 means DefaultStep.
 //
@@ -55,6 +56,9 @@ type Rule struct {
 	MinPts     int
 	Tolerance  float64
 	MinMembers int
+	// Scale is what members are compared by (ScaleGroup, ScaleMember,
+	// ScaleAuto); "" means DefaultScale.
+	Scale Scale
 }
 
 type ruleJSON struct {
@@ -68,13 +72,14 @@ type ruleJSON struct {
 	MinPts     int             `json:"min_pts"`
 	Tolerance  float64         `json:"tolerance"`
 	MinMembers int             `json:"min_members"`
+	Scale      Scale           `json:"scale,omitempty"`
 }
 
 // MarshalJSON writes step as a duration string and eps as a number or
 // "auto".
 func (r Rule) MarshalJSON() ([]byte, error) {
 	j := ruleJSON{Name: r.Name, Match: r.Match, GroupBy: r.GroupBy, Member: r.Member, Window: r.Window,
-		MinPts: r.MinPts, Tolerance: r.Tolerance, MinMembers: r.MinMembers}
+		MinPts: r.MinPts, Tolerance: r.Tolerance, MinMembers: r.MinMembers, Scale: r.Scale}
 	if j.GroupBy == nil {
 		j.GroupBy = []string{}
 	}
@@ -101,7 +106,7 @@ func (r *Rule) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	out := Rule{Name: j.Name, Match: j.Match, GroupBy: j.GroupBy, Member: j.Member, Window: j.Window,
-		MinPts: j.MinPts, Tolerance: j.Tolerance, MinMembers: j.MinMembers}
+		MinPts: j.MinPts, Tolerance: j.Tolerance, MinMembers: j.MinMembers, Scale: j.Scale}
 	if s := strings.TrimSpace(string(j.Step)); s != "" && s != "null" {
 		var str string
 		var secs float64
@@ -149,6 +154,9 @@ func (r Rule) WithDefaults() Rule {
 	}
 	if r.GroupBy == nil {
 		r.GroupBy = []string{}
+	}
+	if r.Scale == "" {
+		r.Scale = DefaultScale
 	}
 	return r
 }
@@ -243,6 +251,9 @@ func compile(r Rule) (*compiled, error) {
 	if r.MinMembers < 2 || r.MinMembers > 1_000_000 {
 		return nil, ruleErr("min_members", "min_members %d: want at least 2", r.MinMembers)
 	}
+	if !r.Scale.valid() {
+		return nil, ruleErr("scale", "%s", scaleErr(r.Scale))
+	}
 	c := &compiled{rule: r, matchers: ms}
 	for _, m := range ms {
 		if m.Name == "__name__" && m.Type == series.MatchEqual {
@@ -254,7 +265,7 @@ func compile(r Rule) (*compiled, error) {
 
 // params returns the judgement settings of the rule.
 func (c *compiled) params() params {
-	p := params{minPts: c.rule.MinPts, tolerance: c.rule.Tolerance, minMembers: c.rule.MinMembers}
+	p := params{minPts: c.rule.MinPts, tolerance: c.rule.Tolerance, minMembers: c.rule.MinMembers, scale: c.rule.Scale}
 	if c.rule.Eps != nil {
 		p.eps = *c.rule.Eps
 	}
@@ -326,6 +337,9 @@ type MemberResult struct {
 // is the start of step 0 of the window and Step its length in seconds, so a
 // step index s covers [WindowStart + s×Step, WindowStart + (s+1)×Step).
 // Skipped says why the group was not judged (then no member is an outlier).
+// Scale is the scale the group was judged on ("group" or "member", the
+// choice of a rule's "auto"); on "member" Eps and Distance are relative to
+// each member's own level.
 type GroupResult struct {
 	Rule        string         `json:"rule"`
 	Group       string         `json:"group"`
@@ -334,6 +348,7 @@ type GroupResult struct {
 	StepSeconds float64        `json:"step_seconds"`
 	Eps         float64        `json:"eps"`
 	MinPts      int            `json:"min_pts"`
+	Scale       Scale          `json:"scale,omitempty"`
 	Outliers    int            `json:"outliers"`
 	Members     []MemberResult `json:"members"`
 	Skipped     string         `json:"skipped,omitempty"`

@@ -1,0 +1,6 @@
+//go:build race
+
+package peers_test
+
+// raceEnabled: the race detector slows the simulation about tenfold.
+const raceEnabled = true
