@@ -6,7 +6,8 @@ import (
 
 // Baseline describes the learned state for people to read, as it stands for
 // a point at tsMs (Unix ms): the level (deseasonalised), the scale (robust
-// sigma of the residuals), the expected value and the bounds at tsMs, the
+// sigma of the residuals), the expected value and the band at tsMs (for
+// the last learned timestamp, exactly the last verdict's), the
 // cycle in use and its profile, and named components:
 //
 //	slow_level      the slow robust level (deseasonalised)
@@ -29,8 +30,16 @@ func (m *Model) Baseline(c *Config, tsMs int64) anomaly.Baseline {
 	b.Level = m.level()
 	b.Scale = s
 	b.Expected = m.level() + seas
-	zb := m.boundZ(c)
-	b.Lower, b.Upper = b.Expected-zb*s, b.Expected+zb*s
+	if tsMs == m.lastTs {
+		// The view of the last point is its verdict.
+		b.Expected, b.Lower, b.Upper = float64(m.last.Expected), float64(m.last.Lower), float64(m.last.Upper)
+	} else if int(m.n) >= c.MinPoints {
+		// The band a point at tsMs would be judged by.
+		k := m.compute(c, tsMs, b.Expected)
+		b.Lower, b.Upper = m.band(c, &k, tsMs)
+	} else {
+		b.Lower, b.Upper = learningBand(b.Expected, s)
+	}
 	step := float64(m.stepMs)
 	b.Components = map[string]float64{
 		"slow_level":   m.slow,

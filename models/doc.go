@@ -64,12 +64,20 @@ package models
 // seasonal level detector), spike.
 //
 // Expected is the fast expected value (fast level plus the cycle in use).
-// Lower and Upper are the values at which the spike detector alone would
-// escalate (the score pipeline inverted), narrowed to the range and
-// time-of-day slot range the novelty detector accepts; they widen after a
-// burst of anomalies and collapse to Expected when any value would be
-// anomalous. Z is the robust z of the detector that fired (of the spike
-// detector for normal points).
+// Lower and Upper are the verdict: a point is anomalous exactly when it
+// lies outside [Lower, Upper] (band.go). They are found by inverting every
+// alerting path of the score for the model as it stands before the point
+// (the adaptive detectors with their calibration, likelihood and repeat
+// suppression, the learned-range rule, the novelty ranges, the NoveltyMinZ
+// gate), and the state is then set from the band, so the two cannot
+// disagree. The band is capped at 100 fast scales from Expected (a point
+// further out is anomalous even while repeats are suppressed), is never
+// zero wide, and stays in the domain the series has shown: no negative
+// bound for a series never negative, no bound above 100 (or 1) for a
+// series that touched that ceiling and never passed it. The series view
+// (Baseline) at the last timestamp shows the last verdict's band. Z is the
+// robust z of the detector that fired (of the spike detector for normal
+// points).
 //
 // Policies:
 //

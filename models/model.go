@@ -225,6 +225,7 @@ type components struct {
 	score    float64 // after suppression
 	rawScore float64 // before suppression
 	gap      bool    // the point follows a gap longer than MaxGapMs
+	spanOK   bool    // the series has RangeSpanMs of history
 }
 
 func (m *Model) compute(c *Config, tsMs int64, v float64) components {
@@ -258,10 +259,11 @@ func (m *Model) compute(c *Config, tsMs int64, v float64) components {
 	}
 	best := stream.Surprise(k.surprise * c.CalibMin)
 	k.raw = math.Min(c.RawMax, math.Max(0, (best-c.RawLo)/(c.RawHi-c.RawLo)))
+	k.spanOK = tsMs-m.firstTs >= c.RangeSpanMs
 	if c.RangeTol > 0 && m.n > 1 {
 		tol := c.RangeTol * (m.hi - m.lo)
 		if (v > m.hi+tol || v < m.lo-tol) && int(m.calm) >= c.RangeCalm &&
-			tsMs-m.firstTs >= c.RangeSpanMs && k.raw < 1 {
+			k.spanOK && k.raw < 1 {
 			k.raw, k.newRange, k.detector = 1, true, DetectorLevel
 		}
 	}
@@ -285,30 +287,26 @@ func (m *Model) compute(c *Config, tsMs int64, v float64) components {
 }
 
 // result turns the adaptive detectors' components and the novelty score ns
-// into the verdict. pre is the novelty detector as it was before the point
-// (its ranges give the bounds); post is after it (its Kind names what fired).
-func (m *Model) result(c *Config, k *components, pre, post *novelty.Detector, ns float64, tsMs int64, v float64) Result {
+// into the verdict. m.nov is the novelty detector as it was before the
+// point (its ranges give the band); post is after it (its Kind names what
+// fired).
+func (m *Model) result(c *Config, k *components, post *novelty.Detector, ns float64, tsMs int64, v float64) Result {
 	if int(m.n) < c.MinPoints {
 		e := v
 		if m.n > 0 {
 			e = k.expFast
 		}
-		return Result{Expected: finite(e, v), Lower: finite(e, v), Upper: finite(e, v), State: anomaly.StateLearning,
+		e = finite(e, v)
+		lo, hi := learningBand(e, k.sFast)
+		return Result{Expected: e, Lower: lo, Upper: hi, State: anomaly.StateLearning,
 			NeedPoints: c.MinPoints - int(m.n) - 1}
 	}
-	// The bounds are where the fast detector alone would escalate, narrowed
-	// to the ranges the novelty detector would accept.
-	zb := m.boundZ(c)
 	r := Result{
 		Expected: k.expFast,
-		Lower:    k.expFast - zb*k.sFast,
-		Upper:    k.expFast + zb*k.sFast,
 		Z:        k.z[calFast],
 		State:    anomaly.StateNormal,
 	}
-	if lo, hi, ok := pre.Bounds(&c.Novelty, tsMs); ok && math.Max(r.Lower, lo) <= math.Min(r.Upper, hi) {
-		r.Lower, r.Upper = math.Max(r.Lower, lo), math.Min(r.Upper, hi)
-	}
+	r.Lower, r.Upper = m.band(c, k, tsMs)
 	// The adaptive score alerts on its own from Escalate on (mapped to
 	// [Threshold, 1]); below it, it grades the score under Threshold.
 	det := k.detector
@@ -331,19 +329,27 @@ func (m *Model) result(c *Config, k *components, pre, post *novelty.Detector, ns
 		r.Score = ns
 		det = noveltyDetector(post.Kind())
 	}
-	if r.Score >= c.Threshold {
+	// The band is the verdict: outside it the point is anomalous and
+	// scores at least Threshold, inside it is normal and scores below.
+	if v < r.Lower || v > r.Upper {
 		r.State = anomaly.StateAnomalous
+		r.Score = math.Max(r.Score, c.Threshold)
+		if det == DetectorNone || r.Score == c.Threshold && ns == 0 && k.score < c.Escalate {
+			det = m.edgeDetector(k, v)
+		}
 		r.Detector = det
 		if det == DetectorSeasonal && m.flags&flagSeasonal == 0 {
 			// a time-of-day novelty on a series without a learned cycle
 			r.Detector = DetectorLevel
 		}
-		switch det {
+		switch r.Detector {
 		case DetectorLevel, DetectorSeasonal:
 			r.Z = k.z[calSlow]
 		case DetectorChange:
 			r.Z = k.z[calChange]
 		}
+	} else if r.Score >= c.Threshold {
+		r.Score = belowThreshold * c.Threshold
 	}
 	r.Expected = finite(r.Expected, v)
 	r.Lower = finite(r.Lower, r.Expected)
@@ -376,44 +382,6 @@ func finite(x, fallback float64) float64 {
 	return x
 }
 
-// maxBoundZ caps the bound, in fast sigmas, when the fast detector alone
-// cannot reach the threshold at the moment.
-const maxBoundZ = 100
-
-// boundZ returns the |z| (in fast sigmas) at which the fast detector alone
-// would make the next point reach the threshold, by inverting the score
-// pipeline: threshold -> likelihood surprise -> short mean -> raw score ->
-// calibrated surprise -> |z|. Repeat suppression is not counted. 0 means any
-// value would be anomalous now (the recent scores are already high).
-func (m *Model) boundZ(c *Config) float64 {
-	t := math.Min(math.Max(c.Escalate, 1e-9), 0.999999)
-	lp := c.likParams()
-	if m.lik.N == 0 {
-		return maxBoundZ
-	}
-	needLs := t * c.LikScale / (1 - t)
-	tailZ := stream.InvTail(math.Exp(-math.Ln10 * math.Min(needLs, 300)))
-	mean := math.Max(float64(m.lik.Mean), lp.MinMean)
-	sd := math.Sqrt(math.Max(float64(m.lik.Var), lp.MinVar))
-	needShort := mean + tailZ*sd
-	a := lp.ShortRate
-	needRaw := (needShort - (1-a)*float64(m.lik.Short)) / a
-	switch {
-	case needRaw <= 0:
-		return 0
-	case needRaw > c.RawMax:
-		return maxBoundZ
-	}
-	needBest := c.RawLo + needRaw*(c.RawHi-c.RawLo)
-	u := stream.InvSurprise(needBest) / c.CalibMin
-	q := math.Max(float64(m.cal[calFast].Q), c.CalibMin)
-	zb := u * q / c.Weights[calFast]
-	if !(zb < maxBoundZ) {
-		return maxBoundZ
-	}
-	return zb
-}
-
 // Peek returns the verdict for (ts, v) without learning it.
 func (m *Model) Peek(c *Config, tsMs int64, v float64) Result {
 	if m.n == 0 || math.IsNaN(v) || math.IsInf(v, 0) {
@@ -422,7 +390,7 @@ func (m *Model) Peek(c *Config, tsMs int64, v float64) Result {
 	k := m.compute(c, tsMs, v)
 	nd := m.nov
 	ns := nd.Update(&c.Novelty, tsMs, v)
-	return m.result(c, &k, &m.nov, &nd, ns, tsMs, v)
+	return m.result(c, &k, &nd, ns, tsMs, v)
 }
 
 func (m *Model) learningResult(c *Config, v float64) Result {
@@ -434,7 +402,8 @@ func (m *Model) learningResult(c *Config, v float64) Result {
 	if m.n > 0 {
 		e = finite(m.level()+m.season(m.lastTs), e)
 	}
-	r.Expected, r.Lower, r.Upper = e, e, e
+	r.Expected = e
+	r.Lower, r.Upper = learningBand(e, m.fastS.Sigma(c.MeanFloor, floorFor(e)))
 	return r
 }
 
@@ -448,7 +417,8 @@ func (m *Model) Update(c *Config, tsMs int64, v float64) Result {
 	if m.n == 0 {
 		m.init(tsMs, v)
 		m.nov.Update(&c.Novelty, tsMs, v)
-		r := Result{Expected: v, Lower: v, Upper: v, State: anomaly.StateLearning,
+		lo, hi := learningBand(v, floorFor(v))
+		r := Result{Expected: v, Lower: lo, Upper: hi, State: anomaly.StateLearning,
 			NeedPoints: max(c.MinPoints-1, 0), Learned: true}
 		if c.MinPoints <= 1 {
 			r.State, r.NeedPoints = anomaly.StateNormal, 0
@@ -459,7 +429,7 @@ func (m *Model) Update(c *Config, tsMs int64, v float64) Result {
 	k := m.compute(c, tsMs, v)
 	nd := m.nov
 	ns := nd.Update(&c.Novelty, tsMs, v)
-	r := m.result(c, &k, &m.nov, &nd, ns, tsMs, v)
+	r := m.result(c, &k, &nd, ns, tsMs, v)
 	if tsMs <= m.lastTs {
 		return r
 	}
