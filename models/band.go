@@ -34,9 +34,9 @@ func (m *Model) band(c *Config, k *components, tsMs int64) (lo, hi float64) {
 	aLo, aHi := m.adaptiveBand(c, k)
 	jLo, jHi := m.nov.Band(&c.Novelty, tsMs, c.Threshold)
 	lo, hi = math.Max(aLo, jLo), math.Min(aHi, jHi)
-	z := c.NoveltyMinZ
-	kLo := math.Max(e-z*s, k.expSlow-z*k.sSlow)
-	kHi := math.Min(e+z*s, k.expSlow+z*k.sSlow)
+	gf, gs := m.gates(c)
+	kLo := math.Max(e-gf*s, k.expSlow-gs*k.sSlow)
+	kHi := math.Min(e+gf*s, k.expSlow+gs*k.sSlow)
 	switch {
 	case lo <= hi && kLo <= kHi:
 		lo, hi = math.Min(lo, kLo), math.Max(hi, kHi)
@@ -67,15 +67,16 @@ func (m *Model) clampDomain(lo, hi, s float64) (float64, float64) {
 			dHi = 100
 		}
 	}
-	lo, hi = math.Max(lo, dLo), math.Min(hi, dHi)
-	w := math.Min(s, dHi-dLo)
-	if !(hi-lo >= w) {
-		// The expectation left the domain (a trend below zero): the band
-		// hugs the domain's edge on that side.
-		if hi < dLo+w {
-			lo, hi = dLo, dLo+w
-		} else {
-			lo, hi = dHi-w, dHi
+	if lo < dLo || hi > dHi {
+		lo, hi = math.Max(lo, dLo), math.Min(hi, dHi)
+		if w := math.Min(s, dHi-dLo); !(hi-lo >= w) {
+			// The expectation left the domain (a trend below zero): the
+			// band hugs the domain's edge on that side.
+			if hi < dLo+w {
+				lo, hi = dLo, dLo+w
+			} else {
+				lo, hi = dHi-w, dHi
+			}
 		}
 	}
 	lo = math.Max(lo, -math.MaxFloat64)
@@ -197,4 +198,18 @@ func learningBand(e, s float64) (float64, float64) {
 		lo, hi = math.Nextafter(e, math.Inf(-1)), math.Nextafter(e, math.Inf(1))
 	}
 	return lo, hi
+}
+
+// gates returns how many robust scales from the fast and from the slow
+// expectation a point must lie before any detector may alert on it:
+// NoveltyMinZ, or GateCalib times the detector's calibration quantile of
+// past |z| when that is larger (a heavy-tailed series, whose robust scale
+// understates its tails, needs more).
+func (m *Model) gates(c *Config) (fast, slow float64) {
+	fast, slow = c.NoveltyMinZ, c.NoveltyMinZ
+	if g := c.GateCalib; g > 0 {
+		fast = math.Max(fast, g*math.Max(float64(m.cal[calFast].Q), c.CalibMin))
+		slow = math.Max(slow, g*math.Max(float64(m.cal[calSlow].Q), c.CalibMin))
+	}
+	return fast, slow
 }

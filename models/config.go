@@ -36,6 +36,20 @@ type Config struct {
 	// fast or the slow baseline is at least this large, so that noise
 	// setting a new record by a hair does not alert (default 3).
 	NoveltyMinZ float64
+	// GateCalib raises that gate, per detector, to GateCalib times the
+	// detector's calibration quantile of past |z| (CalibP) when larger, so
+	// that the gate follows the series' own tails (0 disables).
+	GateCalib float64
+	// StuckMin, StuckFactor, StuckTol and StuckLearn set the stuck
+	// detector (stuck.go): a run of points that do not move (by at most
+	// StuckTol times the long-run noise sigma) is stuck from StuckMin
+	// points on and from StuckFactor times the longest ordinary run the
+	// series has shown, once it has StuckLearn points of history (defaults
+	// 12, 4, 0.01, 288; StuckMin 0 disables).
+	StuckMin    int
+	StuckFactor float64
+	StuckTol    float64
+	StuckLearn  int
 	// OpenAfter anomalous points in a row open an anomaly (default 1).
 	OpenAfter int
 	// ResolveAfter normal points in a row resolve it (default 3).
@@ -134,6 +148,10 @@ func DefaultConfig() Config {
 		Escalate:      0.6,
 		Novelty:       novelty.DefaultConfig(),
 		NoveltyMinZ:   3,
+		StuckMin:      12,
+		StuckFactor:   4,
+		StuckTol:      0.01,
+		StuckLearn:    288,
 		OpenAfter:     1,
 		ResolveAfter:  3,
 		LevelRate:     0.4,
@@ -219,6 +237,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("hold points must be in [0,65535], got %v", c.HoldPoints)
 	case !(c.HoldCap >= 0 && c.HoldCap < 1):
 		return fmt.Errorf("hold cap must be in [0,1), got %v", c.HoldCap)
+	case c.StuckMin < 0 || c.StuckMin > 65535 || !(c.StuckFactor >= 0) || !(c.StuckTol >= 0) || c.StuckLearn < 0:
+		return errors.New("stuck parameters must not be negative (and StuckMin at most 65535)")
 	case c.MaxGapMs < 0:
 		return fmt.Errorf("max gap must not be negative, got %v", c.MaxGapMs)
 	}

@@ -11,9 +11,17 @@ import (
 	"github.com/anomalyd/detector/anomaly"
 )
 
-// encodingVersion is the first byte of every encoded model. UnmarshalBinary
-// rejects other versions. Bump it whenever fields() changes.
-const encodingVersion = 4
+// encodingVersion is the first byte of every encoded model. Bump it
+// whenever fields() changes, and keep decoding the previous version.
+//
+// Versions: 4 (up to the stuck detector); 5 adds the stuck detector's run
+// counters (flat, maxFlat) at the end. UnmarshalBinary reads both: a
+// version-4 model starts with no run history (a migration, so upgrading
+// keeps baselines); anything else is rejected.
+const (
+	encodingVersion   = 5
+	encodingVersionV4 = 4
+)
 
 // ErrEncoding is returned (wrapped) for input UnmarshalBinary cannot decode.
 var ErrEncoding = errors.New("models: bad encoding")
@@ -25,6 +33,7 @@ type codec struct {
 	b   []byte
 	off int
 	dec bool
+	ver uint8 // the version being decoded (encoding: encodingVersion)
 	err error // first error of a nested decoder
 }
 
@@ -142,6 +151,10 @@ func (m *Model) fields(c *codec) {
 	} else {
 		c.b = m.nov.AppendBinary(c.b)
 	}
+	if c.ver >= 5 {
+		c.u16(&m.flat)
+		c.u8(&m.maxFlat)
+	}
 }
 
 // encodedSize is the length of an encoding of the current version.
@@ -150,31 +163,40 @@ var encodedSize = func() int {
 	return len(m.AppendBinary(nil))
 }()
 
+// encodedSizeV4 is the length of a version-4 encoding.
+var encodedSizeV4 = encodedSize - 3
+
 // AppendBinary appends the model's encoding (a version byte, then every
 // field in a fixed order, little endian) to dst and returns the extended
 // slice.
 func (m *Model) AppendBinary(dst []byte) []byte {
 	dst = append(dst, encodingVersion)
-	c := codec{b: dst}
+	c := codec{b: dst, ver: encodingVersion}
 	m.fields(&c)
 	return c.b
 }
 
-// UnmarshalBinary restores a model written by AppendBinary. It returns an
-// error wrapping ErrEncoding, and leaves m unchanged, when b is not exactly
-// one encoding of the current version or holds impossible values.
+// UnmarshalBinary restores a model written by AppendBinary, of this version
+// or the previous one (see encodingVersion). It returns an error wrapping
+// ErrEncoding, and leaves m unchanged, when b is not exactly one encoding
+// of a known version or holds impossible values.
 func (m *Model) UnmarshalBinary(b []byte) error {
 	if len(b) == 0 {
 		return fmt.Errorf("%w: empty input", ErrEncoding)
 	}
-	if b[0] != encodingVersion {
+	want := encodedSize
+	switch b[0] {
+	case encodingVersion:
+	case encodingVersionV4:
+		want = encodedSizeV4
+	default:
 		return fmt.Errorf("%w: unknown version %d", ErrEncoding, b[0])
 	}
-	if len(b) != encodedSize {
-		return fmt.Errorf("%w: %d bytes, want %d", ErrEncoding, len(b), encodedSize)
+	if len(b) != want {
+		return fmt.Errorf("%w: %d bytes, want %d", ErrEncoding, len(b), want)
 	}
 	var x Model
-	c := codec{b: b, off: 1, dec: true}
+	c := codec{b: b, off: 1, dec: true, ver: b[0]}
 	x.fields(&c)
 	if c.err != nil {
 		return fmt.Errorf("%w: novelty state: %w", ErrEncoding, c.err)

@@ -34,9 +34,10 @@ const (
 	DetectorTrend             // reserved: the slope changed
 	DetectorSpike             // the value jumped away from the recent level
 	DetectorChange            // the recent mean shifted (change point)
+	DetectorStuck             // the value stopped moving where the series had noise (a dead collector)
 )
 
-var detectorNames = [...]string{"none", "level", "seasonal", "trend", "spike", "changepoint"}
+var detectorNames = [...]string{"none", "level", "seasonal", "trend", "spike", "changepoint", "stuck"}
 
 func (d Detector) String() string {
 	if int(d) < len(detectorNames) {
@@ -111,7 +112,7 @@ type Model struct {
 	n       uint32 // learned points
 	run     uint16 // anomalous (or, while open, normal) points in a row
 	flags   uint8
-	_       uint8
+	maxFlat uint8 // longest run of unmoving points that ended normally, in units of 4 points (see stuck.go)
 	firstTs int64 // first learned timestamp, Unix ms
 	lastTs  int64 // last learned timestamp, Unix ms
 	lastV   float64
@@ -131,6 +132,7 @@ type Model struct {
 	peak float32                 // recent peak score (decays)
 	held float32                 // score of the alert that started the hold
 	hold uint16                  // points left in the hold after an alert
+	flat uint16                  // points in a row that did not move (see stuck.go)
 	lik  likelihood.Tracker      // anomaly likelihood of the raw score
 	lo   float64                 // lowest value learned
 	hi   float64                 // highest value learned
@@ -313,8 +315,9 @@ func (m *Model) result(c *Config, k *components, post *novelty.Detector, ns floa
 	// Both kinds of alert need the point itself to be far from the robust
 	// baseline: the likelihood is very sensitive on quiet series, and a new
 	// record by a hair of noise is not news.
-	zmax := math.Max(math.Abs(k.z[calFast]), math.Abs(k.z[calSlow]))
-	if k.score >= c.Escalate && zmax >= c.NoveltyMinZ {
+	gf, gs := m.gates(c)
+	far := math.Abs(k.z[calFast]) >= gf || math.Abs(k.z[calSlow]) >= gs
+	if k.score >= c.Escalate && far {
 		r.Score = c.Threshold + (1-c.Threshold)*math.Min(k.score, 1)
 	} else {
 		r.Score = 0.9 * c.Threshold * k.score / c.Escalate
@@ -322,7 +325,7 @@ func (m *Model) result(c *Config, k *components, post *novelty.Detector, ns floa
 	// A new record by a hair of noise is not surprising to the robust
 	// baseline: the novel value must also lie NoveltyMinZ scales away from
 	// the fast or the slow expectation.
-	if ns > 0 && zmax < c.NoveltyMinZ {
+	if ns > 0 && !far {
 		ns = 0
 	}
 	if ns > r.Score {
@@ -350,6 +353,13 @@ func (m *Model) result(c *Config, k *components, post *novelty.Detector, ns floa
 		}
 	} else if r.Score >= c.Threshold {
 		r.Score = belowThreshold * c.Threshold
+	}
+	if r.State != anomaly.StateAnomalous && m.stuck(c, v) {
+		// Not a band verdict: the value is ordinary, its stillness is not.
+		r.State, r.Detector, r.Score = anomaly.StateAnomalous, DetectorStuck, c.Threshold
+		if int(m.flat)+1 == m.stuckAfter(c) {
+			r.Score = c.Threshold + (1-c.Threshold)/2
+		}
 	}
 	r.Expected = finite(r.Expected, v)
 	r.Lower = finite(r.Lower, r.Expected)
@@ -625,5 +635,6 @@ func (m *Model) learn(c *Config, k *components, tsMs int64, v float64) {
 	m.peak = float32(math.Max(float64(m.peak)*c.SuppressDecay, k.rawScore))
 
 	m.n++
+	m.learnFlat(c, v)
 	m.lastTs, m.lastV = tsMs, v
 }

@@ -27,14 +27,13 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"reflect"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 	"unsafe"
 
+	"github.com/anomalyd/detector/benchmarks/configset"
 	"github.com/anomalyd/detector/benchmarks/nab/corpus"
 	"github.com/anomalyd/detector/benchmarks/nab/score"
 	"github.com/anomalyd/detector/models"
@@ -59,7 +58,7 @@ func main() {
 		fail(err)
 	}
 	base := models.DefaultConfig()
-	if err := apply(&base, *set); err != nil {
+	if err := configset.Apply(&base, *set); err != nil {
 		fail(err)
 	}
 	cfgs, names := []models.Config{base}, []string{"base"}
@@ -206,70 +205,6 @@ func runAll(c models.Config, files []corpus.File) [][]float64 {
 	return out
 }
 
-// apply sets Config fields from "Name=value,Name=value".
-func apply(c *models.Config, s string) error {
-	if s == "" {
-		return nil
-	}
-	for _, kv := range strings.Split(s, ",") {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok {
-			return fmt.Errorf("bad setting %q", kv)
-		}
-		if err := setField(c, k, v); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func setField(c *models.Config, k, v string) error {
-	idx := -1
-	if a, b, ok := strings.Cut(k, "["); ok {
-		n, err := strconv.Atoi(strings.TrimSuffix(b, "]"))
-		if err != nil {
-			return fmt.Errorf("bad index in %q", k)
-		}
-		k, idx = a, n
-	}
-	f := reflect.ValueOf(c).Elem()
-	for _, part := range strings.Split(k, ".") {
-		if f.Kind() != reflect.Struct {
-			return fmt.Errorf("no config field %q", k)
-		}
-		f = f.FieldByName(part)
-	}
-	if idx >= 0 && f.IsValid() && f.Kind() == reflect.Array {
-		f = f.Index(idx)
-	}
-	if !f.IsValid() {
-		return fmt.Errorf("no config field %q", k)
-	}
-	switch f.Kind() {
-	case reflect.Float64:
-		x, err := strconv.ParseFloat(v, 64)
-		if err != nil {
-			return err
-		}
-		f.SetFloat(x)
-	case reflect.Int, reflect.Int64:
-		x, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			return err
-		}
-		f.SetInt(x)
-	case reflect.Bool:
-		x, err := strconv.ParseBool(v)
-		if err != nil {
-			return err
-		}
-		f.SetBool(x)
-	default:
-		return fmt.Errorf("field %q: unsupported kind", k)
-	}
-	return nil
-}
-
 // expand builds the cartesian product of a grid "A=1,2;B=3,4".
 func expand(base models.Config, grid string) ([]models.Config, []string, error) {
 	cfgs := []models.Config{base}
@@ -284,7 +219,7 @@ func expand(base models.Config, grid string) ([]models.Config, []string, error) 
 		for i, c := range cfgs {
 			for _, v := range strings.Split(vs, ",") {
 				x := c
-				if err := setField(&x, k, v); err != nil {
+				if err := configset.Set(&x, k, v); err != nil {
 					return nil, nil, err
 				}
 				nc = append(nc, x)
