@@ -76,4 +76,3 @@ func Set(c *models.Config, k, v string) error {
 	}
 	return nil
 }
-

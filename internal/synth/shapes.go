@@ -11,20 +11,20 @@ type Shape string
 // The healthy shapes of the suite. Every one is a series nobody would want
 // an alert on: its cycles, trend, noise and gaps are its normal life.
 const (
-	ShapeDaily        Shape = "daily"         // daily sine, small Gaussian noise
-	ShapeWeekly       Shape = "daily_weekend" // daily sine with lower weekends
-	ShapeTrend        Shape = "trend"         // slow linear growth plus noise
-	ShapeTrendDaily   Shape = "trend_daily"   // growth with a daily cycle
-	ShapeFlat         Shape = "flat"          // Gaussian noise on a flat level
-	ShapePoisson      Shape = "poisson"       // low counts (mean 3), Poisson
-	ShapeSparse       Shape = "sparse_counts" // rare events: mostly zeros (mean 0.2)
-	ShapeGappy        Shape = "gappy"         // daily cycle with missing stretches
-	ShapeHourlyJob    Shape = "hourly_job"    // a batch job: a plateau 10 minutes every hour
-	ShapePercent      Shape = "percent"       // busy CPU in [0,100], saturating at 100
-	ShapeQuantised    Shape = "quantised"     // integer-valued level with noise
-	ShapeHetero       Shape = "hetero"        // daily cycle, noise proportional to level
-	ShapeHeavyTail    Shape = "heavy_tail"    // Student-t (3 d.o.f.) noise on a flat level
-	ShapeIrregular    Shape = "irregular"     // daily cycle, jittered irregular steps
+	ShapeDaily      Shape = "daily"         // daily sine, small Gaussian noise
+	ShapeWeekly     Shape = "daily_weekend" // daily sine with lower weekends
+	ShapeTrend      Shape = "trend"         // slow linear growth plus noise
+	ShapeTrendDaily Shape = "trend_daily"   // growth with a daily cycle
+	ShapeFlat       Shape = "flat"          // Gaussian noise on a flat level
+	ShapePoisson    Shape = "poisson"       // low counts (mean 3), Poisson
+	ShapeSparse     Shape = "sparse_counts" // rare events: mostly zeros (mean 0.2)
+	ShapeGappy      Shape = "gappy"         // daily cycle with missing stretches
+	ShapeHourlyJob  Shape = "hourly_job"    // a batch job: a plateau 10 minutes every hour
+	ShapePercent    Shape = "percent"       // busy CPU in [0,100], saturating at 100
+	ShapeQuantised  Shape = "quantised"     // integer-valued level with noise
+	ShapeHetero     Shape = "hetero"        // daily cycle, noise proportional to level
+	ShapeHeavyTail  Shape = "heavy_tail"    // Student-t (3 d.o.f.) noise on a flat level
+	ShapeIrregular  Shape = "irregular"     // daily cycle, jittered irregular steps
 )
 
 // Shapes lists every healthy shape, in a fixed order.
