@@ -32,7 +32,7 @@ import (
 func (m *Model) band(c *Config, k *components, tsMs int64) (lo, hi float64) {
 	e, s := k.expFast, k.sFast
 	aLo, aHi := m.adaptiveBand(c, k)
-	jLo, jHi := m.nov.Band(&c.Novelty, tsMs, c.Threshold)
+	jLo, jHi := m.nov.Band(&c.Novelty, tsMs, c.Threshold, m.slotNovelty(c))
 	lo, hi = math.Max(aLo, jLo), math.Min(aHi, jHi)
 	gf, gs := m.gates(c)
 	kLo := math.Max(e-gf*s, k.expSlow-gs*k.sSlow)
@@ -212,4 +212,12 @@ func (m *Model) gates(c *Config) (fast, slow float64) {
 		slow = math.Max(slow, g*math.Max(float64(m.cal[calSlow].Q), c.CalibMin))
 	}
 	return fast, slow
+}
+
+// slotNovelty reports whether a value new for its time of day counts: only
+// for a series with a daily cycle in use (SlotNeedsCycle), since the
+// time-of-day ranges of a series without one are samples of the same
+// distribution, twelve times as likely to see a record.
+func (m *Model) slotNovelty(c *Config) bool {
+	return !c.SlotNeedsCycle || m.flags&flagSeasonal != 0
 }

@@ -237,13 +237,12 @@ func (m *Model) compute(c *Config, tsMs int64, v float64) components {
 	k.full = m.profile(tsMs)
 	k.expFast = m.level() + k.seas
 	k.sFast = m.fastS.Sigma(c.MeanFloor, floorFor(m.level()))
-	if m.flags&flagSeasonal != 0 {
-		k.expSlow = m.slow + m.trend + k.seas
-		k.sSlow = m.slowS.Sigma(c.MeanFloor, floorFor(m.slow))
-	} else {
-		k.expSlow = m.plain
-		k.sSlow = m.plainS.Sigma(c.MeanFloor, floorFor(m.plain))
-	}
+	// The slow detector's prediction is the slow level with its trend
+	// plus the profile it is learned around, whether or not the cycle is
+	// in use for the fast expectation: a trend is predicted, not left to
+	// look like a drift away from a plain level.
+	k.expSlow = m.slow + m.trend + k.full
+	k.sSlow = m.slowS.Sigma(c.MeanFloor, floorFor(m.slow))
 	k.z[calFast] = (v - k.expFast) / k.sFast
 	k.z[calSlow] = (v - k.expSlow) / k.sSlow
 	a := c.ChangeRate
@@ -325,7 +324,7 @@ func (m *Model) result(c *Config, k *components, post *novelty.Detector, ns floa
 	// A new record by a hair of noise is not surprising to the robust
 	// baseline: the novel value must also lie NoveltyMinZ scales away from
 	// the fast or the slow expectation.
-	if ns > 0 && !far {
+	if ns > 0 && (!far || post.Kind() == novelty.KindSlot && !m.slotNovelty(c)) {
 		ns = 0
 	}
 	if ns > r.Score {

@@ -20,9 +20,10 @@ func ScoreExcess(cfg *Config, t float64) float64 {
 // (inverted through the smoothing step) and the time-of-day slot's range,
 // each widened by its tolerance plus the excess that scores t. It mirrors
 // Update: while the detector warms up or is quiet, no value scores and the
-// band is (-Inf, +Inf). A value exactly on an edge scores t (or, with
+// band is (-Inf, +Inf). With slots false the time-of-day ranges are left
+// out (for a caller that ignores slot novelty). A value exactly on an edge scores t (or, with
 // t <= 0.5, scores 0), so it is inside the band; the band is closed.
-func (d *Detector) Band(cfg *Config, tsMs int64, t float64) (lo, hi float64) {
+func (d *Detector) Band(cfg *Config, tsMs int64, t float64, slots bool) (lo, hi float64) {
 	lo, hi = math.Inf(-1), math.Inf(1)
 	n := int64(d.n) + 1
 	if d.n == 0 || d.quiet > 0 || n <= int64(cfg.Warmup) {
@@ -53,7 +54,7 @@ func (d *Detector) Band(cfg *Config, tsMs int64, t float64) (lo, hi float64) {
 			hi = math.Min(hi, d.level+(sHi-d.level)/a)
 		}
 	}
-	if b := cfg.Bins; b > 0 && b <= MaxBins && n > settle && w > 0 {
+	if b := cfg.Bins; slots && b > 0 && b <= MaxBins && n > settle && w > 0 {
 		const msPerDay = 86_400_000
 		ms := tsMs % msPerDay
 		day := tsMs / msPerDay

@@ -27,7 +27,7 @@ func TestBandIsTheScore(t *testing.T) {
 			if i > 3000 && seed%2 == 1 {
 				v += 15
 			}
-			lo, hi := d.Band(&cfg, ts, Threshold)
+			lo, hi := d.Band(&cfg, ts, Threshold, true)
 			s := d.Update(&cfg, ts, v)
 			if out := v < lo || v > hi; out != (s >= Threshold) {
 				bad++
