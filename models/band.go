@@ -3,6 +3,7 @@ package models
 import (
 	"math"
 
+	"github.com/anomalyd/detector/algorithms/novelty"
 	"github.com/anomalyd/detector/algorithms/stream"
 )
 
@@ -32,7 +33,7 @@ import (
 func (m *Model) band(c *Config, k *components, tsMs int64) (lo, hi float64) {
 	e, s := k.expFast, k.sFast
 	aLo, aHi := m.adaptiveBand(c, k)
-	jLo, jHi := m.nov.Band(&c.Novelty, tsMs, c.Threshold, m.slotNovelty(c))
+	jLo, jHi := m.nov.Band(&c.Novelty, tsMs, c.Threshold, m.novMask(c))
 	lo, hi = math.Max(aLo, jLo), math.Min(aHi, jHi)
 	gf, gs := m.gates(c)
 	kLo := math.Max(e-gf*s, k.expSlow-gs*k.sSlow)
@@ -137,7 +138,7 @@ func (m *Model) adaptiveBand(c *Config, k *components) (lo, hi float64) {
 			}
 		}
 	}
-	if c.RangeTol > 0 && needRaw <= 1 && m.n > 1 && int(m.calm) >= c.RangeCalm && k.spanOK {
+	if c.RangeTol > 0 && needRaw <= 1 && m.n > 1 && m.rangeCalm(c) && k.spanOK {
 		tol := c.RangeTol * (m.hi - m.lo)
 		lo, hi = math.Max(lo, m.lo-tol), math.Min(hi, m.hi+tol)
 	}
@@ -214,10 +215,33 @@ func (m *Model) gates(c *Config) (fast, slow float64) {
 	return fast, slow
 }
 
-// slotNovelty reports whether a value new for its time of day counts: only
-// for a series with a daily cycle in use (SlotNeedsCycle), since the
-// time-of-day ranges of a series without one are samples of the same
-// distribution, twelve times as likely to see a record.
-func (m *Model) slotNovelty(c *Config) bool {
-	return !c.SlotNeedsCycle || m.flags&flagSeasonal != 0
+// novMask returns the novelty ranges that count for the next point: the
+// time-of-day slots only with a daily cycle in use (when SlotNeedsCycle:
+// without one, the slots are samples of the same distribution, twelve
+// times as likely to see a record), and the raw range only while records
+// are rare (recordsRare).
+func (m *Model) novMask(c *Config) novelty.Mask {
+	mask := novelty.MaskAll
+	if c.SlotNeedsCycle && m.flags&flagSeasonal == 0 {
+		mask &^= novelty.MaskSlot
+	}
+	if !m.recordsRare(c) {
+		mask &^= novelty.MaskRaw
+	}
+	return mask
+}
+
+// recordsRare reports whether the series' last record (a new minimum or
+// maximum) lies at least RecordCalm of its history back. For a stationary
+// series records get rarer as it ages, so a new one is news; a trending
+// series sets records all the time, and its next one is what the trend
+// predicts.
+func (m *Model) recordsRare(c *Config) bool {
+	return float64(m.calm) >= c.RecordCalm*float64(m.n)
+}
+
+// rangeCalm is the learned-range rule's precondition: RangeCalm points
+// since the range last grew, and records rare.
+func (m *Model) rangeCalm(c *Config) bool {
+	return int(m.calm) >= c.RangeCalm && m.recordsRare(c)
 }

@@ -45,6 +45,11 @@ type Config struct {
 	// in use (default false: on ../shared/nab it costs one window; on the
 	// healthy suite it removes about a seventh of the false alarms).
 	SlotNeedsCycle bool
+	// RecordCalm: a new extreme of the raw value (the novelty detector's
+	// raw range and the learned-range rule) counts only when the previous
+	// one lies at least RecordCalm times the series' history back (default
+	// 0: always). A trending series sets records all the time.
+	RecordCalm float64
 	// StuckMin, StuckFactor, StuckTol and StuckLearn set the stuck
 	// detector (stuck.go): a run of points that do not move (by at most
 	// StuckTol times the long-run noise sigma) is stuck from StuckMin
@@ -245,6 +250,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("hold cap must be in [0,1), got %v", c.HoldCap)
 	case c.StuckMin < 0 || c.StuckMin > 65535 || !(c.StuckFactor >= 0) || !(c.StuckTol >= 0) || c.StuckLearn < 0:
 		return errors.New("stuck parameters must not be negative (and StuckMin at most 65535)")
+	case !(c.RecordCalm >= 0 && c.RecordCalm <= 1):
+		return fmt.Errorf("record calm must be in [0,1], got %v", c.RecordCalm)
 	case c.MaxGapMs < 0:
 		return fmt.Errorf("max gap must not be negative, got %v", c.MaxGapMs)
 	}

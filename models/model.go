@@ -263,7 +263,7 @@ func (m *Model) compute(c *Config, tsMs int64, v float64) components {
 	k.spanOK = tsMs-m.firstTs >= c.RangeSpanMs
 	if c.RangeTol > 0 && m.n > 1 {
 		tol := c.RangeTol * (m.hi - m.lo)
-		if (v > m.hi+tol || v < m.lo-tol) && int(m.calm) >= c.RangeCalm &&
+		if (v > m.hi+tol || v < m.lo-tol) && m.rangeCalm(c) &&
 			k.spanOK && k.raw < 1 {
 			k.raw, k.newRange, k.detector = 1, true, DetectorLevel
 		}
@@ -324,7 +324,7 @@ func (m *Model) result(c *Config, k *components, post *novelty.Detector, ns floa
 	// A new record by a hair of noise is not surprising to the robust
 	// baseline: the novel value must also lie NoveltyMinZ scales away from
 	// the fast or the slow expectation.
-	if ns > 0 && (!far || post.Kind() == novelty.KindSlot && !m.slotNovelty(c)) {
+	if ns > 0 && !far {
 		ns = 0
 	}
 	if ns > r.Score {
@@ -398,7 +398,7 @@ func (m *Model) Peek(c *Config, tsMs int64, v float64) Result {
 	}
 	k := m.compute(c, tsMs, v)
 	nd := m.nov
-	ns := nd.Update(&c.Novelty, tsMs, v)
+	ns := nd.UpdateMask(&c.Novelty, tsMs, v, m.novMask(c))
 	return m.result(c, &k, &nd, ns, tsMs, v)
 }
 
@@ -437,7 +437,7 @@ func (m *Model) Update(c *Config, tsMs int64, v float64) Result {
 	}
 	k := m.compute(c, tsMs, v)
 	nd := m.nov
-	ns := nd.Update(&c.Novelty, tsMs, v)
+	ns := nd.UpdateMask(&c.Novelty, tsMs, v, m.novMask(c))
 	r := m.result(c, &k, &nd, ns, tsMs, v)
 	if tsMs <= m.lastTs {
 		return r

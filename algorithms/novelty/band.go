@@ -20,10 +20,9 @@ func ScoreExcess(cfg *Config, t float64) float64 {
 // (inverted through the smoothing step) and the time-of-day slot's range,
 // each widened by its tolerance plus the excess that scores t. It mirrors
 // Update: while the detector warms up or is quiet, no value scores and the
-// band is (-Inf, +Inf). With slots false the time-of-day ranges are left
-// out (for a caller that ignores slot novelty). A value exactly on an edge scores t (or, with
+// band is (-Inf, +Inf). Only the ranges in mask count (as in UpdateMask). A value exactly on an edge scores t (or, with
 // t <= 0.5, scores 0), so it is inside the band; the band is closed.
-func (d *Detector) Band(cfg *Config, tsMs int64, t float64, slots bool) (lo, hi float64) {
+func (d *Detector) Band(cfg *Config, tsMs int64, t float64, mask Mask) (lo, hi float64) {
 	lo, hi = math.Inf(-1), math.Inf(1)
 	n := int64(d.n) + 1
 	if d.n == 0 || d.quiet > 0 || n <= int64(cfg.Warmup) {
@@ -36,7 +35,7 @@ func (d *Detector) Band(cfg *Config, tsMs int64, t float64, slots bool) (lo, hi 
 	// A novel point needs an excess strictly above 0; with ex == 0 the
 	// edge itself is not novel, which the closed band already says.
 	w := d.raw.Hi - d.raw.Lo
-	if w > 0 {
+	if w > 0 && mask&MaskRaw != 0 {
 		lo = d.raw.Lo - (cfg.Tolerance+ex)*w
 		hi = d.raw.Hi + (cfg.Tolerance+ex)*w
 	}
@@ -44,7 +43,7 @@ func (d *Detector) Band(cfg *Config, tsMs int64, t float64, slots bool) (lo, hi 
 	if cfg.SmoothRate > 0 && cfg.SmoothRate <= 1 {
 		settle = int64(math.Ceil(4 / cfg.SmoothRate))
 	}
-	if a := cfg.SmoothRate; a > 0 && n > settle+1 {
+	if a := cfg.SmoothRate; a > 0 && n > settle+1 && mask&MaskSmooth != 0 {
 		if ws := d.smooth.Hi - d.smooth.Lo; ws > 0 {
 			// level' = level + a(v - level) must stay within the smoothed
 			// range widened by its tolerance.
@@ -54,7 +53,7 @@ func (d *Detector) Band(cfg *Config, tsMs int64, t float64, slots bool) (lo, hi 
 			hi = math.Min(hi, d.level+(sHi-d.level)/a)
 		}
 	}
-	if b := cfg.Bins; slots && b > 0 && b <= MaxBins && n > settle && w > 0 {
+	if b := cfg.Bins; mask&MaskSlot != 0 && b > 0 && b <= MaxBins && n > settle && w > 0 {
 		const msPerDay = 86_400_000
 		ms := tsMs % msPerDay
 		day := tsMs / msPerDay

@@ -15,6 +15,7 @@ func TestBandIsTheScore(t *testing.T) {
 	for seed := range uint64(12) {
 		r := rand.New(rand.NewPCG(seed, 3))
 		var d Detector
+		mask := Mask(1 + seed%7) // every combination of ranges
 		step := int64(300_000 * (1 + seed%3))
 		amp := float64(seed%4) * 10
 		bad := 0
@@ -27,8 +28,8 @@ func TestBandIsTheScore(t *testing.T) {
 			if i > 3000 && seed%2 == 1 {
 				v += 15
 			}
-			lo, hi := d.Band(&cfg, ts, Threshold, true)
-			s := d.Update(&cfg, ts, v)
+			lo, hi := d.Band(&cfg, ts, Threshold, mask)
+			s := d.UpdateMask(&cfg, ts, v, mask)
 			if out := v < lo || v > hi; out != (s >= Threshold) {
 				bad++
 				if bad < 5 {
