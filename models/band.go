@@ -33,7 +33,7 @@ import (
 func (m *Model) band(c *Config, k *components, tsMs int64) (lo, hi float64) {
 	e, s := k.expFast, k.sFast
 	aLo, aHi := m.adaptiveBand(c, k)
-	jLo, jHi := m.nov.Band(&c.Novelty, tsMs, c.Threshold, m.novMask(c))
+	jLo, jHi := m.nov.Band(&c.Novelty, k.local, c.Threshold, m.novMask(c))
 	lo, hi = math.Max(aLo, jLo), math.Min(aHi, jHi)
 	gf, gs := m.gates(c)
 	kLo := math.Max(e-gf*s, k.expSlow-gs*k.sSlow)

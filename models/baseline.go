@@ -17,8 +17,9 @@ import (
 //	day_of_week_*   day-of-week offsets (weekly cycle only)
 //
 // With a weekly cycle, Seasonal has 7*24 hourly buckets from Monday 00:00
-// UTC (daily profile plus the weekday's offset); with a daily cycle, 24
-// buckets from 00:00 UTC. It allocates; it is meant for queries, not the
+// (daily profile plus the weekday's offset); with a daily cycle, 24
+// buckets from 00:00; both in the profile's time zone (Config.Location,
+// UTC by default). It allocates; it is meant for queries, not the
 // ingest path.
 func (m *Model) Baseline(c *Config, tsMs int64) anomaly.Baseline {
 	var b anomaly.Baseline
@@ -26,7 +27,7 @@ func (m *Model) Baseline(c *Config, tsMs int64) anomaly.Baseline {
 		return b
 	}
 	s := m.fastS.Sigma(c.MeanFloor, floorFor(m.level()))
-	seas := m.season(tsMs)
+	seas := m.season(c.localMs(tsMs))
 	b.Level = m.level()
 	b.Scale = s
 	b.Expected = m.level() + seas

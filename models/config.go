@@ -3,6 +3,7 @@ package models
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/anomalyd/detector/algorithms/likelihood"
 	"github.com/anomalyd/detector/algorithms/novelty"
@@ -144,6 +145,11 @@ type Config struct {
 	// they score higher than that alert did (defaults 0, off, and 0.9).
 	HoldPoints int
 	HoldCap    float64
+	// Location is the time zone of the daily profile, the day-of-week
+	// offsets and the novelty detector's time-of-day slots (nil: UTC). A
+	// series whose day follows local business hours keeps its cycle
+	// across daylight-saving changes when this is its zone.
+	Location *time.Location
 	// MaxGapMs is the gap after which the levels are re-anchored at the
 	// next point instead of being trusted; scales, calibration and the
 	// profile are kept (default 7 days).
@@ -270,4 +276,14 @@ func (c *Config) Validate() error {
 
 func (c *Config) likParams() likelihood.Params {
 	return likelihood.Params{ShortRate: c.LikShortRate, LongRate: c.LikLongRate, MinMean: c.LikMinMean, MinVar: c.LikMinVar}
+}
+
+// localMs returns tsMs shifted by the offset of Location at that instant,
+// so that the profile's hour and weekday are local ones.
+func (c *Config) localMs(tsMs int64) int64 {
+	if c.Location == nil || c.Location == time.UTC {
+		return tsMs
+	}
+	_, off := time.UnixMilli(tsMs).In(c.Location).Zone()
+	return tsMs + int64(off)*1000
 }

@@ -228,13 +228,15 @@ type components struct {
 	rawScore float64 // before suppression
 	gap      bool    // the point follows a gap longer than MaxGapMs
 	spanOK   bool    // the series has RangeSpanMs of history
+	local    int64   // the timestamp in the profile's local time (Config.Location)
 }
 
 func (m *Model) compute(c *Config, tsMs int64, v float64) components {
 	var k components
 	k.gap = m.n > 0 && c.MaxGapMs > 0 && tsMs-m.lastTs > c.MaxGapMs
-	k.seas = m.season(tsMs)
-	k.full = m.profile(tsMs)
+	k.local = c.localMs(tsMs)
+	k.seas = m.season(k.local)
+	k.full = m.profile(k.local)
 	k.expFast = m.level() + k.seas
 	k.sFast = m.fastS.Sigma(c.MeanFloor, floorFor(m.level()))
 	// The slow detector's prediction is the slow level with its trend
@@ -398,7 +400,7 @@ func (m *Model) Peek(c *Config, tsMs int64, v float64) Result {
 	}
 	k := m.compute(c, tsMs, v)
 	nd := m.nov
-	ns := nd.UpdateMask(&c.Novelty, tsMs, v, m.novMask(c))
+	ns := nd.UpdateMask(&c.Novelty, k.local, v, m.novMask(c))
 	return m.result(c, &k, &nd, ns, tsMs, v)
 }
 
@@ -409,7 +411,7 @@ func (m *Model) learningResult(c *Config, v float64) Result {
 	}
 	e := finite(v, m.level())
 	if m.n > 0 {
-		e = finite(m.level()+m.season(m.lastTs), e)
+		e = finite(m.level()+m.season(c.localMs(m.lastTs)), e)
 	}
 	r.Expected = e
 	r.Lower, r.Upper = learningBand(e, m.fastS.Sigma(c.MeanFloor, floorFor(e)))
@@ -425,7 +427,7 @@ func (m *Model) Update(c *Config, tsMs int64, v float64) Result {
 	}
 	if m.n == 0 {
 		m.init(tsMs, v)
-		m.nov.Update(&c.Novelty, tsMs, v)
+		m.nov.Update(&c.Novelty, c.localMs(tsMs), v)
 		lo, hi := learningBand(v, floorFor(v))
 		r := Result{Expected: v, Lower: lo, Upper: hi, State: anomaly.StateLearning,
 			NeedPoints: max(c.MinPoints-1, 0), Learned: true}
@@ -437,7 +439,7 @@ func (m *Model) Update(c *Config, tsMs int64, v float64) Result {
 	}
 	k := m.compute(c, tsMs, v)
 	nd := m.nov
-	ns := nd.UpdateMask(&c.Novelty, tsMs, v, m.novMask(c))
+	ns := nd.UpdateMask(&c.Novelty, k.local, v, m.novMask(c))
 	r := m.result(c, &k, &nd, ns, tsMs, v)
 	if tsMs <= m.lastTs {
 		return r
@@ -559,7 +561,7 @@ func (m *Model) learn(c *Config, k *components, tsMs int64, v float64) {
 
 	// Seasonal profile: the residual around the slow level, clipped.
 	e := stream.Clip(v-m.slow-k.full, hk*sSig)
-	b0, b1, w := dayPos(tsMs)
+	b0, b1, w := dayPos(k.local)
 	near := b0
 	if w >= 0.5 {
 		near = b1
@@ -576,7 +578,7 @@ func (m *Model) learn(c *Config, k *components, tsMs int64, v float64) {
 	for i := range m.day {
 		m.day[i] -= mean
 	}
-	wd := weekday(tsMs)
+	wd := weekday(k.local)
 	if span := tsMs - m.firstTs; span < minSeason {
 		// The daily profile is still taking shape; what it leaves is
 		// not a day-of-week effect.
