@@ -23,7 +23,8 @@ package models
 //
 // Three detectors turn the point into robust z-scores: spike (distance from
 // the fast expected value), level or seasonal (distance from the slow level
-// and the profile) and changepoint (the recent mean of the spike z's, i.e.
+// with its trend and the profile it is learned around, for every series:
+// a trend is predicted rather than left to look like a drift) and changepoint (the recent mean of the spike z's, i.e.
 // a sustained shift). Each z is divided by the running 99.5% quantile of
 // that detector's own past |z| (calibration: a series that jumps by 5 sigma
 // every day needs more than that to alert), weighted, and the largest wins.
@@ -79,14 +80,27 @@ package models
 // robust z of the detector that fired (of the spike detector for normal
 // points).
 //
+// Beside the band, a stuck detector (stuck.go) names points that are
+// ordinary in value but not in stillness: a run of points that do not move
+// (by at most 1% of the long-run noise sigma: a repeated value or a noise
+// collapse) is anomalous, detector stuck, from 12 points and 4 times the
+// longest ordinary run the series has shown (learned over its first 288
+// points), on series that had noise. One dead collector opens one anomaly,
+// resolved when values move again.
+//
+// Time zones: the daily profile, the day-of-week offsets and the novelty
+// slots use the local time of Config.Location (`--timezone`, UTC by
+// default), with its daylight-saving rules, so a series that follows local
+// hours keeps its cycle when the clocks change.
+//
 // Policies:
 //
 //   - Learning: the first MinPoints (48) points are learned and answered
 //     with state learning and NeedPoints, the points still needed after
 //     this one.
 //   - Time: timestamps are Unix milliseconds. Rates are per point, so
-//     irregular steps are fine; the profile uses the timestamp (UTC hour
-//     and weekday), not the point count. A point at or before the last
+//     irregular steps are fine; the profile uses the timestamp (hour
+//     and weekday in Config.Location), not the point count. A point at or before the last
 //     learned timestamp (duplicate or out of order) is scored against the
 //     baseline as it is and not learned. NaN and ±Inf are never learned;
 //     Update returns a learning (or normal, score 0) verdict for them.
