@@ -35,9 +35,10 @@ const (
 	DetectorSpike             // the value jumped away from the recent level
 	DetectorChange            // the recent mean shifted (change point)
 	DetectorStuck             // the value stopped moving where the series had noise (a dead collector)
+	DetectorNoData            // the series stopped reporting (set by the engine's no-data sweep, never by Update)
 )
 
-var detectorNames = [...]string{"none", "level", "seasonal", "trend", "spike", "changepoint", "stuck"}
+var detectorNames = [...]string{"none", "level", "seasonal", "trend", "spike", "changepoint", "stuck", "no_data"}
 
 func (d Detector) String() string {
 	if int(d) < len(detectorNames) {

@@ -74,6 +74,12 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// Events receives anomaly timeline events. nil discards them.
 	Events EventSink
+	// NoDataAfter opens a no-data anomaly for a series that has sent no
+	// point for this many times its usual step (engine clock), found by a
+	// sweep every NoDataInterval (default 1 minute); 0 turns it off. See
+	// nodata.go.
+	NoDataAfter    float64
+	NoDataInterval time.Duration
 	// Now is the engine clock used for idle eviction, called once per batch
 	// from the shard goroutines (so it must be safe for concurrent use).
 	// Default time.Now.
@@ -119,6 +125,12 @@ func NewEngine(opts Options) (*Engine, error) {
 	}
 	if opts.SweepInterval <= 0 {
 		opts.SweepInterval = min(max(opts.IdleTimeout/4, time.Second), time.Minute)
+	}
+	if !(opts.NoDataAfter >= 0) || opts.NoDataInterval < 0 {
+		return nil, errors.New("series: no-data multiple and interval must not be negative")
+	}
+	if opts.NoDataInterval == 0 {
+		opts.NoDataInterval = time.Minute
 	}
 	if opts.EnqueueTimeout <= 0 {
 		opts.EnqueueTimeout = DefaultEnqueueTimeout
@@ -183,6 +195,7 @@ func NewEngine(opts Options) (*Engine, error) {
 			e.sweeper()
 		}()
 	}
+	e.startNoData()
 	e.log.Debug("series engine started", "shards", opts.Shards, "queue_depth", opts.QueueDepth,
 		"max_series", opts.MaxSeries, "idle_timeout", opts.IdleTimeout)
 	return e, nil

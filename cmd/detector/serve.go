@@ -32,6 +32,7 @@ type Config struct {
 	QueueDepth      int
 	MaxSeries       int
 	IdleTimeout     time.Duration
+	NoDataAfter     float64
 	MaxAnomalies    int
 	ShutdownTimeout time.Duration
 	Limits          series.Limits
@@ -150,6 +151,7 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 		QueueDepth:     cfg.QueueDepth,
 		MaxSeries:      cfg.MaxSeries,
 		IdleTimeout:    cfg.IdleTimeout,
+		NoDataAfter:    cfg.NoDataAfter,
 		Limits:         cfg.Limits,
 		Model:          cfg.Model,
 		Logger:         log.With("component", "engine"),
@@ -298,6 +300,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.IntVar(&cfg.QueueDepth, "queue-depth", series.DefaultQueueDepth, "batches each shard queue holds before ingest answers 429")
 	fs.IntVar(&cfg.MaxSeries, "max-series", series.DefaultMaxSeries, "live series cap; the least recently updated series is evicted beyond it (-1: no cap)")
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", 0, "evict series that got no point for this long (0: never)")
+	fs.Float64Var(&cfg.NoDataAfter, "no-data-after", 0, "open a no_data anomaly for a series silent for this many times its usual step, checked every minute (0: off; for live feeds, not backfills)")
 	fs.IntVar(&cfg.MaxAnomalies, "max-anomalies", 100_000, "anomalies kept on the timeline (oldest resolved dropped first)")
 	fs.DurationVar(&cfg.PeerInterval, "peer-interval", time.Minute, "how often peer groups are judged (peer_outlier anomalies)")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "time allowed to drain queues on SIGTERM")
