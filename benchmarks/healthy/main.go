@@ -24,6 +24,7 @@ func main() {
 	small := flag.Bool("small", false, "run the small CI-sized suite")
 	out := flag.String("out", "", "also write the Markdown report to this file")
 	seeds := flag.Int("seeds", 0, "series per shape (0: the size's default)")
+	noData := flag.Float64("no-data", 0, "emulate the engine's no-data sweep with this multiple of the step (as serve --no-data-after)")
 	set := flag.String("set", "", "config overrides: Name=value,Name=value (as go run ./benchmarks/nab/tune -set)")
 	flag.Parse()
 	c := models.DefaultConfig()
@@ -42,6 +43,7 @@ func main() {
 	if *seeds > 0 {
 		o.Seeds = *seeds
 	}
+	o.NoData = *noData
 	rep := Run(c, o)
 	rep.Markdown(os.Stdout)
 	if *out != "" {

@@ -22,6 +22,10 @@ type Options struct {
 	Learn   int // days at the start that are not judged (the learning week)
 	Units   float64
 	Workers int
+	// NoData, when > 0, emulates the engine's no-data sweep
+	// (--no-data-after): a gap longer than NoData times the series' step
+	// opens an anomaly NoData steps after the last point.
+	NoData float64
 }
 
 // Full is the published size; Small runs in CI.
@@ -60,10 +64,15 @@ const day = 86_400_000
 
 // opens runs a fresh model over s and returns the timestamps of the points
 // that opened an anomaly.
-func opens(c *models.Config, s synth.Series) []int64 {
+func opens(c *models.Config, s synth.Series, noData float64) []int64 {
 	var m models.Model
 	var out []int64
 	for i, ts := range s.Ts {
+		if noData > 0 && i > 0 && m.Cadenced(c) {
+			if due := s.Ts[i-1] + int64(noData*m.StepMs()); ts > due {
+				out = append(out, due)
+			}
+		}
 		if r := m.Update(c, ts, s.Values[i]); r.Transition == models.TransitionOpened {
 			out = append(out, ts)
 			if Why != nil {
@@ -106,7 +115,7 @@ func Run(c models.Config, o Options) Report {
 				s, unit, _ := synth.Healthy{Shape: j.shape, Days: o.Days, Seed: j.seed}.Gen()
 				learnEnd := synth.DefaultStart + int64(o.Learn)*day
 				r := res{job: j, points: len(s.Ts), found: map[synth.IncidentKind]bool{}, delay: map[synth.IncidentKind]time.Duration{}}
-				for _, ts := range opens(&c, s) {
+				for _, ts := range opens(&c, s, o.NoData) {
 					if ts >= learnEnd {
 						r.fa++
 					}
@@ -129,7 +138,7 @@ func Run(c models.Config, o Options) Report {
 					case synth.IncidentDrop:
 						until = inc.EndMs + 3_600_000
 					}
-					for _, ts := range opens(&c, inj) {
+					for _, ts := range opens(&c, inj, o.NoData) {
 						if ts >= inc.StartMs && ts < until {
 							r.found[k] = true
 							r.delay[k] = time.Duration(ts-inc.StartMs) * time.Millisecond
@@ -229,6 +238,9 @@ func (r *Report) Markdown(w io.Writer) {
 	o := r.Opts
 	fmt.Fprintf(w, "%d shapes x %d seeds, %d days each (first %d not judged), incidents of %g noise units; %d points in %v\n\n",
 		len(r.Shapes), o.Seeds, o.Days, o.Learn, o.Units, r.Points, r.Elapsed.Round(time.Millisecond))
+	if o.NoData > 0 {
+		fmt.Fprintf(w, "No-data sweep emulated: a gap of more than %g steps is an anomaly.\n\n", o.NoData)
+	}
 	fmt.Fprintf(w, "False alarms per series-month: **%.3f**; recall of spikes, dips, shifts and stuck values: **%.2f**; with dropped data: %.2f\n\n",
 		r.FalseAlarmRate(), r.Recall(synth.IncidentDrop), r.Recall())
 	fmt.Fprintln(w, "| shape | series | false alarms | per series-month |")

@@ -30,7 +30,7 @@ func TestWhy(t *testing.T) {
 		}
 		for seed := range uint64(4) {
 			s, _, _ := synth.Healthy{Shape: sh, Days: 35, Seed: seed + 1000}.Gen()
-			opens(&c, s)
+			opens(&c, s, 0)
 		}
 		fmt.Println(sh, cnt)
 	}
