@@ -247,3 +247,7 @@ func (m *Model) check() error {
 	}
 	return nil
 }
+
+// DecodesVersion reports whether UnmarshalBinary reads encodings of version
+// v (the current one and the previous one, which it migrates).
+func DecodesVersion(v uint8) bool { return v == encodingVersion || v == encodingVersionV4 }

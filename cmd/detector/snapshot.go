@@ -170,7 +170,7 @@ func (s *snapshotter) load(g snapshot.Generation) error {
 		n += len(b.states)
 		return nil
 	})
-	if err == nil && h.ModelVersion != modelVersion {
+	if err == nil && !models.DecodesVersion(h.ModelVersion) {
 		err = fmt.Errorf("%w: model encoding version %d, this build reads %d", models.ErrEncoding, h.ModelVersion, modelVersion)
 	}
 	if err != nil {
