@@ -19,6 +19,7 @@ import (
 
 	"github.com/anomalyd/detector/anomaly"
 	"github.com/anomalyd/detector/api"
+	"github.com/anomalyd/detector/feedback"
 	"github.com/anomalyd/detector/models"
 	"github.com/anomalyd/detector/peers"
 	"github.com/anomalyd/detector/series"
@@ -183,7 +184,14 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 		tl.Close()
 		return nil, err
 	}
+	fb, err := feedback.New(eng, m.reg)
+	if err != nil {
+		eng.Close(context.Background())
+		tl.Close()
+		return nil, err
+	}
 	handler, err := api.New(cfg.API, api.Deps{
+		Feedback:   fb,
 		Engine:     peerIngester{Engine: eng, peers: m.peers},
 		Timeline:   m.timeline,
 		Peers:      m.peers,

@@ -30,6 +30,7 @@ var allowed = map[string][]string{
 	"store":              {"anomaly", "peers", "timeline"},
 	"snapshot":           {},
 	"auth":               {"anomaly"},
+	"feedback":           {"anomaly"},
 	"benchmarks/nab/run": {"benchmarks/nab/corpus"},
 }
 
