@@ -7,7 +7,10 @@
 // at its new level: the model is rebased at once), "not_anomaly" (a false
 // alarm: the series becomes less sensitive to the same kind of excursion).
 // Precision per detector is the share of labels other than not_anomaly.
-// Counts live in memory (they restart at zero with the process).
+// An anomaly labelled again counts with its latest label (the model change
+// of every label is applied, though); detector_feedback_total counts every
+// label given. Counts live in memory (they restart at zero with the
+// process).
 package feedback
 
 import (
@@ -36,12 +39,18 @@ type Store struct {
 	metric *prometheus.CounterVec
 	mu     sync.Mutex
 	counts map[string]map[string]int // detector -> label -> count
+	latest map[anomaly.ID]string     // the label each anomaly has now (at most maxTracked)
 }
+
+// maxTracked bounds the anomalies whose label is remembered, so that a
+// relabel replaces the earlier label in the counts; beyond it, labels on
+// new anomalies are counted without being remembered.
+const maxTracked = 100_000
 
 // New returns a Store applying labels with apply; reg (optional) gets
 // detector_feedback_total{detector,label}.
 func New(apply Applier, reg prometheus.Registerer) (*Store, error) {
-	s := &Store{apply: apply, counts: map[string]map[string]int{},
+	s := &Store{apply: apply, counts: map[string]map[string]int{}, latest: map[anomaly.ID]string{},
 		metric: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "detector_feedback_total",
 			Help: "Feedback labels on anomalies, by the detector that fired and the label.",
@@ -82,6 +91,12 @@ func (s *Store) Record(ctx context.Context, a anomaly.Anomaly, label string) (De
 	s.mu.Lock()
 	if s.counts[det] == nil {
 		s.counts[det] = map[string]int{}
+	}
+	if prev, ok := s.latest[a.ID]; ok {
+		s.counts[det][prev]-- // relabelled: the latest label counts
+	}
+	if _, ok := s.latest[a.ID]; ok || len(s.latest) < maxTracked {
+		s.latest[a.ID] = label
 	}
 	s.counts[det][label]++
 	c := s.countsLocked(det)

@@ -27,16 +27,22 @@ func TestRecord(t *testing.T) {
 	}
 	ctx := context.Background()
 	a := anomaly.Anomaly{ID: 1, Kind: anomaly.KindPoint, Series: "s", Detector: "spike"}
-	for _, l := range []string{"anomaly", "not_anomaly", "not_anomaly", "expected"} {
+	for i, l := range []string{"anomaly", "not_anomaly", "not_anomaly", "expected"} {
+		a.ID = anomaly.ID(i + 1)
 		if _, err := s.Record(ctx, a, l); err != nil {
 			t.Fatalf("%s: %v", l, err)
 		}
 	}
+	// Anomaly 4 relabelled: expected -> anomaly, counted once.
+	if c, _ := s.Record(ctx, a, "anomaly"); c.Total != 4 || c.Labels["expected"] != 0 || c.Labels["anomaly"] != 2 {
+		t.Errorf("after a relabel: %+v", c)
+	}
+	a.ID = 5
 	c, err := s.Record(ctx, a, "new_normal")
 	if err != nil || c.Total != 5 || c.Labels["not_anomaly"] != 2 || c.Precision != 0.6 {
 		t.Errorf("counts %+v, %v; want 5 labels, precision 0.6", c, err)
 	}
-	if len(ap.calls) != 5 || ap.calls[1] != [3]string{"s", "not_anomaly", "spike"} {
+	if len(ap.calls) != 6 || ap.calls[1] != [3]string{"s", "not_anomaly", "spike"} {
 		t.Errorf("applier calls %v", ap.calls)
 	}
 	if _, err := s.Record(ctx, a, "bogus"); anomaly.ErrorCode(err) != anomaly.CodeInvalidArgument {
