@@ -22,8 +22,8 @@ type FeedbackRequest struct {
 // FeedbackAnswer is its answer: the anomaly, the label and the running
 // counts of the detector that fired.
 type FeedbackAnswer struct {
-	AnomalyID anomaly.ID              `json:"anomaly_id"`
-	Label     string                  `json:"label"`
+	AnomalyID anomaly.ID             `json:"anomaly_id"`
+	Label     string                 `json:"label"`
 	Detector  anomaly.FeedbackCounts `json:"detector"`
 }
 
