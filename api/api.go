@@ -196,6 +196,8 @@ type Deps struct {
 	Batch    BatchFunc
 	// Peers serves the peer-group rules and outliers.
 	Peers Peers
+	// Feedback takes labels on anomalies (feedback.go). Nil: 503.
+	Feedback Feedback
 	// PeerDetect serves POST /api/v1/peers/detect.
 	PeerDetect PeerDetectFunc
 	// Remediations serves /api/v1/remediations (api/remediations.go).
@@ -304,6 +306,8 @@ func (a *API) routes() *mux.Router {
 	r.Handle(v1+"/series/{series}", a.wrap(a.getSeries)).Methods(http.MethodGet)
 	r.Handle(v1+"/anomalies", a.wrap(a.listAnomalies)).Methods(http.MethodGet)
 	r.Handle(v1+"/anomalies/{id}", a.wrap(a.getAnomaly)).Methods(http.MethodGet)
+	r.Handle(v1+"/anomalies/{id}/feedback", a.wrap(a.postFeedback)).Methods(http.MethodPost)
+	r.Handle(v1+"/feedback", a.wrap(a.getFeedback)).Methods(http.MethodGet)
 	r.Handle(v1+"/peers/rules", a.wrap(a.addPeerRule)).Methods(http.MethodPost)
 	r.Handle(v1+"/peers/rules", a.wrap(a.listPeerRules)).Methods(http.MethodGet)
 	r.Handle(v1+"/peers/rules/{name}", a.wrap(a.deletePeerRule)).Methods(http.MethodDelete)

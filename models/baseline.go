@@ -6,7 +6,8 @@ import (
 
 // Baseline describes the learned state for people to read, as it stands for
 // a point at tsMs (Unix ms): the level (deseasonalised), the scale (robust
-// sigma of the residuals), the expected value and the bounds at tsMs, the
+// sigma of the residuals), the expected value and the band at tsMs (for
+// the last learned timestamp, exactly the last verdict's), the
 // cycle in use and its profile, and named components:
 //
 //	slow_level      the slow robust level (deseasonalised)
@@ -16,8 +17,9 @@ import (
 //	day_of_week_*   day-of-week offsets (weekly cycle only)
 //
 // With a weekly cycle, Seasonal has 7*24 hourly buckets from Monday 00:00
-// UTC (daily profile plus the weekday's offset); with a daily cycle, 24
-// buckets from 00:00 UTC. It allocates; it is meant for queries, not the
+// (daily profile plus the weekday's offset); with a daily cycle, 24
+// buckets from 00:00; both in the profile's time zone (Config.Location,
+// UTC by default). It allocates; it is meant for queries, not the
 // ingest path.
 func (m *Model) Baseline(c *Config, tsMs int64) anomaly.Baseline {
 	var b anomaly.Baseline
@@ -25,12 +27,20 @@ func (m *Model) Baseline(c *Config, tsMs int64) anomaly.Baseline {
 		return b
 	}
 	s := m.fastS.Sigma(c.MeanFloor, floorFor(m.level()))
-	seas := m.season(tsMs)
+	seas := m.season(c.localMs(tsMs))
 	b.Level = m.level()
 	b.Scale = s
 	b.Expected = m.level() + seas
-	zb := m.boundZ(c)
-	b.Lower, b.Upper = b.Expected-zb*s, b.Expected+zb*s
+	if tsMs == m.lastTs {
+		// The view of the last point is its verdict.
+		b.Expected, b.Lower, b.Upper = float64(m.last.Expected), float64(m.last.Lower), float64(m.last.Upper)
+	} else if int(m.n) >= c.MinPoints {
+		// The band a point at tsMs would be judged by.
+		k := m.compute(c, tsMs, b.Expected)
+		b.Lower, b.Upper = m.band(c, &k, tsMs)
+	} else {
+		b.Lower, b.Upper = learningBand(b.Expected, s)
+	}
 	step := float64(m.stepMs)
 	b.Components = map[string]float64{
 		"slow_level":   m.slow,

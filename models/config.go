@@ -3,6 +3,7 @@ package models
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/anomalyd/detector/algorithms/likelihood"
 	"github.com/anomalyd/detector/algorithms/novelty"
@@ -36,6 +37,30 @@ type Config struct {
 	// fast or the slow baseline is at least this large, so that noise
 	// setting a new record by a hair does not alert (default 3).
 	NoveltyMinZ float64
+	// GateCalib raises that gate, per detector, to GateCalib times the
+	// detector's calibration quantile of past |z| (CalibP) when larger, so
+	// that the gate follows the series' own tails (0 disables).
+	GateCalib float64
+	// SlotNeedsCycle: a value new for its time of day (the novelty
+	// detector's slot ranges) counts only while the series' daily cycle is
+	// in use (default false: on ../shared/nab it costs one window; on the
+	// healthy suite it removes about a seventh of the false alarms).
+	SlotNeedsCycle bool
+	// RecordCalm: a new extreme of the raw value (the novelty detector's
+	// raw range and the learned-range rule) counts only when the previous
+	// one lies at least RecordCalm times the series' history back (default
+	// 0: always). A trending series sets records all the time.
+	RecordCalm float64
+	// StuckMin, StuckFactor, StuckTol and StuckLearn set the stuck
+	// detector (stuck.go): a run of points that do not move (by at most
+	// StuckTol times the long-run noise sigma) is stuck from StuckMin
+	// points on and from StuckFactor times the longest ordinary run the
+	// series has shown, once it has StuckLearn points of history (defaults
+	// 12, 4, 0.01, 288; StuckMin 0 disables).
+	StuckMin    int
+	StuckFactor float64
+	StuckTol    float64
+	StuckLearn  int
 	// OpenAfter anomalous points in a row open an anomaly (default 1).
 	OpenAfter int
 	// ResolveAfter normal points in a row resolve it (default 3).
@@ -120,6 +145,11 @@ type Config struct {
 	// they score higher than that alert did (defaults 0, off, and 0.9).
 	HoldPoints int
 	HoldCap    float64
+	// Location is the time zone of the daily profile, the day-of-week
+	// offsets and the novelty detector's time-of-day slots (nil: UTC). A
+	// series whose day follows local business hours keeps its cycle
+	// across daylight-saving changes when this is its zone.
+	Location *time.Location
 	// MaxGapMs is the gap after which the levels are re-anchored at the
 	// next point instead of being trusted; scales, calibration and the
 	// profile are kept (default 7 days).
@@ -129,43 +159,48 @@ type Config struct {
 // DefaultConfig returns the configuration `detector serve` runs with.
 func DefaultConfig() Config {
 	return Config{
-		MinPoints:     48,
-		Threshold:     novelty.Threshold,
-		Escalate:      0.6,
-		Novelty:       novelty.DefaultConfig(),
-		NoveltyMinZ:   3,
-		OpenAfter:     1,
-		ResolveAfter:  3,
-		LevelRate:     0.4,
-		TrendRate:     0.005,
-		ScaleRate:     0.02,
-		HuberK:        3,
-		SlowRate:      0.002,
-		ChangeRate:    0.2,
-		SeasonRate:    0.05,
-		SeasonGain:    0.8,
-		MeanFloor:     0.5,
-		CalibP:        0.995,
-		CalibRate:     0.1,
-		CalibMin:      2.5,
-		CalibInit:     10,
-		RawLo:         0,
-		RawMax:        3,
-		RawHi:         20,
-		RangeTol:      0.02,
-		RangeCalm:     20,
-		RangeSpanMs:   86400 * 1000,
-		LikShortRate:  0.4,
-		LikLongRate:   0.001,
-		LikMinMean:    0.03,
-		LikMinVar:     0.0003,
-		LikScale:      10,
-		SuppressDecay: 0.99,
-		SuppressDamp:  0,
-		Weights:       [3]float64{0.7, 1, 0.7},
-		HoldPoints:    0,
-		HoldCap:       0.9,
-		MaxGapMs:      7 * 86400 * 1000,
+		MinPoints:      48,
+		Threshold:      novelty.Threshold,
+		Escalate:       0.6,
+		Novelty:        novelty.DefaultConfig(),
+		NoveltyMinZ:    3,
+		SlotNeedsCycle: false,
+		StuckMin:       12,
+		StuckFactor:    4,
+		StuckTol:       0.01,
+		StuckLearn:     288,
+		OpenAfter:      1,
+		ResolveAfter:   3,
+		LevelRate:      0.4,
+		TrendRate:      0.005,
+		ScaleRate:      0.02,
+		HuberK:         3,
+		SlowRate:       0.002,
+		ChangeRate:     0.2,
+		SeasonRate:     0.05,
+		SeasonGain:     0.8,
+		MeanFloor:      0.5,
+		CalibP:         0.995,
+		CalibRate:      0.1,
+		CalibMin:       2.5,
+		CalibInit:      10,
+		RawLo:          0,
+		RawMax:         3,
+		RawHi:          20,
+		RangeTol:       0.02,
+		RangeCalm:      20,
+		RangeSpanMs:    86400 * 1000,
+		LikShortRate:   0.4,
+		LikLongRate:    0.001,
+		LikMinMean:     0.03,
+		LikMinVar:      0.0003,
+		LikScale:       10,
+		SuppressDecay:  0.99,
+		SuppressDamp:   0,
+		Weights:        [3]float64{0.7, 1, 0.7},
+		HoldPoints:     0,
+		HoldCap:        0.9,
+		MaxGapMs:       7 * 86400 * 1000,
 	}
 }
 
@@ -219,6 +254,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("hold points must be in [0,65535], got %v", c.HoldPoints)
 	case !(c.HoldCap >= 0 && c.HoldCap < 1):
 		return fmt.Errorf("hold cap must be in [0,1), got %v", c.HoldCap)
+	case c.StuckMin < 0 || c.StuckMin > 65535 || !(c.StuckFactor >= 0) || !(c.StuckTol >= 0) || c.StuckLearn < 0:
+		return errors.New("stuck parameters must not be negative (and StuckMin at most 65535)")
+	case !(c.RecordCalm >= 0 && c.RecordCalm <= 1):
+		return fmt.Errorf("record calm must be in [0,1], got %v", c.RecordCalm)
 	case c.MaxGapMs < 0:
 		return fmt.Errorf("max gap must not be negative, got %v", c.MaxGapMs)
 	}
@@ -237,4 +276,14 @@ func (c *Config) Validate() error {
 
 func (c *Config) likParams() likelihood.Params {
 	return likelihood.Params{ShortRate: c.LikShortRate, LongRate: c.LikLongRate, MinMean: c.LikMinMean, MinVar: c.LikMinVar}
+}
+
+// localMs returns tsMs shifted by the offset of Location at that instant,
+// so that the profile's hour and weekday are local ones.
+func (c *Config) localMs(tsMs int64) int64 {
+	if c.Location == nil || c.Location == time.UTC {
+		return tsMs
+	}
+	_, off := time.UnixMilli(tsMs).In(c.Location).Zone()
+	return tsMs + int64(off)*1000
 }

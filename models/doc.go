@@ -26,7 +26,8 @@
 //
 // Three detectors turn the point into robust z-scores: spike (distance from
 // the fast expected value), level or seasonal (distance from the slow level
-// and the profile) and changepoint (the recent mean of the spike z's, i.e.
+// with its trend and the profile it is learned around, for every series:
+// a trend is predicted rather than left to look like a drift) and changepoint (the recent mean of the spike z's, i.e.
 // a sustained shift). Each z is divided by the running 99.5% quantile of
 // that detector's own past |z| (calibration: a series that jumps by 5 sigma
 // every day needs more than that to alert), weighted, and the largest wins.
@@ -67,12 +68,33 @@
 // seasonal level detector), spike.
 //
 // Expected is the fast expected value (fast level plus the cycle in use).
-// Lower and Upper are the values at which the spike detector alone would
-// escalate (the score pipeline inverted), narrowed to the range and
-// time-of-day slot range the novelty detector accepts; they widen after a
-// burst of anomalies and collapse to Expected when any value would be
-// anomalous. Z is the robust z of the detector that fired (of the spike
-// detector for normal points).
+// Lower and Upper are the verdict: a point is anomalous exactly when it
+// lies outside [Lower, Upper] (band.go). They are found by inverting every
+// alerting path of the score for the model as it stands before the point
+// (the adaptive detectors with their calibration, likelihood and repeat
+// suppression, the learned-range rule, the novelty ranges, the NoveltyMinZ
+// gate), and the state is then set from the band, so the two cannot
+// disagree. The band is capped at 100 fast scales from Expected (a point
+// further out is anomalous even while repeats are suppressed), is never
+// zero wide, and stays in the domain the series has shown: no negative
+// bound for a series never negative, no bound above 100 (or 1) for a
+// series that touched that ceiling and never passed it. The series view
+// (Baseline) at the last timestamp shows the last verdict's band. Z is the
+// robust z of the detector that fired (of the spike detector for normal
+// points).
+//
+// Beside the band, a stuck detector (stuck.go) names points that are
+// ordinary in value but not in stillness: a run of points that do not move
+// (by at most 1% of the long-run noise sigma: a repeated value or a noise
+// collapse) is anomalous, detector stuck, from 12 points and 4 times the
+// longest ordinary run the series has shown (learned over its first 288
+// points), on series that had noise. One dead collector opens one anomaly,
+// resolved when values move again.
+//
+// Time zones: the daily profile, the day-of-week offsets and the novelty
+// slots use the local time of Config.Location (`--timezone`, UTC by
+// default), with its daylight-saving rules, so a series that follows local
+// hours keeps its cycle when the clocks change.
 //
 // Policies:
 //
@@ -80,8 +102,8 @@
 //     with state learning and NeedPoints, the points still needed after
 //     this one.
 //   - Time: timestamps are Unix milliseconds. Rates are per point, so
-//     irregular steps are fine; the profile uses the timestamp (UTC hour
-//     and weekday), not the point count. A point at or before the last
+//     irregular steps are fine; the profile uses the timestamp (hour
+//     and weekday in Config.Location), not the point count. A point at or before the last
 //     learned timestamp (duplicate or out of order) is scored against the
 //     baseline as it is and not learned. NaN and ±Inf are never learned;
 //     Update returns a learning (or normal, score 0) verdict for them.

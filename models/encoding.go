@@ -29,9 +29,11 @@ import (
 //     older fixtures: each must still restore.
 //
 // Version 3 had no range-novelty state (a v3 model restores with a fresh
-// one); version 4 added it.
+// one); version 4 added it; version 5 adds the stuck detector's run
+// counters (flat, maxFlat) at the end (a v4 model restores with no run
+// history, the counters' zero value).
 const (
-	encodingVersion    = 4
+	encodingVersion    = 5
 	minEncodingVersion = 3
 )
 
@@ -186,6 +188,10 @@ func (m *Model) fields(c *codec, v uint8) {
 	} else {
 		c.b = m.nov.AppendBinary(c.b)
 	}
+	if v >= 5 {
+		c.u16(&m.flat)
+		c.u8(&m.maxFlat)
+	}
 }
 
 // encodedSizes is the length of an encoding of each version read.
@@ -203,8 +209,9 @@ var encodedSizes = func() (n [encodingVersion + 1]int) {
 var encodedSize = encodedSizes[encodingVersion]
 
 // migrate brings a model decoded from an older version up to this one.
-// Version 3 lacked the range-novelty state, whose zero value is a fresh
-// detector: nothing to do.
+// Version 3 lacked the range-novelty state and version 4 the stuck
+// detector's run counters; the zero value of each is a fresh start:
+// nothing to do.
 func (m *Model) migrate(from uint8) {}
 
 // AppendBinary appends the model's encoding (a version byte, then every
@@ -288,3 +295,7 @@ func (m *Model) check() error {
 	}
 	return nil
 }
+
+// DecodesVersion reports whether UnmarshalBinary reads encodings of
+// version v (this one and the older ones it migrates from).
+func DecodesVersion(v uint8) bool { return CheckVersion(v) == nil }

@@ -34,9 +34,11 @@ const (
 	DetectorTrend             // reserved: the slope changed
 	DetectorSpike             // the value jumped away from the recent level
 	DetectorChange            // the recent mean shifted (change point)
+	DetectorStuck             // the value stopped moving where the series had noise (a dead collector)
+	DetectorNoData            // the series stopped reporting (set by the engine's no-data sweep, never by Update)
 )
 
-var detectorNames = [...]string{"none", "level", "seasonal", "trend", "spike", "changepoint"}
+var detectorNames = [...]string{"none", "level", "seasonal", "trend", "spike", "changepoint", "stuck", "no_data"}
 
 func (d Detector) String() string {
 	if int(d) < len(detectorNames) {
@@ -111,7 +113,7 @@ type Model struct {
 	n       uint32 // learned points
 	run     uint16 // anomalous (or, while open, normal) points in a row
 	flags   uint8
-	_       uint8
+	maxFlat uint8 // longest run of unmoving points that ended normally, in units of 4 points (see stuck.go)
 	firstTs int64 // first learned timestamp, Unix ms
 	lastTs  int64 // last learned timestamp, Unix ms
 	lastV   float64
@@ -131,6 +133,7 @@ type Model struct {
 	peak float32                 // recent peak score (decays)
 	held float32                 // score of the alert that started the hold
 	hold uint16                  // points left in the hold after an alert
+	flat uint16                  // points in a row that did not move (see stuck.go)
 	lik  likelihood.Tracker      // anomaly likelihood of the raw score
 	lo   float64                 // lowest value learned
 	hi   float64                 // highest value learned
@@ -225,22 +228,24 @@ type components struct {
 	score    float64 // after suppression
 	rawScore float64 // before suppression
 	gap      bool    // the point follows a gap longer than MaxGapMs
+	spanOK   bool    // the series has RangeSpanMs of history
+	local    int64   // the timestamp in the profile's local time (Config.Location)
 }
 
 func (m *Model) compute(c *Config, tsMs int64, v float64) components {
 	var k components
 	k.gap = m.n > 0 && c.MaxGapMs > 0 && tsMs-m.lastTs > c.MaxGapMs
-	k.seas = m.season(tsMs)
-	k.full = m.profile(tsMs)
+	k.local = c.localMs(tsMs)
+	k.seas = m.season(k.local)
+	k.full = m.profile(k.local)
 	k.expFast = m.level() + k.seas
 	k.sFast = m.fastS.Sigma(c.MeanFloor, floorFor(m.level()))
-	if m.flags&flagSeasonal != 0 {
-		k.expSlow = m.slow + m.trend + k.seas
-		k.sSlow = m.slowS.Sigma(c.MeanFloor, floorFor(m.slow))
-	} else {
-		k.expSlow = m.plain
-		k.sSlow = m.plainS.Sigma(c.MeanFloor, floorFor(m.plain))
-	}
+	// The slow detector's prediction is the slow level with its trend
+	// plus the profile it is learned around, whether or not the cycle is
+	// in use for the fast expectation: a trend is predicted, not left to
+	// look like a drift away from a plain level.
+	k.expSlow = m.slow + m.trend + k.full
+	k.sSlow = m.slowS.Sigma(c.MeanFloor, floorFor(m.slow))
 	k.z[calFast] = (v - k.expFast) / k.sFast
 	k.z[calSlow] = (v - k.expSlow) / k.sSlow
 	a := c.ChangeRate
@@ -258,10 +263,11 @@ func (m *Model) compute(c *Config, tsMs int64, v float64) components {
 	}
 	best := stream.Surprise(k.surprise * c.CalibMin)
 	k.raw = math.Min(c.RawMax, math.Max(0, (best-c.RawLo)/(c.RawHi-c.RawLo)))
+	k.spanOK = tsMs-m.firstTs >= c.RangeSpanMs
 	if c.RangeTol > 0 && m.n > 1 {
 		tol := c.RangeTol * (m.hi - m.lo)
-		if (v > m.hi+tol || v < m.lo-tol) && int(m.calm) >= c.RangeCalm &&
-			tsMs-m.firstTs >= c.RangeSpanMs && k.raw < 1 {
+		if (v > m.hi+tol || v < m.lo-tol) && m.rangeCalm(c) &&
+			k.spanOK && k.raw < 1 {
 			k.raw, k.newRange, k.detector = 1, true, DetectorLevel
 		}
 	}
@@ -285,38 +291,35 @@ func (m *Model) compute(c *Config, tsMs int64, v float64) components {
 }
 
 // result turns the adaptive detectors' components and the novelty score ns
-// into the verdict. pre is the novelty detector as it was before the point
-// (its ranges give the bounds); post is after it (its Kind names what fired).
-func (m *Model) result(c *Config, k *components, pre, post *novelty.Detector, ns float64, tsMs int64, v float64) Result {
+// into the verdict. m.nov is the novelty detector as it was before the
+// point (its ranges give the band); post is after it (its Kind names what
+// fired).
+func (m *Model) result(c *Config, k *components, post *novelty.Detector, ns float64, tsMs int64, v float64) Result {
 	if int(m.n) < c.MinPoints {
 		e := v
 		if m.n > 0 {
 			e = k.expFast
 		}
-		return Result{Expected: finite(e, v), Lower: finite(e, v), Upper: finite(e, v), State: anomaly.StateLearning,
+		e = finite(e, v)
+		lo, hi := learningBand(e, k.sFast)
+		return Result{Expected: e, Lower: lo, Upper: hi, State: anomaly.StateLearning,
 			NeedPoints: c.MinPoints - int(m.n) - 1}
 	}
-	// The bounds are where the fast detector alone would escalate, narrowed
-	// to the ranges the novelty detector would accept.
-	zb := m.boundZ(c)
 	r := Result{
 		Expected: k.expFast,
-		Lower:    k.expFast - zb*k.sFast,
-		Upper:    k.expFast + zb*k.sFast,
 		Z:        k.z[calFast],
 		State:    anomaly.StateNormal,
 	}
-	if lo, hi, ok := pre.Bounds(&c.Novelty, tsMs); ok && math.Max(r.Lower, lo) <= math.Min(r.Upper, hi) {
-		r.Lower, r.Upper = math.Max(r.Lower, lo), math.Min(r.Upper, hi)
-	}
+	r.Lower, r.Upper = m.band(c, k, tsMs)
 	// The adaptive score alerts on its own from Escalate on (mapped to
 	// [Threshold, 1]); below it, it grades the score under Threshold.
 	det := k.detector
 	// Both kinds of alert need the point itself to be far from the robust
 	// baseline: the likelihood is very sensitive on quiet series, and a new
 	// record by a hair of noise is not news.
-	zmax := math.Max(math.Abs(k.z[calFast]), math.Abs(k.z[calSlow]))
-	if k.score >= c.Escalate && zmax >= c.NoveltyMinZ {
+	gf, gs := m.gates(c)
+	far := math.Abs(k.z[calFast]) >= gf || math.Abs(k.z[calSlow]) >= gs
+	if k.score >= c.Escalate && far {
 		r.Score = c.Threshold + (1-c.Threshold)*math.Min(k.score, 1)
 	} else {
 		r.Score = 0.9 * c.Threshold * k.score / c.Escalate
@@ -324,25 +327,40 @@ func (m *Model) result(c *Config, k *components, pre, post *novelty.Detector, ns
 	// A new record by a hair of noise is not surprising to the robust
 	// baseline: the novel value must also lie NoveltyMinZ scales away from
 	// the fast or the slow expectation.
-	if ns > 0 && zmax < c.NoveltyMinZ {
+	if ns > 0 && !far {
 		ns = 0
 	}
 	if ns > r.Score {
 		r.Score = ns
 		det = noveltyDetector(post.Kind())
 	}
-	if r.Score >= c.Threshold {
+	// The band is the verdict: outside it the point is anomalous and
+	// scores at least Threshold, inside it is normal and scores below.
+	if v < r.Lower || v > r.Upper {
 		r.State = anomaly.StateAnomalous
+		r.Score = math.Max(r.Score, c.Threshold)
+		if det == DetectorNone || r.Score == c.Threshold && ns == 0 && k.score < c.Escalate {
+			det = m.edgeDetector(k, v)
+		}
 		r.Detector = det
 		if det == DetectorSeasonal && m.flags&flagSeasonal == 0 {
 			// a time-of-day novelty on a series without a learned cycle
 			r.Detector = DetectorLevel
 		}
-		switch det {
+		switch r.Detector {
 		case DetectorLevel, DetectorSeasonal:
 			r.Z = k.z[calSlow]
 		case DetectorChange:
 			r.Z = k.z[calChange]
+		}
+	} else if r.Score >= c.Threshold {
+		r.Score = belowThreshold * c.Threshold
+	}
+	if r.State != anomaly.StateAnomalous && m.stuck(c, v) {
+		// Not a band verdict: the value is ordinary, its stillness is not.
+		r.State, r.Detector, r.Score = anomaly.StateAnomalous, DetectorStuck, c.Threshold
+		if int(m.flat)+1 == m.stuckAfter(c) {
+			r.Score = c.Threshold + (1-c.Threshold)/2
 		}
 	}
 	r.Expected = finite(r.Expected, v)
@@ -376,44 +394,6 @@ func finite(x, fallback float64) float64 {
 	return x
 }
 
-// maxBoundZ caps the bound, in fast sigmas, when the fast detector alone
-// cannot reach the threshold at the moment.
-const maxBoundZ = 100
-
-// boundZ returns the |z| (in fast sigmas) at which the fast detector alone
-// would make the next point reach the threshold, by inverting the score
-// pipeline: threshold -> likelihood surprise -> short mean -> raw score ->
-// calibrated surprise -> |z|. Repeat suppression is not counted. 0 means any
-// value would be anomalous now (the recent scores are already high).
-func (m *Model) boundZ(c *Config) float64 {
-	t := math.Min(math.Max(c.Escalate, 1e-9), 0.999999)
-	lp := c.likParams()
-	if m.lik.N == 0 {
-		return maxBoundZ
-	}
-	needLs := t * c.LikScale / (1 - t)
-	tailZ := stream.InvTail(math.Exp(-math.Ln10 * math.Min(needLs, 300)))
-	mean := math.Max(float64(m.lik.Mean), lp.MinMean)
-	sd := math.Sqrt(math.Max(float64(m.lik.Var), lp.MinVar))
-	needShort := mean + tailZ*sd
-	a := lp.ShortRate
-	needRaw := (needShort - (1-a)*float64(m.lik.Short)) / a
-	switch {
-	case needRaw <= 0:
-		return 0
-	case needRaw > c.RawMax:
-		return maxBoundZ
-	}
-	needBest := c.RawLo + needRaw*(c.RawHi-c.RawLo)
-	u := stream.InvSurprise(needBest) / c.CalibMin
-	q := math.Max(float64(m.cal[calFast].Q), c.CalibMin)
-	zb := u * q / c.Weights[calFast]
-	if !(zb < maxBoundZ) {
-		return maxBoundZ
-	}
-	return zb
-}
-
 // Peek returns the verdict for (ts, v) without learning it.
 func (m *Model) Peek(c *Config, tsMs int64, v float64) Result {
 	if m.n == 0 || math.IsNaN(v) || math.IsInf(v, 0) {
@@ -421,8 +401,8 @@ func (m *Model) Peek(c *Config, tsMs int64, v float64) Result {
 	}
 	k := m.compute(c, tsMs, v)
 	nd := m.nov
-	ns := nd.Update(&c.Novelty, tsMs, v)
-	return m.result(c, &k, &m.nov, &nd, ns, tsMs, v)
+	ns := nd.UpdateMask(&c.Novelty, k.local, v, m.novMask(c))
+	return m.result(c, &k, &nd, ns, tsMs, v)
 }
 
 func (m *Model) learningResult(c *Config, v float64) Result {
@@ -432,9 +412,10 @@ func (m *Model) learningResult(c *Config, v float64) Result {
 	}
 	e := finite(v, m.level())
 	if m.n > 0 {
-		e = finite(m.level()+m.season(m.lastTs), e)
+		e = finite(m.level()+m.season(c.localMs(m.lastTs)), e)
 	}
-	r.Expected, r.Lower, r.Upper = e, e, e
+	r.Expected = e
+	r.Lower, r.Upper = learningBand(e, m.fastS.Sigma(c.MeanFloor, floorFor(e)))
 	return r
 }
 
@@ -447,8 +428,9 @@ func (m *Model) Update(c *Config, tsMs int64, v float64) Result {
 	}
 	if m.n == 0 {
 		m.init(tsMs, v)
-		m.nov.Update(&c.Novelty, tsMs, v)
-		r := Result{Expected: v, Lower: v, Upper: v, State: anomaly.StateLearning,
+		m.nov.Update(&c.Novelty, c.localMs(tsMs), v)
+		lo, hi := learningBand(v, floorFor(v))
+		r := Result{Expected: v, Lower: lo, Upper: hi, State: anomaly.StateLearning,
 			NeedPoints: max(c.MinPoints-1, 0), Learned: true}
 		if c.MinPoints <= 1 {
 			r.State, r.NeedPoints = anomaly.StateNormal, 0
@@ -458,8 +440,8 @@ func (m *Model) Update(c *Config, tsMs int64, v float64) Result {
 	}
 	k := m.compute(c, tsMs, v)
 	nd := m.nov
-	ns := nd.Update(&c.Novelty, tsMs, v)
-	r := m.result(c, &k, &m.nov, &nd, ns, tsMs, v)
+	ns := nd.UpdateMask(&c.Novelty, k.local, v, m.novMask(c))
+	r := m.result(c, &k, &nd, ns, tsMs, v)
 	if tsMs <= m.lastTs {
 		return r
 	}
@@ -580,7 +562,7 @@ func (m *Model) learn(c *Config, k *components, tsMs int64, v float64) {
 
 	// Seasonal profile: the residual around the slow level, clipped.
 	e := stream.Clip(v-m.slow-k.full, hk*sSig)
-	b0, b1, w := dayPos(tsMs)
+	b0, b1, w := dayPos(k.local)
 	near := b0
 	if w >= 0.5 {
 		near = b1
@@ -597,7 +579,7 @@ func (m *Model) learn(c *Config, k *components, tsMs int64, v float64) {
 	for i := range m.day {
 		m.day[i] -= mean
 	}
-	wd := weekday(tsMs)
+	wd := weekday(k.local)
 	if span := tsMs - m.firstTs; span < minSeason {
 		// The daily profile is still taking shape; what it leaves is
 		// not a day-of-week effect.
@@ -655,5 +637,6 @@ func (m *Model) learn(c *Config, k *components, tsMs int64, v float64) {
 	m.peak = float32(math.Max(float64(m.peak)*c.SuppressDecay, k.rawScore))
 
 	m.n++
+	m.learnFlat(c, v)
 	m.lastTs, m.lastV = tsMs, v
 }

@@ -78,6 +78,12 @@ type Options struct {
 	// not block: hand the slice off or drop it (the InfluxDB verdict sink
 	// copies into a bounded buffer). nil builds no per-point verdicts.
 	Verdicts func([]anomaly.Verdict)
+	// NoDataAfter opens a no-data anomaly for a series that has sent no
+	// point for this many times its usual step (engine clock), found by a
+	// sweep every NoDataInterval (default 1 minute); 0 turns it off. See
+	// nodata.go.
+	NoDataAfter    float64
+	NoDataInterval time.Duration
 	// Now is the engine clock used for idle eviction, called once per batch
 	// from the shard goroutines (so it must be safe for concurrent use).
 	// Default time.Now.
@@ -123,6 +129,12 @@ func NewEngine(opts Options) (*Engine, error) {
 	}
 	if opts.SweepInterval <= 0 {
 		opts.SweepInterval = min(max(opts.IdleTimeout/4, time.Second), time.Minute)
+	}
+	if !(opts.NoDataAfter >= 0) || opts.NoDataInterval < 0 {
+		return nil, errors.New("series: no-data multiple and interval must not be negative")
+	}
+	if opts.NoDataInterval == 0 {
+		opts.NoDataInterval = time.Minute
 	}
 	if opts.EnqueueTimeout <= 0 {
 		opts.EnqueueTimeout = DefaultEnqueueTimeout
@@ -187,6 +199,7 @@ func NewEngine(opts Options) (*Engine, error) {
 			e.sweeper()
 		}()
 	}
+	e.startNoData()
 	e.log.Debug("series engine started", "shards", opts.Shards, "queue_depth", opts.QueueDepth,
 		"max_series", opts.MaxSeries, "idle_timeout", opts.IdleTimeout)
 	return e, nil

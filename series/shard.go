@@ -27,6 +27,7 @@ type slot struct {
 	anomalyID  anomaly.ID // the open anomaly, 0 when none
 	lastID     anomaly.ID // anomaly id on the verdict of the last learned point
 	needPoints int32      // NeedPoints of the verdict of the last learned point
+	noData     bool       // anomalyID is a no-data anomaly (nodata.go)
 	model      models.Model
 }
 
@@ -46,7 +47,8 @@ func (sh *shard) slot(idx int32) *slot {
 type task struct {
 	sub        *subBatch
 	sweep      chan<- int
-	background bool // a sweep from the background sweeper
+	background bool    // a sweep from the background sweeper
+	noData     float64 // > 0: a no-data sweep with this multiple of the step (nodata.go)
 }
 
 // shard owns a disjoint part of the series. Its goroutine (run) is the only
@@ -106,6 +108,14 @@ func (sh *shard) run() {
 			sh.apply(t.sub)
 			continue
 		}
+		if t.noData > 0 {
+			n := sh.sweepNoData(t.noData)
+			select {
+			case t.sweep <- n:
+			default:
+			}
+			continue
+		}
 		if t.background {
 			sh.sweepQueued.Store(false)
 		}
@@ -152,6 +162,9 @@ func (sh *shard) apply(b *subBatch) {
 			o.code = outLearned
 		}
 		sl.lastUpdate = now
+		if sl.noData {
+			sh.endNoData(idx, sl, it.ts, it.v, &r)
+		}
 
 		var kind anomaly.EventKind
 		switch r.Transition {

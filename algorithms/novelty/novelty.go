@@ -133,6 +133,22 @@ type Detector struct {
 // and the value in its time-of-day slot. During cfg.Quiet points after a
 // novel point the score is 0. Non-finite values are ignored and score 0.
 func (d *Detector) Update(cfg *Config, tsMs int64, v float64) float64 {
+	return d.UpdateMask(cfg, tsMs, v, MaskAll)
+}
+
+// Mask selects the ranges whose novelty scores.
+type Mask uint8
+
+const (
+	MaskRaw    Mask = 1 << iota // the raw range
+	MaskSmooth                  // the smoothed value's range
+	MaskSlot                    // the time-of-day slots' ranges
+	MaskAll    = MaskRaw | MaskSmooth | MaskSlot
+)
+
+// UpdateMask is Update with only the ranges in mask scoring (every range
+// still learns the point).
+func (d *Detector) UpdateMask(cfg *Config, tsMs int64, v float64, mask Mask) float64 {
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return 0
 	}
@@ -157,7 +173,10 @@ func (d *Detector) Update(cfg *Config, tsMs int64, v float64) float64 {
 	e, kind := 0.0, KindRaw
 	if check {
 		e = d.raw.Excess(v) - cfg.Tolerance
-		if n > settle+1 && cfg.SmoothRate > 0 {
+		if mask&MaskRaw == 0 {
+			e = 0
+		}
+		if n > settle+1 && cfg.SmoothRate > 0 && mask&MaskSmooth != 0 {
 			// The score takes the largest excess; the kind names the raw
 			// range whenever the value itself is a new extreme, since that
 			// is what a person sees first.
@@ -177,7 +196,7 @@ func (d *Detector) Update(cfg *Config, tsMs int64, v float64) float64 {
 		d.smooth.Include(d.level)
 	}
 	if b := cfg.Bins; b > 0 && b <= MaxBins && n > settle {
-		if es := d.slot(cfg, tsMs, v, check); es > e {
+		if es := d.slot(cfg, tsMs, v, check); es > e && mask&MaskSlot != 0 {
 			if e <= 0 {
 				kind = KindSlot
 			}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/anomalyd/detector/models"
 )
@@ -34,6 +35,7 @@ func applyEnv(fs *flag.FlagSet) error {
 type modelFlags struct {
 	minPoints, openAfter, resolveAfter *int
 	threshold                          *float64
+	timezone                           *string
 }
 
 func bindModelFlags(fs *flag.FlagSet) *modelFlags {
@@ -43,12 +45,21 @@ func bindModelFlags(fs *flag.FlagSet) *modelFlags {
 		threshold:    fs.Float64("threshold", d.Threshold, "anomaly score in [0,1] at or above which a point is anomalous"),
 		openAfter:    fs.Int("open-after", d.OpenAfter, "anomalous points in a row that open an anomaly"),
 		resolveAfter: fs.Int("resolve-after", d.ResolveAfter, "normal points in a row that resolve an open anomaly"),
+		timezone: fs.String("timezone", "UTC", "IANA time zone of the daily and weekly profiles (e.g. Europe/Berlin): "+
+			"series that follow local hours keep their cycle across daylight-saving changes"),
 	}
 }
 
 func (m *modelFlags) config() (models.Config, error) {
 	c := models.DefaultConfig()
 	c.MinPoints, c.Threshold, c.OpenAfter, c.ResolveAfter = *m.minPoints, *m.threshold, *m.openAfter, *m.resolveAfter
+	if *m.timezone != "" && *m.timezone != "UTC" {
+		loc, err := time.LoadLocation(*m.timezone)
+		if err != nil {
+			return c, fmt.Errorf("model flags: --timezone: %w", err)
+		}
+		c.Location = loc
+	}
 	if err := c.Validate(); err != nil {
 		return c, fmt.Errorf("model flags: %w", err)
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/anomalyd/detector/anomaly"
 	"github.com/anomalyd/detector/api"
+	"github.com/anomalyd/detector/feedback"
 	"github.com/anomalyd/detector/models"
 	"github.com/anomalyd/detector/peers"
 	"github.com/anomalyd/detector/series"
@@ -28,11 +29,13 @@ import (
 // Config is everything `detector serve` is built from. The zero value of a
 // field means that field's default.
 type Config struct {
-	Listen          string
-	Shards          int
-	QueueDepth      int
-	MaxSeries       int
-	IdleTimeout     time.Duration
+	Listen      string
+	Shards      int
+	QueueDepth  int
+	MaxSeries   int
+	IdleTimeout time.Duration
+	// NoDataAfter opens no_data anomalies (series.Options.NoDataAfter).
+	NoDataAfter     float64
 	MaxAnomalies    int
 	ShutdownTimeout time.Duration
 	Limits          series.Limits
@@ -131,6 +134,7 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 			QueueDepth:  cfg.QueueDepth,
 			MaxSeries:   cfg.MaxSeries,
 			IdleTimeout: cfg.IdleTimeout,
+			NoDataAfter: cfg.NoDataAfter,
 			Limits:      cfg.Limits,
 			Model:       cfg.Model,
 			Verdicts:    m.influx.verdictHook(),
@@ -148,12 +152,18 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 	if err == nil {
 		err = m.openRemediation()
 	}
+	var fb *feedback.Store
+	if err == nil {
+		fb, err = feedback.New(m.engine, m.reg)
+	}
 	if err != nil {
+		m.closeRemediation()
 		svc.Close(context.Background())
 		m.influx.close()
 		return nil, err
 	}
 	handler, err := api.New(cfg.API, api.Deps{
+		Feedback:     fb,
 		Engine:       gatedEngine{svc.API(), writer},
 		Ingest:       writer,
 		Backfill:     m.influx.backfiller(),
@@ -286,6 +296,7 @@ func parseServe(args []string, stderr io.Writer) (Config, *slog.Logger, error) {
 	fs.IntVar(&cfg.QueueDepth, "queue-depth", series.DefaultQueueDepth, "batches each shard queue holds before ingest answers 429")
 	fs.IntVar(&cfg.MaxSeries, "max-series", series.DefaultMaxSeries, "live series cap; the least recently updated series is evicted beyond it (-1: no cap)")
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", 0, "evict series that got no point for this long (0: never)")
+	fs.Float64Var(&cfg.NoDataAfter, "no-data-after", 0, "open a no_data anomaly for a series silent for this many times its usual step, checked every minute (0: off; for live feeds, not backfills)")
 	fs.IntVar(&cfg.MaxAnomalies, "max-anomalies", service.DefaultMaxAnomalies, "anomalies kept on the timeline (oldest resolved dropped first)")
 	fs.DurationVar(&cfg.PeerInterval, "peer-interval", service.DefaultPeerInterval, "how often peer groups are judged (peer_outlier anomalies)")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout, "time allowed to drain queues on SIGTERM")

@@ -35,6 +35,7 @@ var allowed = map[string][]string{
 	"store":              {"anomaly", "peers", "timeline"},
 	"snapshot":           {},
 	"auth":               {"anomaly"},
+	"feedback":           {"anomaly"},
 	"benchmarks/nab/run": {"benchmarks/nab/corpus"},
 
 	// The service layer and the timeline's conformance suite.

@@ -1,0 +1,247 @@
+package models
+
+import (
+	"math"
+
+	"github.com/anomalyd/detector/algorithms/novelty"
+	"github.com/anomalyd/detector/algorithms/stream"
+)
+
+// The band is the verdict. For the point at tsMs, band returns [lower,
+// upper], the values that would be judged normal; a point is anomalous
+// exactly when it lies outside (result enforces it, so rounding in the
+// inversion below can move an edge by a hair but can never make the band
+// and the state disagree). The band is found by inverting each alerting
+// path of the score for the model as it stands before the point:
+//
+//   - A: the adaptive detectors alert when the likelihood score reaches
+//     Escalate (and the recent peak, which suppresses repeats). That needs a
+//     raw score needRaw, i.e. a calibrated surprise u*, i.e. |z_i| >=
+//     u*·q_i/w_i for the spike, level or change-point detector; the change
+//     point moves with the clipped fast z, so it bounds the fast z from one
+//     side. The learned-range rule (raw score 1) adds [lo-tol, hi+tol].
+//   - J: the novelty detector alerts beyond its raw, smoothed and
+//     time-of-day ranges (novelty.Detector.Band).
+//   - K: neither may alert for a point within NoveltyMinZ robust scales of
+//     both the fast and the slow expectation.
+//
+// Normal is (A ∩ J) ∪ K; the band is its hull, capped at bandCapZ fast
+// scales from the expected value, never narrower than minBandZ fast scales
+// (where every value would alert), and clamped to the domain the series has shown: no negative
+// lower bound for a series that was never negative, no upper bound above
+// 100 (or 1) for a series that has touched that ceiling and never passed it.
+func (m *Model) band(c *Config, k *components, tsMs int64) (lo, hi float64) {
+	e, s := k.expFast, k.sFast
+	aLo, aHi := m.adaptiveBand(c, k)
+	jLo, jHi := m.nov.Band(&c.Novelty, k.local, c.Threshold, m.novMask(c))
+	lo, hi = math.Max(aLo, jLo), math.Min(aHi, jHi)
+	gf, gs := m.gates(c)
+	kLo := math.Max(e-gf*s, k.expSlow-gs*k.sSlow)
+	kHi := math.Min(e+gf*s, k.expSlow+gs*k.sSlow)
+	switch {
+	case lo <= hi && kLo <= kHi:
+		lo, hi = math.Min(lo, kLo), math.Max(hi, kHi)
+	case kLo <= kHi:
+		lo, hi = kLo, kHi
+	case lo > hi:
+		// every value would alert: a sliver around the expectation
+		lo, hi = e, e
+	}
+	lo, hi = math.Max(lo, e-bandCapZ*s), math.Min(hi, e+bandCapZ*s)
+	if w := minBandZ * s; !(hi-lo >= w) {
+		mid := lo/2 + hi/2
+		lo, hi = mid-w/2, mid+w/2
+	}
+	return m.clampDomain(lo, hi, minBandZ*s)
+}
+
+// clampDomain keeps [lo, hi] inside the domain the series has shown and at
+// least min(s, domain width) wide.
+func (m *Model) clampDomain(lo, hi, s float64) (float64, float64) {
+	dLo, dHi := math.Inf(-1), math.Inf(1)
+	if m.n > 0 && m.lo >= 0 {
+		dLo = 0
+		switch {
+		case m.hi <= 1 && m.hi > 0.99:
+			dHi = 1
+		case m.hi <= 100 && m.hi > 99:
+			dHi = 100
+		}
+	}
+	if lo < dLo || hi > dHi {
+		lo, hi = math.Max(lo, dLo), math.Min(hi, dHi)
+		if w := math.Min(s, dHi-dLo); !(hi-lo >= w) {
+			// The expectation left the domain (a trend below zero): the
+			// band hugs the domain's edge on that side.
+			if hi < dLo+w {
+				lo, hi = dLo, dLo+w
+			} else {
+				lo, hi = dHi-w, dHi
+			}
+		}
+	}
+	lo = math.Max(lo, -math.MaxFloat64)
+	hi = math.Min(hi, math.MaxFloat64)
+	if !(hi > lo) {
+		// s below the resolution of floats at this magnitude
+		hi = math.Nextafter(lo, math.Inf(1))
+	}
+	return lo, hi
+}
+
+// adaptiveBand returns the interval in which none of the adaptive detectors
+// (spike, level, change point, learned range) makes the point's score
+// reach Escalate; (+Inf, -Inf) when every value would.
+func (m *Model) adaptiveBand(c *Config, k *components) (lo, hi float64) {
+	all, none := [2]float64{math.Inf(1), math.Inf(-1)}, [2]float64{math.Inf(-1), math.Inf(1)}
+	t := c.Escalate
+	if p := float64(m.peak); p > t {
+		// Repeat suppression: a score below the recent peak is damped.
+		if c.SuppressDamp > 0 {
+			p = math.Min(p, t/c.SuppressDamp)
+		}
+		t = math.Max(t, p)
+	}
+	if m.hold > 0 {
+		t = math.Max(t, float64(m.held))
+	}
+	needRaw, ok := m.needRaw(c, t)
+	if !ok {
+		return none[0], none[1]
+	}
+	if needRaw <= 0 {
+		return all[0], all[1]
+	}
+	lo, hi = math.Inf(-1), math.Inf(1)
+	if needRaw <= c.RawMax {
+		needBest := c.RawLo + needRaw*(c.RawHi-c.RawLo)
+		if needBest <= 300 {
+			u := stream.InvSurprise(needBest) / c.CalibMin
+			q := func(i int) float64 { return math.Max(float64(m.cal[i].Q), c.CalibMin) * u / c.Weights[i] }
+			zf, zs := q(calFast), q(calSlow)
+			lo = math.Max(k.expFast-zf*k.sFast, k.expSlow-zs*k.sSlow)
+			hi = math.Min(k.expFast+zf*k.sFast, k.expSlow+zs*k.sSlow)
+			// Change point: |change'| >= C with change' = (1-a)change +
+			// a·clip(zfast, HuberK).
+			a := c.ChangeRate
+			C := q(calChange) * math.Sqrt(a/(2-a))
+			old := (1 - a) * float64(m.change)
+			zu, zl := (C-old)/a, (-C-old)/a
+			if zu <= -c.HuberK || zl >= c.HuberK {
+				return all[0], all[1]
+			}
+			if zu <= c.HuberK {
+				hi = math.Min(hi, k.expFast+zu*k.sFast)
+			}
+			if zl >= -c.HuberK {
+				lo = math.Max(lo, k.expFast+zl*k.sFast)
+			}
+		}
+	}
+	if c.RangeTol > 0 && needRaw <= 1 && m.n > 1 && m.rangeCalm(c) && k.spanOK {
+		tol := c.RangeTol * (m.hi - m.lo)
+		lo, hi = math.Max(lo, m.lo-tol), math.Min(hi, m.hi+tol)
+	}
+	if lo > hi {
+		return all[0], all[1]
+	}
+	return lo, hi
+}
+
+// needRaw returns the raw score the point needs for the likelihood score
+// to reach t; ok is false when no raw score reaches it.
+func (m *Model) needRaw(c *Config, t float64) (float64, bool) {
+	if m.lik.N == 0 || t >= 1 {
+		return 0, false
+	}
+	lp := c.likParams()
+	needLs := math.Max(t, 0) * c.LikScale / (1 - t)
+	if needLs > 300 {
+		return 0, false
+	}
+	tailZ := stream.InvTail(math.Exp(-math.Ln10 * needLs))
+	mean := math.Max(float64(m.lik.Mean), lp.MinMean)
+	sd := math.Sqrt(math.Max(float64(m.lik.Var), lp.MinVar))
+	needShort := mean + tailZ*sd
+	a := lp.ShortRate
+	return (needShort - (1-a)*float64(m.lik.Short)) / a, true
+}
+
+// bandCapZ caps the band at this many fast scales from the expectation
+// where no detector could alert (repeat suppression, a quiet novelty
+// detector): a point further out is anomalous all the same.
+var bandCapZ = 100.0
+
+// minBandZ is the narrowest band, in fast scales: where every value would
+// alert, a sliver around the expectation remains.
+var minBandZ = 0.02
+
+// belowThreshold scales Threshold for a point inside its band whose score
+// reached it: the score stays just under the threshold.
+const belowThreshold = 0.999
+
+// edgeDetector names the detector for a point the band calls anomalous
+// while no scoring path reached the threshold on its own (the hull of the
+// normal region or the bandCapZ cap decided): the slow expectation when
+// the point is further from it, else the fast one.
+func (m *Model) edgeDetector(k *components, v float64) Detector {
+	if math.Abs(k.z[calSlow]) > math.Abs(k.z[calFast]) {
+		return DetectorLevel
+	}
+	return DetectorSpike
+}
+
+// learningBand is the band shown while the series learns (no verdict is
+// given): three scales either side of e, never zero wide.
+func learningBand(e, s float64) (float64, float64) {
+	lo, hi := e-3*s, e+3*s
+	if !(hi > lo) || math.IsInf(lo, 0) || math.IsInf(hi, 0) {
+		lo, hi = math.Nextafter(e, math.Inf(-1)), math.Nextafter(e, math.Inf(1))
+	}
+	return lo, hi
+}
+
+// gates returns how many robust scales from the fast and from the slow
+// expectation a point must lie before any detector may alert on it:
+// NoveltyMinZ, or GateCalib times the detector's calibration quantile of
+// past |z| when that is larger (a heavy-tailed series, whose robust scale
+// understates its tails, needs more).
+func (m *Model) gates(c *Config) (fast, slow float64) {
+	fast, slow = c.NoveltyMinZ, c.NoveltyMinZ
+	if g := c.GateCalib; g > 0 {
+		fast = math.Max(fast, g*math.Max(float64(m.cal[calFast].Q), c.CalibMin))
+		slow = math.Max(slow, g*math.Max(float64(m.cal[calSlow].Q), c.CalibMin))
+	}
+	return fast, slow
+}
+
+// novMask returns the novelty ranges that count for the next point: the
+// time-of-day slots only with a daily cycle in use (when SlotNeedsCycle:
+// without one, the slots are samples of the same distribution, twelve
+// times as likely to see a record), and the raw range only while records
+// are rare (recordsRare).
+func (m *Model) novMask(c *Config) novelty.Mask {
+	mask := novelty.MaskAll
+	if c.SlotNeedsCycle && m.flags&flagSeasonal == 0 {
+		mask &^= novelty.MaskSlot
+	}
+	if !m.recordsRare(c) {
+		mask &^= novelty.MaskRaw
+	}
+	return mask
+}
+
+// recordsRare reports whether the series' last record (a new minimum or
+// maximum) lies at least RecordCalm of its history back. For a stationary
+// series records get rarer as it ages, so a new one is news; a trending
+// series sets records all the time, and its next one is what the trend
+// predicts.
+func (m *Model) recordsRare(c *Config) bool {
+	return float64(m.calm) >= c.RecordCalm*float64(m.n)
+}
+
+// rangeCalm is the learned-range rule's precondition: RangeCalm points
+// since the range last grew, and records rare.
+func (m *Model) rangeCalm(c *Config) bool {
+	return int(m.calm) >= c.RangeCalm && m.recordsRare(c)
+}

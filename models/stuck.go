@@ -1,0 +1,60 @@
+package models
+
+import "math"
+
+// The stuck detector: a collector that dies often keeps reporting its last
+// value, a dead-flat line that no band can see (every point is ordinary).
+// A point is stuck when it did not move from the previous one (by at most
+// StuckTol of the series' long-run noise sigma, so a variance collapse
+// counts too) and the run of unmoving points has reached stuckAfter: at
+// least StuckMin points and StuckFactor times the longest run the series
+// has shown that ended on its own (a sparse count series repeats zeros for
+// a while, a busy gauge never does). The series must have had noise (its
+// long-run sigma well above the float floor) and StuckLearn points of
+// history, so that the longest ordinary run is known. Stuck points are
+// anomalous with Detector stuck while their value lies inside the band: the
+// first at Threshold + (1-Threshold)/2, later ones at Threshold, so one
+// dead collector opens one anomaly that lasts while it stays dead.
+//
+// State: flat (points in the current run, saturating) and maxFlat (the
+// longest ordinary run, in units of 4 points, up to 1020).
+
+// moved reports whether v moved from the last learned value.
+func (m *Model) moved(c *Config, v float64) bool {
+	sig := m.plainS.Sigma(c.MeanFloor, floorFor(m.plain))
+	return math.Abs(v-m.lastV) > c.StuckTol*sig
+}
+
+// hadNoise reports whether the series' history had noise to lose.
+func (m *Model) hadNoise(c *Config) bool {
+	return m.plainS.Sigma(c.MeanFloor, 0) > 1000*floorFor(m.plain)
+}
+
+// stuckAfter is the run length (in points, this one included) from which
+// unmoving points are stuck.
+func (m *Model) stuckAfter(c *Config) int {
+	return max(c.StuckMin, int(math.Ceil(c.StuckFactor*4*float64(m.maxFlat))))
+}
+
+// stuck reports whether the point v is stuck.
+func (m *Model) stuck(c *Config, v float64) bool {
+	if c.StuckMin <= 0 || int(m.n) < max(c.MinPoints, c.StuckLearn) || !m.hadNoise(c) || m.moved(c, v) {
+		return false
+	}
+	return int(m.flat)+1 >= m.stuckAfter(c)
+}
+
+// learnFlat folds v into the run statistics (before lastV moves on).
+func (m *Model) learnFlat(c *Config, v float64) {
+	if !m.moved(c, v) {
+		if m.flat < math.MaxUint16 {
+			m.flat++
+		}
+		return
+	}
+	if int(m.flat)+1 < m.stuckAfter(c) || int(m.n) < max(c.MinPoints, c.StuckLearn) {
+		// an ordinary run ended: remember its length
+		m.maxFlat = uint8(min(max(int(m.maxFlat), (int(m.flat)+1+3)/4), math.MaxUint8))
+	}
+	m.flat = 0
+}
