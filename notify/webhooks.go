@@ -408,7 +408,7 @@ func (ep *endpoint) record(d Delivery) {
 	ep.mu.Lock()
 	defer ep.mu.Unlock()
 	ep.dirty = true
-	for i := len(ep.deliveries) - 1; i >= 0 && i >= len(ep.deliveries)-2*ep.h.opt.Concurrency; i-- {
+	for i := len(ep.deliveries) - 1; i >= 0; i-- {
 		if ep.deliveries[i].MessageID == d.MessageID {
 			ep.deliveries[i] = d
 			return
