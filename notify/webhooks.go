@@ -75,17 +75,17 @@ type WebhookSpec struct {
 // Delivery is one entry of an endpoint's delivery log: one event and the
 // outcome of its attempts so far.
 type Delivery struct {
-	MessageID   string    `json:"message_id"`
-	Seq         uint64    `json:"seq"`
-	Type        string    `json:"type"`
-	AnomalyID   anomaly.ID `json:"anomaly_id"`
-	Status      string    `json:"status"` // delivered, retrying, failed, disabled
-	Attempts    int       `json:"attempts"`
-	LastCode    int       `json:"last_status_code,omitempty"`
-	LastError   string    `json:"last_error,omitempty"`
-	LatencyMs   float64   `json:"latency_ms"`
-	FirstTry    time.Time `json:"first_attempt_at"`
-	LastTry     time.Time `json:"last_attempt_at"`
+	MessageID string     `json:"message_id"`
+	Seq       uint64     `json:"seq"`
+	Type      string     `json:"type"`
+	AnomalyID anomaly.ID `json:"anomaly_id"`
+	Status    string     `json:"status"` // delivered, retrying, failed, disabled
+	Attempts  int        `json:"attempts"`
+	LastCode  int        `json:"last_status_code,omitempty"`
+	LastError string     `json:"last_error,omitempty"`
+	LatencyMs float64    `json:"latency_ms"`
+	FirstTry  time.Time  `json:"first_attempt_at"`
+	LastTry   time.Time  `json:"last_attempt_at"`
 }
 
 type secretEntry struct {
