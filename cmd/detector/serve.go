@@ -19,7 +19,9 @@ import (
 
 	"github.com/anomalyd/detector/anomaly"
 	"github.com/anomalyd/detector/api"
+	"github.com/anomalyd/detector/eventlog"
 	"github.com/anomalyd/detector/models"
+	"github.com/anomalyd/detector/notify"
 	"github.com/anomalyd/detector/peers"
 	"github.com/anomalyd/detector/series"
 )
@@ -49,6 +51,8 @@ type Config struct {
 	SnapshotInterval time.Duration
 	// Auth: bearer tokens and TLS (auth.go).
 	Auth AuthConfig
+	// Notify: webhooks, Alertmanager, incidents, silences (notify.go).
+	Notify NotifyConfig
 }
 
 // Main is the running service: the engine, the timeline and the HTTP
@@ -61,6 +65,8 @@ type Main struct {
 	timeline timelineBackend
 	peers    *peers.Store
 	snaps    snapshotter
+	hub      *notify.Hub
+	events   eventFanIn
 	srv      *http.Server
 	ln       net.Listener
 	ready    atomic.Bool
@@ -144,6 +150,12 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 		return nil, err
 	}
 	m.timeline = tl
+	elog := eventlog.NewMemory(0, 0)
+	if m.hub, err = openNotify(&cfg, elog, eventlog.NewMemoryCursors(), log.With("component", "notify"), m.reg); err != nil {
+		tl.Close()
+		return nil, err
+	}
+	m.events = eventFanIn{hub: m.hub, timeline: tl, log: elog}
 	eng, err := series.NewEngine(series.Options{
 		FirstAnomalyID: tl.MaxID() + 1,
 		Shards:         cfg.Shards,
@@ -154,9 +166,10 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 		Model:          cfg.Model,
 		Logger:         log.With("component", "engine"),
 		Registerer:     m.reg,
-		Events:         m.timeline,
+		Events:         m.events,
 	})
 	if err != nil {
+		m.hub.Close()
 		tl.Close()
 		return nil, err
 	}
@@ -165,7 +178,7 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 	m.peers, err = peers.New(context.Background(), peers.Options{
 		Logger:     log.With("component", "peers"),
 		Registerer: m.reg,
-		Sink:       m.timeline,
+		Sink:       m.events,
 		NextID:     eng.NextAnomalyID,
 		Limits:     limits,
 		Rules:      tl.Rules(),
@@ -178,11 +191,13 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 	}
 	if err != nil {
 		eng.Close(context.Background())
+		m.hub.Close()
 		tl.Close()
 		return nil, err
 	}
 	handler, err := api.New(cfg.API, api.Deps{
-		Engine:     peerIngester{Engine: eng, peers: m.peers},
+		Engine:     learningGate{Engine: peerIngester{Engine: eng, peers: m.peers}, filter: m.hub},
+		Notify:     m.hub,
 		Timeline:   m.timeline,
 		Peers:      m.peers,
 		PeerDetect: peers.DetectMembers,
@@ -204,6 +219,7 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 	}
 	if err != nil {
 		eng.Close(context.Background())
+		m.hub.Close()
 		tl.Close()
 		return nil, err
 	}
@@ -226,6 +242,7 @@ func (m *Main) Start() error {
 	m.ln = ln
 	go func() { m.served <- m.serveOn(ln) }()
 	m.startSnapshots()
+	m.hub.Start()
 	ctx, cancel := context.WithCancel(context.Background())
 	m.peerStop, m.peerDone = cancel, make(chan struct{})
 	go func() {
@@ -279,6 +296,9 @@ func (m *Main) Close() error {
 	if e := m.stopSnapshots(ctx); e != nil && err == nil {
 		err = e
 	}
+	if e := m.hub.Close(); e != nil && err == nil {
+		err = e
+	}
 	if e := m.timeline.Close(); e != nil && err == nil {
 		err = e
 	}
@@ -317,6 +337,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	bindPersistFlags(fs, &cfg.Persist)
 	fs.DurationVar(&cfg.SnapshotInterval, "snapshot-interval", time.Minute, "how often baselines are snapshotted to --data-dir (a crash loses at most this much learning)")
 	bindAuthFlags(fs, &cfg.Auth)
+	bindNotifyFlags(fs, &cfg.Notify)
 	if err := applyEnv(fs); err != nil {
 		return err
 	}
@@ -387,7 +408,7 @@ func (m *Main) reconcileOpen(ctx context.Context) error {
 		q.Cursor = page.NextCursor
 	}
 	for _, a := range stale {
-		m.timeline.Record(anomaly.Event{Kind: anomaly.EventResolved, AnomalyID: a.ID, AnomalyKind: a.Kind,
+		m.events.Record(anomaly.Event{Kind: anomaly.EventResolved, AnomalyID: a.ID, AnomalyKind: a.Kind,
 			Series: a.Series, At: now, Verdict: anomaly.Verdict{Series: a.Series, Timestamp: now, State: anomaly.StateNormal}})
 	}
 	if len(stale) > 0 {
