@@ -47,6 +47,7 @@ const DefaultRetention = 1_000_000
 type Memory struct {
 	mu      sync.Mutex
 	ring    []Entry
+	limit   int    // entries kept at most; ring grows up to it
 	start   int    // index of the oldest entry in ring
 	n       int    // entries held
 	last    uint64 // Seq of the newest entry
@@ -60,7 +61,7 @@ func NewMemory(retention int, last uint64) *Memory {
 	if retention <= 0 {
 		retention = DefaultRetention
 	}
-	return &Memory{ring: make([]Entry, 0, min(retention, 4096)), last: last, changed: make(chan struct{})}
+	return &Memory{ring: make([]Entry, 0, min(retention, 4096)), limit: retention, last: last, changed: make(chan struct{})}
 }
 
 // Append implements Log.
@@ -90,7 +91,7 @@ func (m *Memory) Restore(e Entry) {
 
 // put stores e, dropping the oldest entry when the ring is full. m.mu held.
 func (m *Memory) put(e Entry) {
-	limit := cap(m.ring)
+	limit := m.limit
 	if m.n < limit {
 		if len(m.ring) < limit {
 			m.ring = append(m.ring, e)

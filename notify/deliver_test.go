@@ -43,14 +43,14 @@ func checkOrder(t *testing.T, rec []got, want map[string][]string) {
 func TestDeliveryThroughFailuresInOrder(t *testing.T) {
 	log, cur := eventlog.NewMemory(0, 0), eventlog.NewMemoryCursors()
 	o := fastOptions(log, cur)
-	o.Timeout = 200 * time.Millisecond
+	o.Timeout = 500 * time.Millisecond
 	h := newHub(t, o)
 	r := newReceiver(t, func(n int, w http.ResponseWriter) int {
 		switch {
 		case n <= 3:
 			return http.StatusInternalServerError
 		case n == 4:
-			time.Sleep(time.Second) // past the 200 ms timeout
+			time.Sleep(2 * time.Second) // past the 500 ms timeout
 			return http.StatusOK
 		case n == 5:
 			w.Header().Set("Retry-After", "1")

@@ -36,6 +36,11 @@ type EventQuery struct {
 // MaxCauses is the most possible causes listed for one anomaly.
 const MaxCauses = 10
 
+// CauseSkew is how far after an anomaly's start a change event still
+// counts as before it: the clocks of a deploy system and of the metrics
+// seldom agree to the second.
+const CauseSkew = 30 * time.Second
+
 // maxEvents bounds the change events kept, beside the retention.
 const maxEvents = 100_000
 
@@ -155,7 +160,8 @@ func (h *Hub) Events(_ context.Context, q EventQuery) ([]ChangeEvent, error) {
 // Causes returns the change events that may have caused an anomaly of the
 // series starting at start: those of the CauseWindow before start (start
 // included) whose labels, at least one, all appear on the series with the
-// same values. Newest first, at most MaxCauses.
+// same values. Events up to CauseSkew after start count too. Newest
+// first, at most MaxCauses.
 func (h *Hub) Causes(s string, start time.Time) []anomaly.Cause {
 	h.mu.Lock()
 	if len(h.events) == 0 {
@@ -171,7 +177,8 @@ func (h *Hub) Causes(s string, start time.Time) []anomaly.Cause {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var out []anomaly.Cause
-	i := sort.Search(len(h.events), func(i int) bool { return h.events[i].At.After(start) })
+	until := start.Add(CauseSkew)
+	i := sort.Search(len(h.events), func(i int) bool { return h.events[i].At.After(until) })
 	for i--; i >= 0 && len(out) < MaxCauses; i-- {
 		e := h.events[i]
 		if e.At.Before(from) {
