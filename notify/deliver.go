@@ -87,6 +87,37 @@ func (h *Hub) payload(ev anomaly.Event) (Payload, incident) {
 	}, inc
 }
 
+// bodyCacheSize is the number of recent event bodies kept, so that the
+// endpoints delivering one event build its body once.
+const bodyCacheSize = 1024
+
+type cachedBody struct {
+	seq  uint64
+	body []byte
+}
+
+// body returns the JSON body of the delivery of e, built once for every
+// endpoint (the bodies of the last bodyCacheSize events are kept).
+func (h *Hub) body(e eventlog.Entry) ([]byte, error) {
+	slot := &h.bodies[e.Seq%bodyCacheSize]
+	h.bodyMu.Lock()
+	if slot.seq == e.Seq && slot.body != nil {
+		b := slot.body
+		h.bodyMu.Unlock()
+		return b, nil
+	}
+	h.bodyMu.Unlock()
+	p, _ := h.payload(e.Event)
+	b, err := json.Marshal(Message{Type: typeOf(e.Event), Timestamp: e.Event.At, Data: p})
+	if err != nil {
+		return nil, err
+	}
+	h.bodyMu.Lock()
+	*slot = cachedBody{seq: e.Seq, body: b}
+	h.bodyMu.Unlock()
+	return b, nil
+}
+
 // startEndpointLocked starts the delivery goroutine of an enabled
 // endpoint once the hub runs. h.mu held.
 func (h *Hub) startEndpointLocked(ep *endpoint) {
@@ -218,8 +249,7 @@ type attempt struct {
 // the event is older than MaxAge (given up, nil) or ctx ends.
 func (ep *endpoint) deliver(ctx context.Context, e eventlog.Entry) error {
 	h := ep.h
-	p, _ := h.payload(e.Event)
-	body, err := json.Marshal(Message{Type: typeOf(e.Event), Timestamp: e.Event.At, Data: p})
+	body, err := h.body(e)
 	if err != nil {
 		return err
 	}

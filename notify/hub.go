@@ -149,6 +149,9 @@ type Hub struct {
 	webhooks  map[string]*endpoint
 	ams       []*amSender
 
+	bodyMu sync.Mutex
+	bodies [bodyCacheSize]cachedBody
+
 	clientOnce sync.Once
 	httpClient *http.Client
 

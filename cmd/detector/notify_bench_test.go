@@ -65,6 +65,7 @@ func BenchmarkIngestSubscribers(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+			before := m.events.log.Last()
 			b.ReportAllocs()
 			b.ResetTimer()
 			events := 0
@@ -79,6 +80,7 @@ func BenchmarkIngestSubscribers(b *testing.B) {
 			b.StopTimer()
 			b.ReportMetric(float64(b.N*cap(batch))/b.Elapsed().Seconds(), "points/s")
 			b.ReportMetric(float64(events)/float64(b.N), "anomalous/batch")
+			b.ReportMetric(float64(m.events.log.Last()-before)/float64(b.N), "events/batch")
 		})
 	}
 }
