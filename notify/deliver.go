@@ -390,6 +390,8 @@ func (h *Hub) client() *http.Client {
 // the event that was not delivered).
 func (ep *endpoint) disable(reason string) {
 	h := ep.h
+	h.AddEvent(context.Background(), ChangeEvent{Type: "webhook.disabled",
+		Labels: map[string]string{"webhook_id": ep.id}, Desc: reason})
 	ep.mu.Lock()
 	ep.w.Enabled, ep.w.DisabledReason, ep.w.UpdatedAt = false, reason, h.opt.Now().UTC()
 	ep.mu.Unlock()
@@ -398,8 +400,6 @@ func (ep *endpoint) disable(reason string) {
 	}
 	h.m.disabled.Inc()
 	h.log.Warn("webhook endpoint disabled", "webhook", ep.id, "reason", reason)
-	h.AddEvent(context.Background(), ChangeEvent{Type: "webhook.disabled",
-		Labels: map[string]string{"webhook_id": ep.id}, Desc: reason})
 	h.mu.Lock()
 	cancel := ep.cancel // stopEndpoint still waits for the goroutine to end
 	h.mu.Unlock()
