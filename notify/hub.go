@@ -70,6 +70,11 @@ type Options struct {
 	CauseWindow time.Duration
 	// EventRetention is how long change events are kept (default 30 days).
 	EventRetention time.Duration
+	// IncidentRetention is how long the incident view of a resolved
+	// anomaly is kept, counted in event time (default 30 days, the
+	// timeline's retention); past it an anomaly read from the timeline gets
+	// a key derived from its series and id.
+	IncidentRetention time.Duration
 
 	// Alertmanagers are the base URLs of Alertmanagers to post to.
 	Alertmanagers []string
@@ -99,6 +104,7 @@ func (o *Options) fill() error {
 	def(&o.HoldDown, 5*time.Minute)
 	def(&o.CauseWindow, 30*time.Minute)
 	def(&o.EventRetention, 30*24*time.Hour)
+	def(&o.IncidentRetention, 30*24*time.Hour)
 	def(&o.ResendInterval, time.Minute)
 	if o.MaxFailures <= 0 {
 		o.MaxFailures = 50
@@ -144,6 +150,8 @@ type Hub struct {
 	series    map[string]*seriesState
 	dirtyInc  map[anomaly.ID]bool
 	dirtySer  map[string]bool
+	latest    time.Time // newest event time observed, the clock of pruning
+	lastPrune time.Time
 	silences  map[string]*Silence
 	events    []ChangeEvent // sorted by At
 	webhooks  map[string]*endpoint
@@ -302,6 +310,10 @@ func (h *Hub) Close() error {
 // flush writes the dirty incidents, series states and delivery logs.
 func (h *Hub) flush() error {
 	h.mu.Lock()
+	if now := time.Now(); now.Sub(h.lastPrune) >= time.Minute {
+		h.lastPrune = now
+		h.pruneLocked()
+	}
 	inc := make(map[string][]byte, len(h.dirtyInc))
 	for id := range h.dirtyInc {
 		if i := h.incidents[id]; i != nil {
@@ -341,6 +353,24 @@ func (h *Hub) flush() error {
 		err = e
 	}
 	return err
+}
+
+// pruneLocked drops resolved incidents and settled series states older
+// than IncidentRetention before the newest event. h.mu held.
+func (h *Hub) pruneLocked() {
+	cutoff := h.latest.Add(-h.opt.IncidentRetention)
+	for id, inc := range h.incidents {
+		if inc.EndedAt != nil && inc.EndedAt.Before(cutoff) {
+			delete(h.incidents, id)
+			h.dirtyInc[id] = true
+		}
+	}
+	for k, ss := range h.series {
+		if !ss.Open && ss.ResolvedAt.Before(cutoff) {
+			delete(h.series, k)
+			h.dirtySer[k] = true
+		}
+	}
 }
 
 // newID returns prefix followed by 16 random hex digits.

@@ -123,6 +123,9 @@ func (h *Hub) Observe(ev anomaly.Event) {
 	sk := ev.AnomalyKind + "|" + ev.Series
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if ev.At.After(h.latest) {
+		h.latest = ev.At
+	}
 	inc := h.incidents[ev.AnomalyID]
 	if inc == nil {
 		ss := h.series[sk]

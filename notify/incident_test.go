@@ -277,3 +277,30 @@ func TestSSRFRefused(t *testing.T) {
 		t.Fatalf("redirect to loopback: %+v", d)
 	}
 }
+
+// Resolved incidents older than the retention (in event time) are dropped
+// from the table and from notify.db.
+func TestIncidentRetention(t *testing.T) {
+	log, cur := eventlog.NewMemory(0, 0), eventlog.NewMemoryCursors()
+	o := fastOptions(log, cur)
+	o.DataDir = t.TempDir()
+	o.IncidentRetention = time.Hour
+	h := newHub(t, o)
+	feed(h, log, event(anomaly.EventOpened, 1, `a{x="1"}`, t0, 0.999), event(anomaly.EventResolved, 1, `a{x="1"}`, t0.Add(time.Minute), 0.1),
+		event(anomaly.EventOpened, 2, `a{x="2"}`, t0.Add(2*time.Hour), 0.999))
+	if err := h.flush(); err != nil {
+		t.Fatal(err)
+	}
+	h.mu.Lock()
+	_, old := h.incidents[1]
+	_, open := h.incidents[2]
+	h.mu.Unlock()
+	if old || !open {
+		t.Fatalf("after pruning: old incident kept %v, open one kept %v; want false, true", old, open)
+	}
+	n := 0
+	h.kv.each(bucketIncidents, func(string, []byte) error { n++; return nil })
+	if n != 1 {
+		t.Fatalf("notify.db holds %d incidents, want 1", n)
+	}
+}
