@@ -29,6 +29,7 @@ type NotifyConfig struct {
 	WebhookMaxAge     time.Duration
 	WebhookTimeout    time.Duration
 	WebhookFailures   int
+	WebhookInFlight   int
 	HoldDown          time.Duration
 	SeverityMap       string
 	CauseWindow       time.Duration
@@ -55,6 +56,7 @@ func bindNotifyFlags(fs *flag.FlagSet, c *NotifyConfig) {
 	fs.DurationVar(&c.WebhookMaxAge, "webhook-max-age", 24*time.Hour, "how long a webhook event is retried before it is given up")
 	fs.DurationVar(&c.WebhookTimeout, "webhook-timeout", 10*time.Second, "time allowed for one webhook or Alertmanager request")
 	fs.IntVar(&c.WebhookFailures, "webhook-max-failures", 50, "consecutive failed attempts after which a webhook endpoint is disabled")
+	fs.IntVar(&c.WebhookInFlight, "webhook-concurrency", 4, "deliveries one webhook endpoint has in flight at once, over distinct series (order per series is kept)")
 	fs.DurationVar(&c.HoldDown, "incident-hold-down", 5*time.Minute, "a series that resolves and reopens within this is one incident")
 	fs.StringVar(&c.SeverityMap, "severity-map", "warning=0.99/5m,critical=0.9999/30m", "severity from peak score or duration: name=score/duration,...")
 	fs.DurationVar(&c.CauseWindow, "cause-window", 30*time.Minute, "change events this long before an anomaly are listed as possible causes")
@@ -80,7 +82,7 @@ func openNotify(cfg *Config, log eventlog.Log, cursors eventlog.Cursors, logger 
 	return notify.New(notify.Options{
 		DataDir: cfg.Persist.DataDir, Log: log, Cursors: cursors, Guard: netguard.New(allow),
 		BaseURL: strings.TrimRight(base, "/"), Limits: cfg.Limits,
-		Timeout: c.WebhookTimeout, MaxAge: c.WebhookMaxAge, MaxFailures: c.WebhookFailures,
+		Timeout: c.WebhookTimeout, MaxAge: c.WebhookMaxAge, MaxFailures: c.WebhookFailures, Concurrency: c.WebhookInFlight,
 		HoldDown: c.HoldDown, Severity: sev, CauseWindow: c.CauseWindow, EventRetention: c.EventRetention,
 		Alertmanagers: c.Alertmanagers, ResendInterval: c.ResendInterval,
 		Logger: logger, Registerer: reg,
