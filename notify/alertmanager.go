@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -45,6 +46,9 @@ type amSender struct {
 
 	mu     sync.Mutex
 	alerts map[string]*amAlert // by incident key
+	// ending are alerts whose labels changed (a severity raised): the old
+	// label set is ended once so that Alertmanager does not keep it.
+	ending []Alert
 }
 
 func newAMSender(h *Hub, base string) *amSender {
@@ -157,7 +161,13 @@ func (s *amSender) handle(ctx context.Context, batch []eventlog.Entry) error {
 			h.m.silenced.Inc()
 			continue
 		}
-		s.alerts[inc.Key] = &amAlert{Alert: h.alertOf(ev, inc)}
+		next := h.alertOf(ev, inc)
+		if a != nil && !maps.Equal(a.Alert.Labels, next.Labels) {
+			old := a.Alert
+			old.EndsAt = now
+			s.ending = append(s.ending, old)
+		}
+		s.alerts[inc.Key] = &amAlert{Alert: next}
 	}
 	s.mu.Unlock()
 	if err := s.save(); err != nil {
@@ -174,7 +184,9 @@ func (s *amSender) flush(ctx context.Context) error {
 	h := s.h
 	now := h.opt.Now()
 	s.mu.Lock()
-	out := make([]Alert, 0, len(s.alerts))
+	out := make([]Alert, 0, len(s.alerts)+len(s.ending))
+	out = append(out, s.ending...)
+	ended := len(s.ending)
 	var done []string
 	for k, a := range s.alerts {
 		al := a.Alert
@@ -202,6 +214,9 @@ func (s *amSender) flush(ctx context.Context) error {
 		return err
 	}
 	h.m.amPosts.WithLabelValues(s.base, "ok").Inc()
+	s.mu.Lock()
+	s.ending = s.ending[ended:]
+	s.mu.Unlock()
 	if len(done) > 0 {
 		s.mu.Lock()
 		for _, k := range done {

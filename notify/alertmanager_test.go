@@ -229,3 +229,21 @@ func TestAlertmanagerFlapIsOneAlert(t *testing.T) {
 		t.Fatalf("incident key %q, want the first anomaly's %q", key, want)
 	}
 }
+
+// A severity raised mid-incident: the alert with the new severity stays,
+// the old label set is ended at once.
+func TestAlertmanagerSeverityRaised(t *testing.T) {
+	am := startAlertmanager(t)
+	o := amOptions(am)
+	h := newHub(t, o)
+	h.Start()
+	now := time.Now().UTC()
+	s := `d{x="1"}`
+	feed(h, o.Log, event(anomaly.EventOpened, 1, s, now, 0.995))
+	eventually(t, "warning alert", func() bool { a := am.alerts(); return len(a) == 1 && a[0].Labels["severity"] == SeverityWarning })
+	feed(h, o.Log, event(anomaly.EventUpdated, 1, s, now.Add(time.Second), 0.99999))
+	eventually(t, "only the critical alert", func() bool {
+		a := am.alerts()
+		return len(a) == 1 && a[0].Labels["severity"] == SeverityCritical
+	})
+}
