@@ -169,7 +169,9 @@ type Anomaly struct {
 	Severity       string  `json:"severity,omitempty"`
 	IncidentKey    string  `json:"incident_key,omitempty"`
 	Silenced       bool    `json:"silenced,omitempty"`
-	PossibleCauses []Cause `json:"possible_causes,omitempty"`
+	// PossibleCauses is a pointer so that Anomaly stays comparable with
+	// ==; nil means none.
+	PossibleCauses *[]Cause `json:"possible_causes,omitempty"`
 }
 
 // Open reports whether the anomaly has not resolved yet.

@@ -204,5 +204,7 @@ func (h *Hub) Annotate(a *anomaly.Anomaly) {
 	a.IncidentKey = key
 	a.Silenced = silenced
 	a.Severity = h.opt.Severity.Of(a.PeakScore, end.Sub(start))
-	a.PossibleCauses = h.Causes(a.Series, a.StartedAt)
+	if cs := h.Causes(a.Series, a.StartedAt); len(cs) > 0 {
+		a.PossibleCauses = &cs
+	}
 }

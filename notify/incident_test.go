@@ -209,8 +209,11 @@ func TestChangeEventsAndPossibleCauses(t *testing.T) {
 	}
 	a := anomaly.Anomaly{ID: 7, Kind: anomaly.KindPoint, Series: `lat{svc="api",pod="p1"}`, StartedAt: t0}
 	h.Annotate(&a)
-	if len(a.PossibleCauses) != 1 || a.PossibleCauses[0].EventID != deploy.ID || a.PossibleCauses[0].Desc != "v2.3.1" {
-		t.Fatalf("possible causes %+v, want the deploy 5 minutes before", a.PossibleCauses)
+	if a.PossibleCauses == nil {
+		t.Fatal("no possible causes, want the deploy 5 minutes before")
+	}
+	if cs := *a.PossibleCauses; len(cs) != 1 || cs[0].EventID != deploy.ID || cs[0].Desc != "v2.3.1" {
+		t.Fatalf("possible causes %+v, want the deploy 5 minutes before", cs)
 	}
 	// restart keeps the events
 	h.Close()
