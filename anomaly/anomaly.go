@@ -166,9 +166,9 @@ type Anomaly struct {
 	// service runs one (see package notify): severity, the incident key
 	// notifications deduplicate by, whether a silence covered it, and the
 	// change events shortly before it on series sharing its labels.
-	Severity       string  `json:"severity,omitempty"`
-	IncidentKey    string  `json:"incident_key,omitempty"`
-	Silenced       bool    `json:"silenced,omitempty"`
+	Severity    string `json:"severity,omitempty"`
+	IncidentKey string `json:"incident_key,omitempty"`
+	Silenced    bool   `json:"silenced,omitempty"`
 	// PossibleCauses is a pointer so that Anomaly stays comparable with
 	// ==; nil means none.
 	PossibleCauses *[]Cause `json:"possible_causes,omitempty"`
