@@ -63,7 +63,6 @@ type got struct {
 	ID      string
 	Type    string
 	Series  string
-	Kind    anomaly.EventKind
 	Payload Payload
 }
 
@@ -119,8 +118,7 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 	}
 	json.Unmarshal(body, &m)
 	r.mu.Lock()
-	r.got = append(r.got, got{ID: req.Header.Get("webhook-id"), Type: m.Type, Series: m.Data.Anomaly.Series,
-		Kind: anomaly.EventKind(m.Data.Anomaly.Verdict.State.String()), Payload: m.Data})
+	r.got = append(r.got, got{ID: req.Header.Get("webhook-id"), Type: m.Type, Series: m.Data.Anomaly.Series, Payload: m.Data})
 	r.mu.Unlock()
 	w.WriteHeader(http.StatusNoContent)
 }
