@@ -164,6 +164,16 @@ type Anomaly struct {
 	PeakValue    float64    `json:"peak_value"`
 	PeakExpected float64    `json:"peak_expected"`
 	Points       int        `json:"points"`
+	// The incident view, filled in by the notification layer when the
+	// service runs one (see package notify): severity, the incident key
+	// notifications deduplicate by, whether a silence covered it, and the
+	// change events shortly before it on series sharing its labels.
+	Severity    string `json:"severity,omitempty"`
+	IncidentKey string `json:"incident_key,omitempty"`
+	Silenced    bool   `json:"silenced,omitempty"`
+	// PossibleCauses is a pointer so that Anomaly stays comparable with
+	// ==; nil means none.
+	PossibleCauses *[]Cause `json:"possible_causes,omitempty"`
 }
 
 // Open reports whether the anomaly has not resolved yet.

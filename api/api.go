@@ -206,6 +206,9 @@ type Deps struct {
 	// listing into the form the engine records on the timeline (labels
 	// sorted), so that filters match however the client orders labels.
 	Canonical func(series string) (string, error)
+	// Notify serves webhooks, silences and change events and annotates
+	// anomalies (notify.go).
+	Notify Notifier
 	// Ready reports whether the service takes traffic (GET /readyz). Nil
 	// means always ready.
 	Ready func() bool
@@ -317,6 +320,21 @@ func (a *API) routes() *mux.Router {
 	r.HandleFunc(v1+"/openapi.json", serveOpenAPI).Methods(http.MethodGet)
 	a.writeRoutes(r)    // remote_write and line protocol, write.go
 	a.backfillRoutes(r) // backfill.go
+
+	// Notifications (notify.go): webhooks, silences, change events.
+	r.Handle(v1+"/webhooks", a.wrap(a.addWebhook)).Methods(http.MethodPost)
+	r.Handle(v1+"/webhooks", a.wrap(a.listWebhooks)).Methods(http.MethodGet)
+	r.Handle(v1+"/webhooks/{id}", a.wrap(a.getWebhook)).Methods(http.MethodGet)
+	r.Handle(v1+"/webhooks/{id}", a.wrap(a.patchWebhook)).Methods(http.MethodPatch)
+	r.Handle(v1+"/webhooks/{id}", a.wrap(a.deleteWebhook)).Methods(http.MethodDelete)
+	r.Handle(v1+"/webhooks/{id}/test", a.wrap(a.testWebhook)).Methods(http.MethodPost)
+	r.Handle(v1+"/webhooks/{id}/rotate", a.wrap(a.rotateWebhook)).Methods(http.MethodPost)
+	r.Handle(v1+"/webhooks/{id}/deliveries", a.wrap(a.webhookDeliveries)).Methods(http.MethodGet)
+	r.Handle(v1+"/silences", a.wrap(a.addSilence)).Methods(http.MethodPost)
+	r.Handle(v1+"/silences", a.wrap(a.listSilences)).Methods(http.MethodGet)
+	r.Handle(v1+"/silences/{id}", a.wrap(a.deleteSilence)).Methods(http.MethodDelete)
+	r.Handle(v1+"/events", a.wrap(a.addEvent)).Methods(http.MethodPost)
+	r.Handle(v1+"/events", a.wrap(a.listEvents)).Methods(http.MethodGet)
 
 	r.Handle("/healthz", a.wrap(a.healthz)).Methods(http.MethodGet)
 	r.Handle("/readyz", a.wrap(a.readyz)).Methods(http.MethodGet)

@@ -344,6 +344,7 @@ func (a *API) listAnomalies(r *http.Request) (any, error) {
 	if page.Anomalies == nil {
 		page.Anomalies = []anomaly.Anomaly{}
 	}
+	a.annotate(page.Anomalies)
 	return page, nil
 }
 
@@ -361,7 +362,13 @@ func (a *API) getAnomaly(r *http.Request) (any, error) {
 		return nil, &anomaly.Error{Code: anomaly.CodeInvalidArgument, Field: "id", Index: -1, Err: err,
 			Message: fmt.Sprintf("anomaly id must be a positive whole number, got %q", s)}
 	}
-	return a.deps.Timeline.Get(r.Context(), id)
+	an, err := a.deps.Timeline.Get(r.Context(), id)
+	if err == nil {
+		as := []anomaly.Anomaly{an}
+		a.annotate(as)
+		an = as[0]
+	}
+	return an, err
 }
 
 // Status is the answer of /healthz and /readyz.

@@ -74,3 +74,22 @@ func TestRunDeliversInOrderAndResumes(t *testing.T) {
 		t.Fatalf("saved cursor = %d, want 10", c)
 	}
 }
+
+// The ring grows past its initial capacity up to the retention.
+func TestMemoryKeepsRetentionBeyondInitialCapacity(t *testing.T) {
+	m := NewMemory(10_000, 0)
+	for i := uint64(1); i <= 6000; i++ {
+		m.Append(ev(i))
+	}
+	got, _ := m.Read(context.Background(), 0, 10_000)
+	if len(got) != 6000 || got[0].Seq != 1 || got[5999].Seq != 6000 {
+		t.Fatalf("Read(0) = %d entries from seq %d, want 6000 from seq 1", len(got), got[0].Seq)
+	}
+	for i := uint64(6001); i <= 12_000; i++ {
+		m.Append(ev(i))
+	}
+	got, _ = m.Read(context.Background(), 0, 20_000)
+	if len(got) != 10_000 || got[0].Seq != 2001 || got[9999].Seq != 12_000 {
+		t.Fatalf("after wrap: %d entries from seq %d, want 10000 from 2001", len(got), got[0].Seq)
+	}
+}

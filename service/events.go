@@ -18,10 +18,14 @@ import (
 // reader, so the shard goroutines can call it.
 type appender struct {
 	log      eventlog.Log
+	observe  func(anomaly.Event) // Config.Observe; nil: none
 	appended prometheus.Counter
 }
 
 func (a *appender) Record(ev anomaly.Event) {
+	if a.observe != nil {
+		a.observe(ev)
+	}
 	a.log.Append(ev)
 	a.appended.Inc()
 }

@@ -65,6 +65,11 @@ type Config struct {
 	Logger *slog.Logger
 	// Registerer for every metric of the service; nil registers nothing.
 	Registerer prometheus.Registerer
+	// Observe, when set, sees every event just before it is appended to
+	// the event log, on the appending goroutine (a shard's, the peer
+	// ticker's, the restart reconciliation's): the notification hub gives
+	// the anomaly its incident key there. It must not block.
+	Observe func(anomaly.Event)
 	// Now is the clock of the Writer and of the reconciliation; default
 	// time.Now.
 	Now func() time.Time
@@ -224,7 +229,7 @@ func (s *Service) openEvents() error {
 		s.events, s.cursors, s.closeLog = d, d.Cursors(), d.Close
 		s.log.Info("event log opened", "path", filepath.Join(s.cfg.DataDir, eventlog.FileName), "last", d.Last())
 	}
-	s.recorder = &appender{log: s.events, appended: prometheus.NewCounter(prometheus.CounterOpts{
+	s.recorder = &appender{log: s.events, observe: s.cfg.Observe, appended: prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "detector_eventlog_appended_total",
 		Help: "Anomaly and peer-outlier events appended to the event log.",
 	})}

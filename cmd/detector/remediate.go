@@ -9,7 +9,6 @@ import (
 	"flag"
 	"fmt"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/anomalyd/detector/api"
@@ -20,10 +19,6 @@ import (
 
 // RemediateConfig configures automated remediation.
 type RemediateConfig struct {
-	// AllowDestinations are CIDR prefixes or addresses outgoing calls may
-	// reach although they are private, loopback or link-local
-	// (--allow-destination, shared with the other outgoing calls).
-	AllowDestinations []string
 	// KillSwitch stops every action from the start; the API cannot
 	// release it.
 	KillSwitch bool
@@ -41,21 +36,7 @@ type RemediateConfig struct {
 	RetryBackoff time.Duration
 }
 
-// listFlag is a repeatable string flag.
-type listFlag struct{ v *[]string }
-
-func (l listFlag) String() string {
-	if l.v == nil {
-		return ""
-	}
-	return strings.Join(*l.v, ",")
-}
-
-func (l listFlag) Set(s string) error { *l.v = append(*l.v, s); return nil }
-
 func bindRemediateFlags(fs *flag.FlagSet, c *RemediateConfig) {
-	fs.Var(listFlag{&c.AllowDestinations}, "allow-destination",
-		"CIDR prefix or address that outgoing calls (webhooks, remediation actions) may reach although private or loopback; repeatable")
 	fs.BoolVar(&c.KillSwitch, "remediation-kill-switch", false, "stop every remediation action (decisions are recorded as suppressed)")
 	fs.StringVar(&c.KillFile, "remediation-kill-file", "", "while this file exists, no remediation action runs (default <data-dir>/remediation.stop)")
 	fs.StringVar(&c.Commands, "remediation-commands", "", "JSON file of the local commands remediation rules may run")
@@ -100,7 +81,7 @@ func (p peerGroups) GroupOf(rule, series string) (remediate.Group, bool) {
 // openRemediation builds the remediator (state in <data-dir>/remediation.db).
 func (m *Main) openRemediation() error {
 	c := m.cfg.Remediate
-	allow, err := netguard.ParseAllowList(c.AllowDestinations)
+	allow, err := netguard.ParseAllowList(m.cfg.AllowDestinations)
 	if err != nil {
 		return fmt.Errorf("--allow-destination: %w", err)
 	}

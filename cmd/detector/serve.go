@@ -21,6 +21,7 @@ import (
 	"github.com/anomalyd/detector/api"
 	"github.com/anomalyd/detector/feedback"
 	"github.com/anomalyd/detector/models"
+	"github.com/anomalyd/detector/notify"
 	"github.com/anomalyd/detector/peers"
 	"github.com/anomalyd/detector/series"
 	"github.com/anomalyd/detector/service"
@@ -65,6 +66,12 @@ type Config struct {
 	Remediate RemediateConfig
 	// Influx: backfill and verdict sink (influx.go).
 	Influx InfluxConfig
+	// Notify: webhooks, Alertmanager, incidents, silences (notify.go).
+	Notify NotifyConfig
+	// AllowDestinations are CIDR prefixes or addresses that outgoing calls
+	// (webhooks, Alertmanager, remediation actions) may reach although
+	// they are private, loopback or link-local (--allow-destination).
+	AllowDestinations []string
 }
 
 // DefaultShutdownTimeout is the time allowed to drain on SIGTERM.
@@ -89,6 +96,8 @@ type Main struct {
 
 	remediation *remediation // remediate.go
 	influx      *influxParts // influx.go
+	hub         *notify.Hub  // notify.go
+	hubLog      *lateLog     // the service's event log, once it is open
 }
 
 // NewMain builds the service from cfg. Nothing listens until Start.
@@ -120,7 +129,13 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 	if m.influx, err = newInfluxParts(cfg.Influx, log, m.reg); err != nil {
 		return nil, err
 	}
+	m.hubLog = &lateLog{}
+	if m.hub, err = openNotify(&cfg, m.hubLog, m.hubLog, log.With("component", "notify"), m.reg); err != nil {
+		m.influx.close()
+		return nil, err
+	}
 	svc, err := service.Open(service.Config{
+		Observe:           m.hub.Observe,
 		DataDir:           cfg.Persist.DataDir,
 		MaxAnomalies:      cfg.MaxAnomalies,
 		TimelineRetention: cfg.Persist.TimelineRetention,
@@ -143,12 +158,17 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 		Registerer: m.reg,
 	})
 	if err != nil {
+		m.hub.Close()
 		m.influx.close()
 		return nil, err
 	}
 	m.svc, m.engine, m.peers = svc, svc.Engine(), svc.Peers()
+	m.hubLog.Log, m.hubLog.Cursors = svc.Events(), svc.Cursors()
 	limits := m.engine.Limits()
-	writer, err := m.influx.setWriter(svc.API(), limits, m.reg)
+	// Every input passes the maintenance windows' learning gate, then the
+	// backfill gate.
+	ing := learningGate{Engine: svc.API(), filter: m.hub}
+	writer, err := m.influx.setWriter(ing, limits, m.reg)
 	if err == nil {
 		err = m.openRemediation()
 	}
@@ -159,12 +179,14 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 	if err != nil {
 		m.closeRemediation()
 		svc.Close(context.Background())
+		m.hub.Close()
 		m.influx.close()
 		return nil, err
 	}
 	handler, err := api.New(cfg.API, api.Deps{
 		Feedback:     fb,
-		Engine:       gatedEngine{svc.API(), writer},
+		Notify:       m.hub,
+		Engine:       gatedEngine{ing, writer},
 		Ingest:       writer,
 		Backfill:     m.influx.backfiller(),
 		Timeline:     svc.Timeline(),
@@ -191,6 +213,7 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 	if err != nil {
 		m.closeRemediation()
 		svc.Close(context.Background())
+		m.hub.Close()
 		m.influx.close()
 		return nil, err
 	}
@@ -214,6 +237,7 @@ func (m *Main) Start() error {
 	m.influx.holdForBackfill()
 	go func() { m.served <- m.serveOn(ln) }()
 	m.svc.Start()
+	m.hub.Start()
 	m.influx.start(m.svc.Subscribe)
 	m.startRemediation()
 	m.ready.Store(true)
@@ -256,6 +280,11 @@ func (m *Main) Close() error {
 	}
 	m.influx.closeInputs()
 	if e := m.svc.Close(ctx); e != nil && err == nil {
+		err = e
+	}
+	// The hub observed every event of the drain; it stops its deliveries
+	// and writes its incidents last.
+	if e := m.hub.Close(); e != nil && err == nil {
 		err = e
 	}
 	// The engine has drained: the sink writes what it holds and stops.
@@ -318,6 +347,9 @@ func parseServe(args []string, stderr io.Writer) (Config, *slog.Logger, error) {
 	bindAuthFlags(fs, &cfg.Auth)
 	fs.Float64Var(&cfg.MaxIngestRate, "max-ingest-rate", 0, "points a second ingest accepts, every input together; a batch beyond gets 429 (0: no limit)")
 	fs.IntVar(&cfg.EventRetention, "event-retention", service.DefaultEventRetention, "events kept in the event log subscribers read (webhooks, timeline)")
+	fs.Var(multiFlag{&cfg.AllowDestinations}, "allow-destination",
+		"CIDR prefix or address that webhooks, Alertmanager and remediation actions may reach although private, loopback or link-local (repeatable, or comma-separated)")
+	bindNotifyFlags(fs, &cfg.Notify)
 	bindRemediateFlags(fs, &cfg.Remediate)
 	bindInfluxFlags(fs, &cfg.Influx, &cfg.API.BucketLabel)
 	fs.Usage = func() { usageWithEnv(fs, "serve") }
