@@ -44,6 +44,7 @@ type lagCollector struct {
 	cursors lister
 	desc    *prometheus.Desc
 	last    *prometheus.Desc
+	written *prometheus.Desc
 }
 
 func newLagCollector(log eventlog.Log, cursors lister) *lagCollector {
@@ -53,14 +54,23 @@ func newLagCollector(log eventlog.Log, cursors lister) *lagCollector {
 			[]string{"subscriber"}, nil),
 		last: prometheus.NewDesc("detector_eventlog_last_sequence",
 			"Sequence number of the newest event in the event log.", nil, nil),
+		written: prometheus.NewDesc("detector_eventlog_written_sequence",
+			"Sequence number of the newest event on disk (durable event log only); a crash loses the events above it.", nil, nil),
 	}
 }
 
-func (c *lagCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc; ch <- c.last }
+func (c *lagCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.desc
+	ch <- c.last
+	ch <- c.written
+}
 
 func (c *lagCollector) Collect(ch chan<- prometheus.Metric) {
 	last := c.log.Last()
 	ch <- prometheus.MustNewConstMetric(c.last, prometheus.GaugeValue, float64(last))
+	if w, ok := c.log.(interface{ Written() uint64 }); ok {
+		ch <- prometheus.MustNewConstMetric(c.written, prometheus.GaugeValue, float64(w.Written()))
+	}
 	for name, cur := range c.cursors.All() {
 		lag := uint64(0)
 		if last > cur {
