@@ -485,3 +485,40 @@ func TestLongSeriesStaysFinite(t *testing.T) {
 		t.Errorf("PeriodSeconds = %d after 60 days with a weekend dip, want a weekly cycle", b.PeriodSeconds)
 	}
 }
+
+// Values at the edge of the float64 range are scored (anomalous) but never
+// leave the state non-finite: the series keeps scoring ordinary points
+// against its baseline and its encoding still decodes (a snapshot holding
+// it restores).
+func TestExtremeValuesKeepStateFinite(t *testing.T) {
+	c := DefaultConfig()
+	s := synth.Generate(synth.Config{Points: 200, Noise: 1, Seed: 1})
+	_, m := run(&c, s.Ts, s.Values)
+	ts := s.Ts[len(s.Ts)-1]
+	level := s.Values[len(s.Values)-1]
+	for i, v := range []float64{math.MaxFloat64, -math.MaxFloat64, 1e308, -1e308, 1e39, math.SmallestNonzeroFloat64, 1e300, -1e300} {
+		ts += 300000
+		r := m.Update(&c, ts, v)
+		for _, f := range []float64{r.Expected, r.Lower, r.Upper, r.Score, r.Z} {
+			if math.IsNaN(f) || math.IsInf(f, 0) {
+				t.Errorf("point %d: Update(%g) gave a non-finite field in %+v", i, v, r)
+			}
+		}
+		if math.Abs(v) > 1e30 && r.State != anomaly.StateAnomalous {
+			t.Errorf("point %d: Update(%g) = %v, want anomalous", i, v, r.State)
+		}
+		var x Model
+		if err := x.UnmarshalBinary(m.AppendBinary(nil)); err != nil {
+			t.Fatalf("after Update(%g) the model does not decode: %v", v, err)
+		}
+	}
+	for range 20 {
+		ts += 300000
+		m.Update(&c, ts, level)
+	}
+	ts += 300000
+	r := m.Peek(&c, ts, level)
+	if r.State != anomaly.StateNormal || math.Abs(r.Expected-level) > 50 || !(r.Upper > r.Lower) {
+		t.Errorf("an ordinary value after the extremes: %+v, want normal around %g", r, level)
+	}
+}
