@@ -148,6 +148,9 @@ func (s *amSender) handle(ctx context.Context, batch []eventlog.Entry) error {
 	s.mu.Lock()
 	for _, e := range batch {
 		ev := e.Event
+		if !notifiable(ev) {
+			continue
+		}
 		inc := h.incidentOf(ev)
 		a := s.alerts[inc.Key]
 		if ev.Kind == anomaly.EventResolved {

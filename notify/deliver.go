@@ -199,6 +199,9 @@ func (ep *endpoint) handle(ctx context.Context, batch []eventlog.Entry) error {
 // wants reports whether the endpoint subscribes to the event, and counts
 // the silenced ones.
 func (ep *endpoint) wants(ev anomaly.Event) bool {
+	if !notifiable(ev) {
+		return false
+	}
 	ep.mu.Lock()
 	w, ms := ep.w, ep.ms
 	ep.mu.Unlock()

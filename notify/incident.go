@@ -119,6 +119,9 @@ func incidentKey(kind, s string, first anomaly.ID) string {
 // silenced mark. It works in memory only and never blocks on disk or the
 // network. Safe for concurrent use; events of one series come in order.
 func (h *Hub) Observe(ev anomaly.Event) {
+	if !notifiable(ev) {
+		return
+	}
 	silenced := h.silencedAt(ev.Series, ev.At)
 	sk := ev.AnomalyKind + "|" + ev.Series
 	h.mu.Lock()
@@ -155,6 +158,19 @@ func (h *Hub) Observe(ev anomaly.Event) {
 		}
 	}
 	h.dirtyInc[ev.AnomalyID] = true
+}
+
+// notifiable reports whether ev is an anomaly or peer-outlier event the
+// hub notifies and folds into incidents. A remediation decision, which
+// the remediator appends to the log with the anomaly's id, is neither: it
+// would otherwise replace the incident's peak (its verdict has no value),
+// change the alert's detector label and re-post a resolved alert.
+func notifiable(ev anomaly.Event) bool {
+	switch ev.Kind {
+	case anomaly.EventOpened, anomaly.EventUpdated, anomaly.EventResolved:
+		return true
+	}
+	return false
 }
 
 // incidentOf returns a copy of what the hub knows of the anomaly of ev,
