@@ -22,6 +22,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -143,6 +144,11 @@ func (g *Guard) CheckURL(raw string) (*url.URL, error) {
 	}
 	if u.User != nil {
 		return nil, errors.New("URL must not carry credentials; use a credentials file")
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return nil, fmt.Errorf("URL port %q is not a port number (1 to 65535)", p)
+		}
 	}
 	if a, err := netip.ParseAddr(strings.Trim(u.Hostname(), "[]")); err == nil {
 		if err := g.Check(a); err != nil {

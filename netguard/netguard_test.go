@@ -80,7 +80,7 @@ func TestCheckURL(t *testing.T) {
 	for _, u := range []string{
 		"http://127.0.0.1:9/hook", "http://[::1]/", "http://169.254.169.254/latest/meta-data",
 		"http://[::ffff:127.0.0.1]/", "http://0.0.0.0/", "ftp://example.com/", "file:///etc/passwd",
-		"http://user:pw@example.com/", "http:///nohost",
+		"http://user:pw@example.com/", "http:///nohost", "http://example.com:99999/", "http://example.com:0/",
 	} {
 		if _, err := g.CheckURL(u); err == nil {
 			t.Errorf("CheckURL(%q) = nil error, want refused", u)
