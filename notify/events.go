@@ -44,6 +44,11 @@ const CauseSkew = 30 * time.Second
 // maxEvents bounds the change events kept, beside the retention.
 const maxEvents = 100_000
 
+// MaxEventBytes bounds one change event, encoded as JSON: an event is
+// kept for weeks and copied into the possible causes of every anomaly it
+// precedes, so its labels, description and fields must stay small.
+const MaxEventBytes = 16 << 10
+
 func eventKey(e ChangeEvent) string { return fmt.Sprintf("%020d-%s", e.At.UnixNano(), e.ID) }
 
 // AddEvent validates and stores a change event.
@@ -67,6 +72,9 @@ func (h *Hub) AddEvent(_ context.Context, e ChangeEvent) (ChangeEvent, error) {
 	b, err := json.Marshal(e)
 	if err != nil {
 		return ChangeEvent{}, invalid("fields", "fields cannot be stored: %v", err)
+	}
+	if len(b) > MaxEventBytes {
+		return ChangeEvent{}, invalid("fields", "a change event is at most %d bytes as JSON, this one is %d: shorten desc, fields or labels", MaxEventBytes, len(b))
 	}
 	if err := h.kv.put(bucketEvents, map[string][]byte{eventKey(e): b}); err != nil {
 		return ChangeEvent{}, err

@@ -200,6 +200,9 @@ func TestChangeEventsAndPossibleCauses(t *testing.T) {
 	if _, err := h.AddEvent(ctx, ChangeEvent{Labels: map[string]string{"a": "b"}}); err == nil {
 		t.Fatal("an event without a type was accepted")
 	}
+	if _, err := h.AddEvent(ctx, ChangeEvent{Type: "deploy", Desc: strings.Repeat("x", MaxEventBytes)}); err == nil {
+		t.Fatal("an event over MaxEventBytes was accepted")
+	}
 	got, err := h.Events(ctx, EventQuery{Match: `{svc="api"}`, Type: "deploy", Since: t0.Add(-10 * time.Minute)})
 	if err != nil || len(got) != 2 {
 		t.Fatalf("Events(svc=api, deploy, since -10m) = %d events, %v; want 2", len(got), err)
