@@ -80,6 +80,16 @@ func (m *Main) status() any {
 	}
 }
 
+// redacted stands for the value of a secret flag in GET /status.
+const redacted = "<redacted>"
+
+// secretFlag reports whether a flag's value is a credential (the InfluxDB
+// token), which GET /status must not show to every reader. Flags naming a
+// file that holds a credential show the path.
+func secretFlag(name string) bool {
+	return strings.HasSuffix(name, "-token") || strings.Contains(name, "password") || strings.Contains(name, "secret")
+}
+
 // parseWithEnv parses args, then sets every flag the command line left
 // unset from its environment variable (envName), so the command line wins.
 // It returns every flag with its effective value and where it came from.
@@ -115,7 +125,11 @@ func parseWithEnv(fs *flag.FlagSet, args []string) ([]Setting, error) {
 		case fromEnv[f.Name]:
 			src = "environment"
 		}
-		out = append(out, Setting{Key: f.Name, Value: f.Value.String(), Source: src, Env: envName(f.Name)})
+		v := f.Value.String()
+		if secretFlag(f.Name) && v != "" {
+			v = redacted
+		}
+		out = append(out, Setting{Key: f.Name, Value: v, Source: src, Env: envName(f.Name)})
 	})
 	return out, nil
 }

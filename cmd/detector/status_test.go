@@ -14,6 +14,7 @@ import (
 func TestStatusListsEveryFlag(t *testing.T) {
 	t.Setenv("DETECTOR_MAX_SERIES", "1234")
 	t.Setenv("DETECTOR_LISTEN", "127.0.0.1:1") // the command line wins
+	t.Setenv("DETECTOR_INFLUX_TOKEN", "s3cret-influx-token")
 	cfg, log, err := parseServe([]string{"--listen", "127.0.0.1:0", "--data-dir", "", "--shards=2"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -60,6 +61,9 @@ func TestStatusListsEveryFlag(t *testing.T) {
 		{Key: "max-series", Value: "1234", Source: "environment", Env: "DETECTOR_MAX_SERIES"},
 		{Key: "min-points", Value: "48", Source: "default", Env: "DETECTOR_MIN_POINTS"},
 		{Key: "data-dir", Value: "", Source: "flag", Env: "DETECTOR_DATA_DIR"},
+		// a credential is never shown
+		{Key: "influx-token", Value: "<redacted>", Source: "environment", Env: "DETECTOR_INFLUX_TOKEN"},
+		{Key: "auth-token-file", Value: "", Source: "default", Env: "DETECTOR_AUTH_TOKEN_FILE"},
 	} {
 		if got[c.Key] != c {
 			t.Errorf("/status %s = %+v, want %+v", c.Key, got[c.Key], c)
