@@ -28,6 +28,7 @@ var statusOf = map[anomaly.Code]int{
 	anomaly.CodeInvalidTimestamp: http.StatusBadRequest,
 	anomaly.CodeFutureTimestamp:  http.StatusBadRequest,
 	anomaly.CodeInvalidValue:     http.StatusBadRequest,
+	anomaly.CodeValueRange:       http.StatusBadRequest,
 	anomaly.CodeOutOfOrder:       http.StatusUnprocessableEntity,
 	anomaly.CodeLimit:            http.StatusRequestEntityTooLarge,
 	anomaly.CodeTooLarge:         http.StatusRequestEntityTooLarge,

@@ -143,6 +143,10 @@ func (e *Engine) Ingest(ctx context.Context, samples []anomaly.Sample) (anomaly.
 				"value %v is not a finite number", s.Value))
 			continue
 		}
+		if !models.ValueInRange(s.Value) {
+			req.errs = append(req.errs, valueRangeError(i, s.Value))
+			continue
+		}
 		if !havePrev || s.Series != prev {
 			prev, havePrev = s.Series, true
 			prevKey, prevErr = Parse(s.Series, e.limits)

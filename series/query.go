@@ -96,6 +96,9 @@ func (e *Engine) WhatIf(ctx context.Context, series string, samples []anomaly.Sa
 		if math.IsNaN(s.Value) || math.IsInf(s.Value, 0) {
 			return nil, anomaly.FieldError(anomaly.CodeInvalidValue, i, "value", "value %v is not a finite number", s.Value)
 		}
+		if !models.ValueInRange(s.Value) {
+			return nil, valueRangeError(i, s.Value)
+		}
 	}
 	sh.mu.RLock()
 	idx, ok := sh.find(k)
