@@ -84,6 +84,7 @@ func serve(a *API, method, target, body string) *httptest.ResponseRecorder {
 	var req *http.Request
 	if body != "" {
 		req = httptest.NewRequest(method, target, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
 	} else {
 		req = httptest.NewRequest(method, target, nil)
 	}

@@ -117,6 +117,9 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 30 * time.Second
 	}
+	if cfg.API.Guard.Listen == "" {
+		cfg.API.Guard.Listen = cfg.Listen
+	}
 	if cfg.PeerInterval <= 0 {
 		cfg.PeerInterval = time.Minute
 	}
@@ -211,8 +214,12 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       2 * time.Minute,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// A backstop: the API sets tighter deadlines per body and answer
+		// (--body-timeout, --write-timeout).
+		WriteTimeout:   3 * time.Minute,
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	return m, nil
 }
@@ -317,6 +324,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	bindPersistFlags(fs, &cfg.Persist)
 	fs.DurationVar(&cfg.SnapshotInterval, "snapshot-interval", time.Minute, "how often baselines are snapshotted to --data-dir (a crash loses at most this much learning)")
 	bindAuthFlags(fs, &cfg.Auth)
+	bindGuardFlags(fs, &cfg.API.Guard)
 	if err := applyEnv(fs); err != nil {
 		return err
 	}
