@@ -60,6 +60,9 @@ type GuardConfig struct {
 	// served at once; more wait InFlightWait, then get 429. Default
 	// GOMAXPROCS.
 	MaxQueries int
+	// QueryTimeout bounds the time one listing may scan; past it the
+	// answer is 503 (narrow the selector). Default 30 s.
+	QueryTimeout time.Duration
 	// Listen is the address the service listens on. While it is a
 	// loopback address, requests whose Host is neither a loopback name nor
 	// in AllowedHosts are refused (403): DNS rebinding cannot reach it.
@@ -84,13 +87,14 @@ func DefaultGuardConfig() GuardConfig {
 		AnswerTimeout:  10 * time.Second,
 		MaxErrors:      100,
 		MaxQueries:     runtime.GOMAXPROCS(0),
+		QueryTimeout:   30 * time.Second,
 	}
 }
 
 func (c *GuardConfig) fill() error {
 	d := DefaultGuardConfig()
 	if c.MaxBodyReaders < 0 || c.BodyMinRate < 0 || c.BodyGrace < 0 || c.BodyTimeout < 0 || c.AnswerTimeout < 0 ||
-		c.MaxErrors < 0 || c.MaxQueries < 0 {
+		c.MaxErrors < 0 || c.MaxQueries < 0 || c.QueryTimeout < 0 {
 		return errors.New("api: negative guard limit in config")
 	}
 	if c.MaxBodyReaders == 0 {
@@ -113,6 +117,9 @@ func (c *GuardConfig) fill() error {
 	}
 	if c.MaxQueries == 0 {
 		c.MaxQueries = d.MaxQueries
+	}
+	if c.QueryTimeout == 0 {
+		c.QueryTimeout = d.QueryTimeout
 	}
 	for _, o := range c.AllowedOrigins {
 		if o == "*" {
@@ -351,7 +358,9 @@ func (a *API) query(f apiFunc) apiFunc {
 				"%d listings are being served, the limit: retry later", a.cfg.Guard.MaxQueries)
 		}
 		defer a.queries.release(clientOf(r))
-		return f(r)
+		ctx, cancel := context.WithTimeout(r.Context(), a.cfg.Guard.QueryTimeout)
+		defer cancel()
+		return f(r.WithContext(ctx))
 	}
 }
 

@@ -85,6 +85,7 @@ func bindGuardFlags(fs *flag.FlagSet, g *api.GuardConfig) {
 	fs.DurationVar(&g.BodyTimeout, "body-timeout", d.BodyTimeout, "time allowed to receive a whole request body (408 beyond)")
 	fs.DurationVar(&g.AnswerTimeout, "write-timeout", d.AnswerTimeout, "time allowed to send an answer once it is ready; a client that does not read is cut off")
 	fs.IntVar(&g.MaxErrors, "max-errors", d.MaxErrors, "item errors listed in an ingest answer (the rest are counted in errors_omitted)")
+	fs.DurationVar(&g.QueryTimeout, "query-timeout", d.QueryTimeout, "time one series or anomaly listing may scan (503 beyond)")
 	fs.IntVar(&g.MaxQueries, "max-queries", d.MaxQueries, "series and anomaly listings served at once (429 beyond, after --in-flight-wait)")
 	fs.Var(listFlag{&g.AllowedHosts}, "allowed-hosts", "comma-separated Host names answered besides loopback names while listening on loopback (\"*\": any); when set on another address, only these")
 	fs.Var(listFlag{&g.AllowedOrigins}, "cors-allowed-origins", "comma-separated origins (scheme://host[:port]) whose web pages may call the API; any other Origin is refused (403)")
