@@ -66,6 +66,8 @@ type Options struct {
 	MaxSeries int
 	// Limits bounds series keys when parsing them (zero: series defaults).
 	Limits series.Limits
+	// RuleLimits bounds the rules and their windows (limits.go).
+	RuleLimits RuleLimits
 	// Now is the clock of Run; default time.Now.
 	Now func() time.Time
 }
@@ -93,6 +95,8 @@ type Store struct {
 	mu      sync.Mutex // serialises rule changes
 	evalMu  sync.Mutex // serialises evaluations
 	tracked atomic.Int64
+	// ruleLimits bound the rules (limits.go).
+	ruleLimits RuleLimits
 	ruleSeq uint32
 	idSeq   atomic.Uint64
 	pool    sync.Pool
@@ -170,6 +174,8 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 	if s.max == 0 {
 		s.max = DefaultMaxSeries
 	}
+	s.ruleLimits = opts.RuleLimits
+	s.ruleLimits.fill(s.max)
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -194,6 +200,12 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 		}
 		for _, r := range rules {
 			if _, err := s.addRule(ctx, r, false); err != nil {
+				if anomaly.ErrorCode(err) == anomaly.CodeLimit || anomaly.ErrorCode(err) == anomaly.CodeInvalidArgument {
+					// Limits tighter than when the rule was stored: the
+					// service starts without it.
+					s.log.Error("stored peer rule not loaded: beyond the current limits", "rule", r.Name, "reason", err.Error())
+					continue
+				}
 				return nil, fmt.Errorf("peers: stored rule %q: %w", r.Name, err)
 			}
 		}
@@ -219,6 +231,9 @@ func (s *Store) addRule(ctx context.Context, r Rule, save bool) (Rule, error) {
 	old := s.snap.Load()
 	if _, dup := old.byName[c.rule.Name]; dup {
 		return Rule{}, &anomaly.Error{Code: anomaly.CodeConflict, Field: "name", Message: fmt.Sprintf("rule %q exists", c.rule.Name), Index: -1}
+	}
+	if err := s.checkBudget(old, c); err != nil {
+		return Rule{}, err
 	}
 	s.ruleSeq++
 	rs := &ruleState{id: s.ruleSeq, c: c, byKey: map[string]int{}, open: map[string]openOutlier{}}

@@ -40,6 +40,8 @@ type Config struct {
 	API             api.Config
 	// PeerInterval is how often peer groups are judged; default 1m.
 	PeerInterval time.Duration
+	// PeerLimits bound the peer rules and their windows.
+	PeerLimits peers.RuleLimits
 	// Persist: data directory, snapshots, timeline retention (persist.go,
 	// snapshot.go). An empty DataDir keeps everything in memory.
 	Persist PersistConfig
@@ -172,6 +174,8 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 		NextID:     eng.NextAnomalyID,
 		Limits:     limits,
 		Rules:      tl.Rules(),
+		MaxSeries:  cfg.MaxSeries, // the windows are sized from --max-series
+		RuleLimits: cfg.PeerLimits,
 	})
 	if err == nil {
 		err = m.restore()
@@ -325,6 +329,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.DurationVar(&cfg.SnapshotInterval, "snapshot-interval", time.Minute, "how often baselines are snapshotted to --data-dir (a crash loses at most this much learning)")
 	bindAuthFlags(fs, &cfg.Auth)
 	bindGuardFlags(fs, &cfg.API.Guard)
+	fs.IntVar(&cfg.PeerLimits.MaxRules, "peer-max-rules", peers.DefaultMaxRules, "peer rules kept at most")
+	fs.Int64Var(&cfg.PeerLimits.MaxWindowBytes, "peer-window-bytes", 0, "memory the peer windows may take: a rule is refused when --max-series x (window + 1) x 4 bytes exceeds it (0: --max-series x 512 bytes)")
 	if err := applyEnv(fs); err != nil {
 		return err
 	}
