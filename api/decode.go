@@ -259,9 +259,13 @@ func parseJSONTimestamp(raw []byte, shape *pointShape) (int64, *anomaly.Error) {
 	if shape.checkFuture {
 		limit := shape.now.Add(shape.maxFuture).UnixMilli()
 		if ms > limit {
-			ahead := time.Duration(ms-shape.now.UnixMilli()) * time.Millisecond
+			aheadMs := ms - shape.now.UnixMilli()
+			ahead := (time.Duration(aheadMs) * time.Millisecond).Round(time.Second).String()
+			if aheadMs > 100*365*86400*1000 { // beyond what a Duration prints
+				ahead = fmt.Sprintf("%d days", aheadMs/(86400*1000))
+			}
 			msg := fmt.Sprintf("timestamp %s is %s ahead of the server clock; the limit is %s",
-				time.UnixMilli(ms).UTC().Format(time.RFC3339Nano), ahead.Round(time.Second), shape.maxFuture)
+				time.UnixMilli(ms).UTC().Format(time.RFC3339Nano), ahead, shape.maxFuture)
 			return 0, &anomaly.Error{Code: anomaly.CodeFutureTimestamp, Index: -1, Message: msg}
 		}
 	}

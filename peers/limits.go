@@ -65,3 +65,11 @@ func (s *Store) checkBudget(old *ruleSet, c *compiled) error {
 	}
 	return nil
 }
+
+// saveError is the error of rules that could not be persisted (a read-only
+// or full data directory): 503 with the cause, not an opaque 500. The rule
+// set is left as it was.
+func saveError(err error) error {
+	return &anomaly.Error{Code: anomaly.CodeUnavailable, Index: -1, Err: err,
+		Message: "the peer rules cannot be saved, nothing was changed: " + err.Error()}
+}

@@ -240,7 +240,7 @@ func (s *Store) addRule(ctx context.Context, r Rule, save bool) (Rule, error) {
 	next := old.with(rs, nil)
 	if save && s.persist != nil {
 		if err := s.persist.SaveRules(ctx, next.list()); err != nil {
-			return Rule{}, fmt.Errorf("peers: save rules: %w", err)
+			return Rule{}, saveError(err)
 		}
 	}
 	s.snap.Store(next)
@@ -262,7 +262,7 @@ func (s *Store) DeleteRule(ctx context.Context, name string) error {
 	if s.persist != nil {
 		if err := s.persist.SaveRules(ctx, next.list()); err != nil {
 			s.mu.Unlock()
-			return fmt.Errorf("peers: save rules: %w", err)
+			return saveError(err)
 		}
 	}
 	rs.deleted.Store(true)

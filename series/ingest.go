@@ -27,6 +27,7 @@ const (
 	outDuplicate        // accepted, same timestamp as the last point: scored only
 	outOutOfOrder       // rejected: older than the last point
 	outOverloaded       // rejected: the shard queue was full
+	outCollision        // rejected: its hash is held by another series
 )
 
 // outcome is what a shard reports for one item. Pointer-free.
@@ -317,6 +318,10 @@ func (e *Engine) collect(req *request, samples []anomaly.Sample) anomaly.IngestR
 				Message: fmt.Sprintf("timestamp %s is before the last timestamp %s of series %s",
 					fmtTs(it.ts), fmtTs(o.lastTs), it.key)})
 			count(anomaly.CodeOutOfOrder)
+		case outCollision:
+			res.Errors = append(res.Errors, anomaly.ItemError{Index: i, Code: anomaly.CodeConflict, Field: "series",
+				Message: fmt.Sprintf("series %s has the 64-bit hash of another held series: not learned, so that the two baselines stay apart", it.key)})
+			count(anomaly.CodeConflict)
 		default: // outOverloaded, or never applied
 			res.Errors = append(res.Errors, anomaly.ItemError{Index: i, Code: anomaly.CodeOverloaded,
 				Message: "ingest queue full; retry later"})

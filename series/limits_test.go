@@ -65,3 +65,32 @@ func TestExportLeavesOutUnhealthyModels(t *testing.T) {
 		t.Errorf("Export passed %d series (the poisoned one: %v), want the %d healthy ones", len(got), ok, len(states)-1)
 	}
 }
+
+func TestKeyLenBound(t *testing.T) {
+	if _, err := NewEngine(Options{Limits: Limits{MaxKeyLen: MaxKeyLenBound + 1}}); err == nil {
+		t.Error("NewEngine with a key limit above what a snapshot holds = nil error")
+	}
+}
+
+// TestHashCollisionIsNotMerged: a series whose hash is held by another
+// series is refused, not learned into the other's model. A real 64-bit
+// collision cannot be found for a test, so the held key is rewritten.
+func TestHashCollisionIsNotMerged(t *testing.T) {
+	e := newEngine(t, Options{Shards: 1, Now: newClock().Now})
+	ctx := context.Background()
+	if _, err := e.Ingest(ctx, []anomaly.Sample{{Series: "a", TimestampMs: 1000, Value: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	sh := e.shards[0]
+	sh.mu.Lock()
+	idx, _ := sh.index[sh.slot(0).hash]
+	sh.keys[idx] = "other" // as if "other" held the hash of "a"
+	sh.mu.Unlock()
+	res, err := e.Ingest(ctx, []anomaly.Sample{{Series: "a", TimestampMs: 2000, Value: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Accepted != 0 || len(res.Errors) != 1 || res.Errors[0].Code != anomaly.CodeConflict {
+		t.Errorf("Ingest into a colliding hash = %+v, want one %s error", res, anomaly.CodeConflict)
+	}
+}
