@@ -290,11 +290,6 @@ func (a *API) readGuarded(w http.ResponseWriter, r *http.Request) ([]byte, error
 	}
 	n := int64(0)
 	deadlines := true
-	defer func() {
-		if deadlines {
-			rc.SetReadDeadline(time.Time{})
-		}
-	}()
 	for {
 		if deadlines {
 			d := start.Add(g.BodyGrace + time.Duration(float64(n)/float64(g.BodyMinRate)*float64(time.Second)))
@@ -311,6 +306,12 @@ func (a *API) readGuarded(w http.ResponseWriter, r *http.Request) ([]byte, error
 		buf.Write(p[:m])
 		n += int64(m)
 		if err == io.EOF {
+			if deadlines {
+				// The body is in: no deadline until the next request.
+				// (After an error the expired one stays, so that the
+				// server's discarding of the rest fails at once.)
+				rc.SetReadDeadline(time.Time{})
+			}
 			return buf.Bytes(), nil
 		}
 		if err != nil {
