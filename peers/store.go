@@ -95,12 +95,14 @@ type Store struct {
 	mu      sync.Mutex // serialises rule changes
 	evalMu  sync.Mutex // serialises evaluations
 	tracked atomic.Int64
+
 	// ruleLimits bound the rules (limits.go).
 	ruleLimits RuleLimits
-	ruleSeq    uint32
-	idSeq      atomic.Uint64
-	pool       sync.Pool
-	m          *metrics
+
+	ruleSeq uint32
+	idSeq   atomic.Uint64
+	pool    sync.Pool
+	m       *metrics
 }
 
 // ruleSet is an immutable snapshot of the rules; Observe reads it without
