@@ -250,10 +250,12 @@ func (a *API) admit(w http.ResponseWriter, r *http.Request) (*http.Request, func
 			Message: fmt.Sprintf("request body of %d bytes exceeds the limit of %d bytes: send smaller batches", r.ContentLength, a.cfg.MaxBodyBytes)}
 	}
 	client := clientOf(r)
+	waitFrom := time.Now()
 	if !a.readers.acquire(r.Context(), client, a.cfg.InFlightWait) {
 		return r, nil, anomaly.Errorf(anomaly.CodeOverloaded,
 			"%d request bodies are being received, the limit for this client or in all: retry later", a.cfg.Guard.MaxBodyReaders)
 	}
+	readFrom := time.Now()
 	b, err := a.readGuarded(w, r)
 	if err == nil && strings.EqualFold(strings.TrimSpace(r.Header.Get("Content-Encoding")), "gzip") {
 		b, err = a.gunzip(b)
@@ -263,8 +265,10 @@ func (a *API) admit(w http.ResponseWriter, r *http.Request) (*http.Request, func
 		return r, nil, err
 	}
 	// The reader turn is handed over only once a decoding turn is held,
-	// so that bodies read and waiting are bounded too.
-	err = a.acquire(r.Context())
+	// so that bodies read and waiting are bounded too. Both waits share
+	// one InFlightWait: a refused request is answered as soon as before.
+	waited := time.Since(waitFrom) - time.Since(readFrom)
+	err = a.acquireWithin(r.Context(), a.cfg.InFlightWait-waited)
 	a.readers.release(client)
 	if err != nil {
 		return r, nil, err
@@ -272,6 +276,28 @@ func (a *API) admit(w http.ResponseWriter, r *http.Request) (*http.Request, func
 	r = r.WithContext(context.WithValue(r.Context(), bodyKey{}, b))
 	var once sync.Once
 	return r, func() { once.Do(func() { <-a.inFlight }) }, nil
+}
+
+// acquireWithin takes a decoding turn, waiting at most wait (trying once
+// when wait is not positive).
+func (a *API) acquireWithin(ctx context.Context, wait time.Duration) error {
+	select {
+	case a.inFlight <- struct{}{}:
+		return nil
+	default:
+	}
+	if wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case a.inFlight <- struct{}{}:
+			return nil
+		case <-t.C:
+		case <-ctx.Done():
+		}
+	}
+	return anomaly.Errorf(anomaly.CodeOverloaded,
+		"%d requests with a body are being served, the limit: retry later", cap(a.inFlight))
 }
 
 // readGuarded reads r's body whole. The read deadline moves with the data:
