@@ -243,8 +243,10 @@ func TestOverload(t *testing.T) {
 	if testing.Short() {
 		t.Skip("overload test: about 20 s against the real binary")
 	}
+	// --body-min-rate 1: the generator shares the machine, and a body it
+	// is slow to send is its own slowness, not a slow client to cut off.
 	p := startBinary(t, "--shards", strconv.Itoa(overloadShards), "--queue-depth", strconv.Itoa(overloadQueueDepth),
-		"--max-body-bytes", strconv.Itoa(overloadBodyLimit), "--max-ingest-rate", strconv.Itoa(overloadRate), "--log-level", "error")
+		"--max-body-bytes", strconv.Itoa(overloadBodyLimit), "--max-ingest-rate", strconv.Itoa(overloadRate), "--log-level", "error", "--body-min-rate", "1")
 	pid := p.cmd.Process.Pid
 	hard, cancelHard := context.WithTimeout(context.Background(), 3*overloadMeasure+overloadDuration+5*time.Second)
 	defer cancelHard()
@@ -299,7 +301,7 @@ func TestOverload(t *testing.T) {
 	// twin: the twin's latency is what the host itself (other processes,
 	// this generator) adds, which the service cannot help.
 	twin := startBinary(t, "--shards", strconv.Itoa(overloadShards), "--queue-depth", strconv.Itoa(overloadQueueDepth),
-		"--max-body-bytes", strconv.Itoa(overloadBodyLimit), "--max-ingest-rate", strconv.Itoa(overloadRate), "--log-level", "error")
+		"--max-body-bytes", strconv.Itoa(overloadBodyLimit), "--max-ingest-rate", strconv.Itoa(overloadRate), "--log-level", "error", "--body-min-rate", "1")
 	resp, err := client.Post(twin.Base+"/api/v1/points", "application/json",
 		bytes.NewReader(pointsBody(nil, loadSeries(0), base, 10, 0)))
 	if err != nil {
