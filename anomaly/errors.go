@@ -28,6 +28,10 @@ const (
 	CodeInternal         Code = "internal"          // a bug
 )
 
+// CodeValueRange is a finite value beyond the magnitude a model learns
+// (models.MaxValue, 1e30): rejected, never learned.
+const CodeValueRange Code = "value_out_of_range"
+
 // Error is the one error type that crosses package boundaries with a code.
 // Index is the position of the offending item in a batch, or -1. Field names
 // the offending field when there is one.

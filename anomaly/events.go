@@ -25,7 +25,11 @@ func CheckFuture(ms int64, now time.Time, maxFuture time.Duration) *Error {
 	if limit := now.Add(maxFuture).UnixMilli(); ms <= limit {
 		return nil
 	}
-	ahead := time.Duration(ms-now.UnixMilli()) * time.Millisecond
+	aheadMs := ms - now.UnixMilli()
+	ahead := (time.Duration(aheadMs) * time.Millisecond).Round(time.Second).String()
+	if aheadMs > 100*365*86400*1000 { // beyond what a Duration holds
+		ahead = fmt.Sprintf("%d days", aheadMs/(86400*1000))
+	}
 	return &Error{Code: CodeFutureTimestamp, Index: -1, Message: fmt.Sprintf("timestamp %s is %s ahead of the server clock; the limit is %s",
-		time.UnixMilli(ms).UTC().Format(time.RFC3339Nano), ahead.Round(time.Second), maxFuture)}
+		time.UnixMilli(ms).UTC().Format(time.RFC3339Nano), ahead, maxFuture)}
 }

@@ -6,10 +6,13 @@ import "time"
 // rejected items in index order; Anomalies the verdicts of accepted points
 // whose state is anomalous, in batch order.
 type IngestResult struct {
-	Accepted  int         `json:"accepted"`
-	Rejected  int         `json:"rejected"`
-	Errors    []ItemError `json:"errors"`
-	Anomalies []Verdict   `json:"anomalies"`
+	Accepted int         `json:"accepted"`
+	Rejected int         `json:"rejected"`
+	Errors   []ItemError `json:"errors"`
+	// ErrorsOmitted counts the item errors beyond the ones listed (an
+	// answer lists the first ones only, so that it stays small).
+	ErrorsOmitted int       `json:"errors_omitted,omitempty"`
+	Anomalies     []Verdict `json:"anomalies"`
 }
 
 // SeriesSummary is one row of a series listing.

@@ -131,6 +131,8 @@ type Config struct {
 	// BucketLabel, when set, is the label name under which line-protocol
 	// writes record their bucket (2.x) or database (1.x). Empty: none.
 	BucketLabel string
+	// Guard: slow clients, cross-site requests, answer sizes (guard.go).
+	Guard GuardConfig
 }
 
 // DefaultConfig returns the limits `detector serve` runs with.
@@ -180,7 +182,7 @@ func (c *Config) fill() error {
 	if c.DefaultLimit > c.MaxLimit {
 		return fmt.Errorf("api: default limit %d is above the max limit %d", c.DefaultLimit, c.MaxLimit)
 	}
-	return nil
+	return c.Guard.fill()
 }
 
 // Deps are the collaborators of the API. Every field is optional: a route
@@ -240,6 +242,9 @@ type API struct {
 	// (Config.MaxInFlight).
 	inFlight chan struct{}
 	writes   *writeMetrics // write.go
+	readers  *gate         // bodies being received (Guard.MaxBodyReaders)
+	queries  *gate         // expensive GETs being served (Guard.MaxQueries)
+	handler  http.Handler  // front(router)
 }
 
 // allowRule is a route's path pattern and methods.
@@ -275,7 +280,9 @@ func New(cfg Config, deps Deps) (*API, error) {
 	if a.writes, err = newWriteMetrics(deps.Registerer); err != nil {
 		return nil, err
 	}
+	a.readers, a.queries = newGate(cfg.Guard.MaxBodyReaders), newGate(cfg.Guard.MaxQueries)
 	a.router = a.routes()
+	a.handler = a.front(a.router)
 	if err := a.router.Walk(func(rt *mux.Route, _ *mux.Router, _ []*mux.Route) error {
 		re, err := rt.GetPathRegexp()
 		if err != nil {
@@ -305,9 +312,9 @@ func (a *API) routes() *mux.Router {
 	r.Handle(v1+"/detect", a.wrap(a.latest)).Methods(http.MethodGet)
 	r.Handle(v1+"/detect", a.wrap(a.whatIf)).Methods(http.MethodPost)
 	r.Handle(v1+"/detect/batch", a.wrap(a.batch)).Methods(http.MethodPost)
-	r.Handle(v1+"/series", a.wrap(a.listSeries)).Methods(http.MethodGet)
+	r.Handle(v1+"/series", a.wrap(a.query(a.listSeries))).Methods(http.MethodGet)
 	r.Handle(v1+"/series/{series}", a.wrap(a.getSeries)).Methods(http.MethodGet)
-	r.Handle(v1+"/anomalies", a.wrap(a.listAnomalies)).Methods(http.MethodGet)
+	r.Handle(v1+"/anomalies", a.wrap(a.query(a.listAnomalies))).Methods(http.MethodGet)
 	r.Handle(v1+"/anomalies/{id}", a.wrap(a.getAnomaly)).Methods(http.MethodGet)
 	r.Handle(v1+"/anomalies/{id}/feedback", a.wrap(a.postFeedback)).Methods(http.MethodPost)
 	r.Handle(v1+"/feedback", a.wrap(a.getFeedback)).Methods(http.MethodGet)
@@ -350,7 +357,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	info := &requestInfo{route: "unmatched"}
 	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
-	a.router.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), infoKey{}, info)))
+	a.handler.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), infoKey{}, info)))
 	elapsed := time.Since(start)
 	a.metrics.observe(info.route, r.Method, sw.status, elapsed)
 

@@ -34,14 +34,14 @@ func readBody(r *http.Request, allowed ...string) (*body, error) {
 	if r.Body == nil {
 		return nil, anomaly.Errorf(anomaly.CodeInvalidJSON, "request body is empty: send a JSON object")
 	}
-	var buf bytes.Buffer
-	if r.ContentLength > 0 && r.ContentLength < 64<<20 {
-		buf.Grow(int(r.ContentLength) + bytes.MinRead)
+	raw, ok := bodyBytes(r) // read by admit
+	if !ok {
+		var buf bytes.Buffer
+		if _, err := buf.ReadFrom(r.Body); err != nil {
+			return nil, bodyError(err)
+		}
+		raw = buf.Bytes()
 	}
-	if _, err := buf.ReadFrom(r.Body); err != nil {
-		return nil, bodyError(err)
-	}
-	raw := buf.Bytes()
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return nil, anomaly.Errorf(anomaly.CodeInvalidJSON, "request body is empty: send a JSON object")
 	}
@@ -55,9 +55,12 @@ func readBody(r *http.Request, allowed ...string) (*body, error) {
 		return nil, bodyError(err)
 	}
 	b := &body{fields: make(map[string][]byte, len(allowed)), raw: raw}
-	var unknown []byte
+	var unknown, dup []byte
 	isObject := eachField(raw, func(key, val []byte) {
 		if slices.Contains(allowed, string(key)) {
+			if _, seen := b.fields[string(key)]; seen && dup == nil {
+				dup = key
+			}
 			b.fields[string(key)] = val
 		} else if unknown == nil {
 			unknown = key
@@ -65,6 +68,10 @@ func readBody(r *http.Request, allowed ...string) (*body, error) {
 	})
 	if !isObject {
 		return nil, anomaly.Errorf(anomaly.CodeInvalidType, "the body must be a JSON object, got %s", jsonType(bytes.TrimSpace(raw)))
+	}
+	if dup != nil {
+		return nil, &anomaly.Error{Code: anomaly.CodeInvalidJSON, Field: string(dup), Index: -1,
+			Message: fmt.Sprintf("field %q appears more than once", dup)}
 	}
 	if unknown != nil {
 		return nil, &anomaly.Error{Code: anomaly.CodeInvalidJSON, Field: string(unknown), Index: -1,

@@ -189,6 +189,9 @@ func (e *env) do(method, target, body string) *httptest.ResponseRecorder {
 		rd = strings.NewReader(body)
 	}
 	req := httptest.NewRequest(method, target, rd)
+	if rd != nil || method == "POST" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	rec := httptest.NewRecorder()
 	e.api.ServeHTTP(rec, req)
 	return rec

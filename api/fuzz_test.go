@@ -138,14 +138,35 @@ func pointsOf(data []byte) (points []json.RawMessage, ok bool) {
 		return nil, false
 	}
 	var obj map[string]json.RawMessage
-	if json.Unmarshal(data, &obj) != nil || obj == nil || len(obj) != 1 {
-		return nil, false
+	if json.Unmarshal(data, &obj) != nil || obj == nil || len(obj) != 1 || topLevelKeys(data) != 1 {
+		return nil, false // a repeated key is refused too
 	}
 	raw, found := obj["points"]
 	if !found || json.Unmarshal(raw, &points) != nil || points == nil || len(points) > fuzzMaxPoints {
 		return nil, false
 	}
 	return points, true
+}
+
+// topLevelKeys counts the members of the JSON object data, repeated keys
+// included (-1 when data is not an object).
+func topLevelKeys(data []byte) int {
+	d := json.NewDecoder(bytes.NewReader(data))
+	if t, err := d.Token(); err != nil || t != json.Delim('{') {
+		return -1
+	}
+	n := 0
+	for d.More() {
+		if _, err := d.Token(); err != nil {
+			return -1
+		}
+		var v json.RawMessage
+		if d.Decode(&v) != nil {
+			return -1
+		}
+		n++
+	}
+	return n
 }
 
 // FuzzTimestamp checks the timestamp parsers of request bodies: the text

@@ -87,6 +87,7 @@ func (a *API) ingest(r *http.Request) (any, error) {
 	if res.Anomalies == nil {
 		res.Anomalies = []anomaly.Verdict{}
 	}
+	a.capErrors(&res)
 	return res, nil
 }
 

@@ -25,6 +25,7 @@ func TestClientHangUp(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	req := httptest.NewRequest("POST", "/api/v1/points", strings.NewReader(`{"points":[{"series":"cpu","timestamp":1767614400,"value":1}]}`)).WithContext(ctx)
+	req.Header.Set("Content-Type", "application/json")
 	rec := httptest.NewRecorder()
 	a.ServeHTTP(rec, req)
 	if rec.Code != StatusClientClosed || rec.Body.Len() != 0 {
@@ -36,7 +37,9 @@ func TestClientHangUp(t *testing.T) {
 	// The engine's own cancellation with the client still there is the
 	// service's: 503.
 	rec = httptest.NewRecorder()
-	a.ServeHTTP(rec, httptest.NewRequest("POST", "/api/v1/points", strings.NewReader(`{"points":[{"series":"cpu","timestamp":1767614400,"value":1}]}`)))
+	req = httptest.NewRequest("POST", "/api/v1/points", strings.NewReader(`{"points":[{"series":"cpu","timestamp":1767614400,"value":1}]}`))
+	req.Header.Set("Content-Type", "application/json")
+	a.ServeHTTP(rec, req)
 	if rec.Code != 503 {
 		t.Errorf("engine cancelled on its own: status %d, want 503", rec.Code)
 	}

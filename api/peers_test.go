@@ -87,6 +87,9 @@ func serve(a *API, method, target, body string) *httptest.ResponseRecorder {
 	} else {
 		req = httptest.NewRequest(method, target, nil)
 	}
+	if body != "" || method == http.MethodPost {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	rec := httptest.NewRecorder()
 	a.ServeHTTP(rec, req)
 	return rec

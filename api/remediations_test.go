@@ -2,8 +2,6 @@ package api
 
 import (
 	"encoding/json"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -22,18 +20,6 @@ func newRemediationAPI(t *testing.T) *API {
 		t.Fatal(err)
 	}
 	return a
-}
-
-func doReq(a *API, method, target, body string) *httptest.ResponseRecorder {
-	var req *http.Request
-	if body == "" {
-		req = httptest.NewRequest(method, target, nil)
-	} else {
-		req = httptest.NewRequest(method, target, strings.NewReader(body))
-	}
-	rec := httptest.NewRecorder()
-	a.ServeHTTP(rec, req)
-	return rec
 }
 
 func TestRemediationRoutes(t *testing.T) {
@@ -65,7 +51,7 @@ func TestRemediationRoutes(t *testing.T) {
 		{"DELETE", "/api/v1/remediations/term", "", 404, `not_found`},
 	}
 	for _, s := range steps {
-		rec := doReq(a, s.method, s.path, s.body)
+		rec := serve(a, s.method, s.path, s.body)
 		if rec.Code != s.status || !strings.Contains(rec.Body.String(), s.want) {
 			t.Errorf("%s %s = %d %s, want %d containing %s", s.method, s.path, rec.Code, rec.Body, s.status, s.want)
 		}
@@ -77,7 +63,7 @@ func TestRemediationUnavailable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := doReq(a, "GET", "/api/v1/remediations/actions", "")
+	rec := serve(a, "GET", "/api/v1/remediations/actions", "")
 	var e struct {
 		Error struct{ Code string } `json:"error"`
 	}

@@ -161,7 +161,9 @@ func BenchmarkIngestDecode(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				rec := httptest.NewRecorder()
-				a.ServeHTTP(rec, httptest.NewRequest("POST", "/api/v1/points", strings.NewReader(body)))
+				req := httptest.NewRequest("POST", "/api/v1/points", strings.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				a.ServeHTTP(rec, req)
 				if rec.Code != 200 {
 					b.Fatalf("status %d: %s", rec.Code, rec.Body.String())
 				}

@@ -28,6 +28,7 @@ var statusOf = map[anomaly.Code]int{
 	anomaly.CodeInvalidTimestamp: http.StatusBadRequest,
 	anomaly.CodeFutureTimestamp:  http.StatusBadRequest,
 	anomaly.CodeInvalidValue:     http.StatusBadRequest,
+	anomaly.CodeValueRange:       http.StatusBadRequest,
 	anomaly.CodeOutOfOrder:       http.StatusUnprocessableEntity,
 	anomaly.CodeLimit:            http.StatusRequestEntityTooLarge,
 	anomaly.CodeTooLarge:         http.StatusRequestEntityTooLarge,
@@ -37,6 +38,9 @@ var statusOf = map[anomaly.Code]int{
 	anomaly.CodeOverloaded:       http.StatusTooManyRequests,
 	anomaly.CodeUnavailable:      http.StatusServiceUnavailable,
 	anomaly.CodeInternal:         http.StatusInternalServerError,
+	codeTimeout:                  http.StatusRequestTimeout,
+	codeUnsupportedMedia:         http.StatusUnsupportedMediaType,
+	codeForbidden:                http.StatusForbidden,
 }
 
 // StatusOf returns the HTTP status the API answers an error code with.
@@ -62,17 +66,19 @@ type withStatus struct {
 // result and turns errors into their status and JSON form.
 func (a *API) wrap(f apiFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		release := func() {}
 		if r.Method == http.MethodPost {
-			if err := a.acquire(r.Context()); err != nil {
+			var err error
+			if r, release, err = a.admit(w, r); err != nil {
 				a.writeError(w, r, err)
 				return
 			}
-			defer func() { <-a.inFlight }()
-		}
-		if r.Body != nil {
+		} else if r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, a.cfg.MaxBodyBytes)
 		}
 		res, err := f(r)
+		release() // before the answer: a client that does not read holds no turn
+		a.answerDeadline(w)
 		if err != nil {
 			a.writeError(w, r, err)
 			return

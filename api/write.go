@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -81,20 +82,36 @@ func (m *writeMetrics) add(format, reason string, n int) {
 // writeFunc handles one write request and writes its own answer.
 type writeFunc func(w http.ResponseWriter, r *http.Request)
 
-// wrapWrite bounds a write route like wrap does a JSON route: a turn of
-// Config.MaxInFlight and the body limit.
+// wrapWrite bounds a write route like wrap does a JSON route: the body is
+// received under a reader turn with the slow-client deadlines, then
+// decoded and applied under one of the Config.MaxInFlight turns. Refusals
+// are plain text with their status (429 with Retry-After, 408, 413), as
+// Prometheus and InfluxDB clients read them.
 func (a *API) wrapWrite(f writeFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := a.acquire(r.Context()); err != nil {
-			a.retryAfter(w)
-			http.Error(w, err.Error(), http.StatusTooManyRequests)
-			infoOf(r).code = anomaly.CodeOverloaded
+		r, release, err := a.admitBody(w, r, false)
+		if err != nil {
+			code := anomaly.CodeInternal
+			var ae *anomaly.Error
+			switch {
+			case errors.As(err, &ae):
+				code = ae.Code
+			case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
+				infoOf(r).code = codeClientClosed // nobody reads an answer
+				w.WriteHeader(StatusClientClosed)
+				return
+			}
+			status := StatusOf(code)
+			if status == http.StatusTooManyRequests {
+				a.retryAfter(w)
+			}
+			infoOf(r).code = code
+			http.Error(w, err.Error(), status)
 			return
 		}
-		defer func() { <-a.inFlight }()
-		if r.Body != nil {
-			r.Body = http.MaxBytesReader(w, r.Body, a.cfg.MaxBodyBytes)
-		}
+		defer release()
+		b, _ := bodyBytes(r)
+		r.Body = io.NopCloser(bytes.NewReader(b))
 		f(w, r)
 	})
 }

@@ -84,7 +84,7 @@ func (m *Model) clampDomain(lo, hi, s float64) (float64, float64) {
 	hi = math.Min(hi, math.MaxFloat64)
 	if !(hi > lo) {
 		// s below the resolution of floats at this magnitude
-		hi = math.Nextafter(lo, math.Inf(1))
+		hi = math.Nextafter(lo, math.MaxFloat64)
 	}
 	return lo, hi
 }
@@ -192,11 +192,12 @@ func (m *Model) edgeDetector(k *components, v float64) Detector {
 }
 
 // learningBand is the band shown while the series learns (no verdict is
-// given): three scales either side of e, never zero wide.
+// given): three scales either side of e, never zero wide, always finite
+// (at the edge of the float64 range it keeps to that edge).
 func learningBand(e, s float64) (float64, float64) {
 	lo, hi := e-3*s, e+3*s
 	if !(hi > lo) || math.IsInf(lo, 0) || math.IsInf(hi, 0) {
-		lo, hi = math.Nextafter(e, math.Inf(-1)), math.Nextafter(e, math.Inf(1))
+		lo, hi = math.Nextafter(e, -math.MaxFloat64), math.Nextafter(e, math.MaxFloat64)
 	}
 	return lo, hi
 }

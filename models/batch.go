@@ -186,6 +186,10 @@ func DetectBatch(samples []anomaly.Sample, periodSeconds int64, cfg BatchConfig)
 		if math.IsNaN(s.Value) || math.IsInf(s.Value, 0) {
 			return res, anomaly.FieldError(anomaly.CodeInvalidValue, i, "value", "value must be a finite number, got %v", s.Value)
 		}
+		if !ValueInRange(s.Value) {
+			return res, anomaly.FieldError(anomaly.CodeValueRange, i, "value",
+				"value %g is beyond ±%g, the largest magnitude a model learns", s.Value, MaxValue)
+		}
 	}
 
 	// Sorted copy: order[j] is the input index of the j-th point in time.

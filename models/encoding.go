@@ -273,23 +273,34 @@ func (m *Model) check() error {
 	bad := func(f float64) bool { return math.IsNaN(f) || math.IsInf(f, 0) }
 	for _, f := range [...]float64{m.lastV, m.fast, m.fastP, m.slow, m.trend, m.plain} {
 		if bad(f) {
-			return errors.New("non-finite level")
+			return fmt.Errorf("%w: level", ErrNonFinite)
 		}
 	}
 	scalars := [...]float32{m.stepMs, m.change, m.peak, m.fastS.Med, m.fastS.Mean, m.slowS.Med, m.slowS.Mean,
 		m.plainS.Med, m.plainS.Mean, m.cal[0].Q, m.cal[1].Q, m.cal[2].Q}
 	for i, f := range scalars {
 		if bad(float64(f)) {
-			return errors.New("non-finite field")
+			return fmt.Errorf("%w: field", ErrNonFinite)
 		}
 		if i != 1 && f < 0 { // all but the change statistic are scales
 			return errors.New("negative scale")
 		}
 	}
+	for _, f := range [...]float32{m.last.Expected, m.last.Lower, m.last.Upper, m.last.Score, m.last.Z, m.held} {
+		if bad(float64(f)) {
+			return fmt.Errorf("%w: last verdict", ErrNonFinite)
+		}
+	}
+	if bad(float64(m.lik.Short)) || bad(float64(m.lik.Mean)) || bad(float64(m.lik.Var)) {
+		return fmt.Errorf("%w: likelihood", ErrNonFinite)
+	}
+	if bad(m.lo) || bad(m.hi) {
+		return fmt.Errorf("%w: value range", ErrNonFinite)
+	}
 	for _, p := range [...][]float32{m.day[:], m.dow[:]} {
 		for _, f := range p {
 			if bad(float64(f)) {
-				return errors.New("non-finite field")
+				return fmt.Errorf("%w: field", ErrNonFinite)
 			}
 		}
 	}

@@ -8,7 +8,8 @@
 //     verdict the point would get without changing the model.
 //   - A point whose timestamp is not after the last learned one is scored but
 //     not learned (Result.Learned is false). Non-finite values are never
-//     learned; callers reject them before.
+//     learned, nor are values beyond ±MaxValue; callers reject them before
+//     (ValueInRange). Whatever finite input it gets, the state stays finite.
 //   - Update makes no allocations.
 //   - AppendBinary/UnmarshalBinary form a versioned encoding.
 //
@@ -396,7 +397,7 @@ func finite(x, fallback float64) float64 {
 
 // Peek returns the verdict for (ts, v) without learning it.
 func (m *Model) Peek(c *Config, tsMs int64, v float64) Result {
-	if m.n == 0 || math.IsNaN(v) || math.IsInf(v, 0) {
+	if m.n == 0 || !ValueInRange(v) {
 		return m.learningResult(c, v)
 	}
 	k := m.compute(c, tsMs, v)
@@ -420,10 +421,10 @@ func (m *Model) learningResult(c *Config, v float64) Result {
 }
 
 // Update scores and learns one point. A point at or before the last learned
-// timestamp, or with a non-finite value, is scored (against the baseline as
-// it is) but not learned.
+// timestamp, or with a non-finite value or one beyond ±MaxValue, is scored
+// (against the baseline as it is) but not learned.
 func (m *Model) Update(c *Config, tsMs int64, v float64) Result {
-	if math.IsNaN(v) || math.IsInf(v, 0) {
+	if !ValueInRange(v) {
 		return m.learningResult(c, v)
 	}
 	if m.n == 0 {
@@ -481,7 +482,7 @@ func (m *Model) encodable() bool {
 }
 
 func compact(r *Result) Result32 {
-	return Result32{float32(r.Expected), float32(r.Lower), float32(r.Upper), float32(r.Score), float32(r.Z), r.State, r.Detector}
+	return Result32{clamp32(r.Expected), clamp32(r.Lower), clamp32(r.Upper), clamp32(r.Score), clamp32(r.Z), r.State, r.Detector}
 }
 
 func (m *Model) init(tsMs int64, v float64) {

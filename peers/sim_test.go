@@ -264,6 +264,9 @@ func (e *simEnv) do(t testing.TB, method, target string, body any, out any) int 
 		rd = bytes.NewReader(nil)
 	}
 	req := httptest.NewRequest(method, target, rd)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	rec := httptest.NewRecorder()
 	e.h.ServeHTTP(rec, req)
 	if out != nil && rec.Code < 300 {

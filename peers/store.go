@@ -64,6 +64,8 @@ type Options struct {
 	MaxSeries int
 	// Limits bounds series keys when parsing them (zero: series defaults).
 	Limits series.Limits
+	// RuleLimits bounds the rules and their windows (limits.go).
+	RuleLimits RuleLimits
 	// Now is the clock of Run; default time.Now.
 	Now func() time.Time
 }
@@ -96,6 +98,10 @@ type Groups struct {
 	mu      sync.Mutex // serialises rule changes
 	evalMu  sync.Mutex // serialises evaluations
 	tracked atomic.Int64
+
+	// ruleLimits bound the rules (limits.go).
+	ruleLimits RuleLimits
+
 	ruleSeq uint32
 	idSeq   atomic.Uint64
 	pool    sync.Pool
@@ -173,6 +179,8 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 	if s.max == 0 {
 		s.max = DefaultMaxSeries
 	}
+	s.ruleLimits = opts.RuleLimits
+	s.ruleLimits.fill(s.max)
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -197,6 +205,12 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 		}
 		for _, r := range rules {
 			if _, err := s.addRule(ctx, r, false); err != nil {
+				if anomaly.ErrorCode(err) == anomaly.CodeLimit || anomaly.ErrorCode(err) == anomaly.CodeInvalidArgument {
+					// Limits tighter than when the rule was stored: the
+					// service starts without it.
+					s.log.Error("stored peer rule not loaded: beyond the current limits", "rule", r.Name, "reason", err.Error())
+					continue
+				}
 				return nil, fmt.Errorf("peers: stored rule %q: %w", r.Name, err)
 			}
 		}
@@ -223,12 +237,15 @@ func (s *Store) addRule(ctx context.Context, r Rule, save bool) (Rule, error) {
 	if _, dup := old.byName[c.rule.Name]; dup {
 		return Rule{}, &anomaly.Error{Code: anomaly.CodeConflict, Field: "name", Message: fmt.Sprintf("rule %q exists", c.rule.Name), Index: -1}
 	}
+	if err := s.checkBudget(old, c); err != nil {
+		return Rule{}, err
+	}
 	s.ruleSeq++
 	rs := &ruleState{id: s.ruleSeq, c: c, byKey: map[string]int{}, open: map[string]openOutlier{}}
 	next := old.with(rs, nil)
 	if save && s.persist != nil {
 		if err := s.persist.SaveRules(ctx, next.list()); err != nil {
-			return Rule{}, fmt.Errorf("peers: save rules: %w", err)
+			return Rule{}, saveError(err)
 		}
 	}
 	s.snap.Store(next)
@@ -250,7 +267,7 @@ func (s *Store) DeleteRule(ctx context.Context, name string) error {
 	if s.persist != nil {
 		if err := s.persist.SaveRules(ctx, next.list()); err != nil {
 			s.mu.Unlock()
-			return fmt.Errorf("peers: save rules: %w", err)
+			return saveError(err)
 		}
 	}
 	rs.deleted.Store(true)

@@ -148,6 +148,9 @@ func NewEngine(opts Options) (*Engine, error) {
 	if opts.FirstAnomalyID == 0 {
 		opts.FirstAnomalyID = 1
 	}
+	if opts.Limits.MaxKeyLen > MaxKeyLenBound {
+		return nil, fmt.Errorf("series: key length limit %d is above %d, the longest key a snapshot holds", opts.Limits.MaxKeyLen, MaxKeyLenBound)
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}

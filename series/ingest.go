@@ -27,6 +27,7 @@ const (
 	outDuplicate        // accepted, same timestamp as the last point: scored only
 	outOutOfOrder       // rejected: older than the last point
 	outOverloaded       // rejected: the shard queue was full
+	outCollision        // rejected: its hash is held by another series
 )
 
 // outcome is what a shard reports for one item. Pointer-free.
@@ -152,6 +153,10 @@ func (e *Engine) IngestKeys(ctx context.Context, samples []anomaly.Sample, keys 
 		if math.IsNaN(s.Value) || math.IsInf(s.Value, 0) {
 			req.errs = append(req.errs, anomaly.FieldError(anomaly.CodeInvalidValue, i, "value",
 				"value %v is not a finite number", s.Value))
+			continue
+		}
+		if !models.ValueInRange(s.Value) {
+			req.errs = append(req.errs, valueRangeError(i, s.Value))
 			continue
 		}
 		if !havePrev || s.Series != prev {
@@ -330,6 +335,10 @@ func (e *Engine) collect(req *request, samples []anomaly.Sample, keys []Key) ano
 				Message: fmt.Sprintf("timestamp %s is before the last timestamp %s of series %s",
 					fmtTs(it.ts), fmtTs(o.lastTs), it.key)})
 			count(anomaly.CodeOutOfOrder)
+		case outCollision:
+			res.Errors = append(res.Errors, anomaly.ItemError{Index: i, Code: anomaly.CodeConflict, Field: "series",
+				Message: fmt.Sprintf("series %s has the 64-bit hash of another held series: not learned, so that the two baselines stay apart", it.key)})
+			count(anomaly.CodeConflict)
 		default: // outOverloaded, or never applied
 			res.Errors = append(res.Errors, anomaly.ItemError{Index: i, Code: anomaly.CodeOverloaded,
 				Message: "ingest queue full; retry later"})

@@ -81,7 +81,14 @@ func (ms Matchers) Matches(k Key) bool {
 // (\\, \" and \n). An optional metric name before the braces means
 // __name__="name". The empty string (or "{}") matches every series.
 // Errors are *anomaly.Error with CodeInvalidArgument.
+//
+// A selector is bounded: MaxSelectorLen bytes, MaxMatchers matchers,
+// regular expressions of MaxRegexLen bytes and MaxRegexCost (see
+// matcherlimits.go). Compiled expressions are cached.
 func ParseMatchers(s string) (Matchers, error) {
+	if err := checkSelector(s); err != nil {
+		return nil, err
+	}
 	p := parser{s: s}
 	var ms Matchers
 	p.skipSpace()
@@ -112,7 +119,9 @@ func ParseMatchers(s string) (Matchers, error) {
 			if err != nil {
 				return nil, err
 			}
-			ms = append(ms, m)
+			if ms = append(ms, m); len(ms) > MaxMatchers {
+				return nil, tooManyMatchers(s)
+			}
 			p.skipSpace()
 			if p.i >= len(s) {
 				return nil, matcherErr(s, "unexpected end at byte %d, want ',' or '}'", p.i)
@@ -177,9 +186,9 @@ func (p *parser) matcher() (*Matcher, error) {
 		m.Value = unescape(raw)
 	}
 	if m.Type == MatchRegexp || m.Type == MatchNotRegexp {
-		re, err := regexp.Compile("^(?s:" + m.Value + ")$")
+		re, err := compileMatcherRegexp(s, m.Name, m.Value)
 		if err != nil {
-			return nil, matcherErr(s, "invalid regular expression %q for label %q: %v", m.Value, m.Name, err)
+			return nil, err
 		}
 		m.re = re
 	}

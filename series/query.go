@@ -96,6 +96,9 @@ func (e *Engine) WhatIf(ctx context.Context, series string, samples []anomaly.Sa
 		if math.IsNaN(s.Value) || math.IsInf(s.Value, 0) {
 			return nil, anomaly.FieldError(anomaly.CodeInvalidValue, i, "value", "value %v is not a finite number", s.Value)
 		}
+		if !models.ValueInRange(s.Value) {
+			return nil, valueRangeError(i, s.Value)
+		}
 	}
 	sh.mu.RLock()
 	idx, ok := sh.find(k)
@@ -173,30 +176,40 @@ func (e *Engine) List(ctx context.Context, match string, limit int, cursor strin
 	// Keep the limit+1 smallest matching keys after the cursor in a max-heap;
 	// the extra one tells whether there is a next page.
 	h := &pageHeap{}
+	// Each shard is scanned in chunks of ListChunk slots, one read lock
+	// each, so that ingest into the shard waits for one chunk at most,
+	// and the scan stops between chunks when ctx ends (the client left).
 	for _, sh := range e.shards {
-		if err := ctx.Err(); err != nil {
-			return anomaly.SeriesPage{}, fmt.Errorf("series: list: %w", err)
+		for from := 0; ; from += ListChunk {
+			if err := ctx.Err(); err != nil {
+				return anomaly.SeriesPage{}, fmt.Errorf("series: list: %w", err)
+			}
+			sh.mu.RLock()
+			n := len(sh.keys)
+			for i := from; i < min(from+ListChunk, n); i++ {
+				key := sh.keys[i]
+				if key == "" || (cursor != "" && key <= after) {
+					continue
+				}
+				if len(*h) > limit && key >= (*h)[0].Series {
+					continue
+				}
+				if len(ms) > 0 && !ms.Matches(keyFromCanonical(key, sh.slot(int32(i)).hash)) {
+					continue
+				}
+				s := sh.summary(int32(i))
+				if len(*h) <= limit {
+					heap.Push(h, s)
+				} else {
+					(*h)[0] = s
+					heap.Fix(h, 0)
+				}
+			}
+			sh.mu.RUnlock()
+			if from+ListChunk >= n {
+				break
+			}
 		}
-		sh.mu.RLock()
-		for i, key := range sh.keys {
-			if key == "" || (cursor != "" && key <= after) {
-				continue
-			}
-			if len(*h) > limit && key >= (*h)[0].Series {
-				continue
-			}
-			if len(ms) > 0 && !ms.Matches(keyFromCanonical(key, sh.slot(int32(i)).hash)) {
-				continue
-			}
-			s := sh.summary(int32(i))
-			if len(*h) <= limit {
-				heap.Push(h, s)
-			} else {
-				(*h)[0] = s
-				heap.Fix(h, 0)
-			}
-		}
-		sh.mu.RUnlock()
 	}
 	page := anomaly.SeriesPage{Series: []anomaly.SeriesSummary(*h)}
 	slices.SortFunc(page.Series, func(a, b anomaly.SeriesSummary) int { return strings.Compare(a.Series, b.Series) })
@@ -209,6 +222,9 @@ func (e *Engine) List(ctx context.Context, match string, limit int, cursor strin
 	}
 	return page, nil
 }
+
+// ListChunk is the number of slots List scans per shard lock.
+const ListChunk = 256
 
 // pageHeap is a max-heap of summaries by series key.
 type pageHeap []anomaly.SeriesSummary

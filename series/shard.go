@@ -146,6 +146,9 @@ func (sh *shard) apply(b *subBatch) {
 		}
 		if !ok {
 			idx = sh.create(it.hash, it.key)
+		} else if sh.keys[idx] != it.key {
+			o.code = outCollision // never merge two series' models
+			continue
 		}
 		sl := sh.slot(idx)
 		var r models.Result

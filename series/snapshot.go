@@ -44,9 +44,38 @@ type ExportStats struct {
 	MaxPause time.Duration
 	// Locked is the total time shard locks were held.
 	Locked time.Duration
+	// Unhealthy is the number of series left out because their model
+	// failed models.Model.Check (a state a snapshot could not hold); their
+	// first keys, at most MaxUnhealthyKeys, are in UnhealthyKeys.
+	Unhealthy     int
+	UnhealthyKeys []string
 }
 
-// Export calls fn with every live series, shard by shard, in chunks of at
+// MaxUnhealthyKeys bounds ExportStats.UnhealthyKeys.
+const MaxUnhealthyKeys = 10
+
+// dropUnhealthy removes from buf, in place, the series whose model fails
+// Check, counting them in st. It runs with no lock held.
+func dropUnhealthy(buf []SeriesState, st *ExportStats) []SeriesState {
+	out := buf[:0]
+	for i := range buf {
+		if buf[i].Model.Check() != nil {
+			st.Unhealthy++
+			if len(st.UnhealthyKeys) < MaxUnhealthyKeys {
+				st.UnhealthyKeys = append(st.UnhealthyKeys, buf[i].Key)
+			}
+			continue
+		}
+		out = append(out, buf[i])
+	}
+	clear(buf[len(out):])
+	return out
+}
+
+// Export calls fn with every live series whose model passes
+// models.Model.Check (the others are counted in ExportStats.Unhealthy and
+// left out, so that one damaged model never makes a snapshot unreadable),
+// shard by shard, in chunks of at
 // most chunk series (0 means DefaultExportChunk). It holds a shard's read
 // lock only while it copies one chunk, so a shard goroutine waits for at
 // most one chunk copy (ExportStats.MaxPause) and fn, which may be slow
@@ -96,6 +125,7 @@ func (e *Engine) Export(ctx context.Context, chunk int, fn func([]SeriesState) e
 			st.Chunks++
 			st.Locked += held
 			st.MaxPause = max(st.MaxPause, held)
+			buf = dropUnhealthy(buf, &st)
 			if len(buf) > 0 {
 				st.Series += len(buf)
 				if err := fn(buf); err != nil {

@@ -70,6 +70,9 @@ type Config struct {
 	// ticker's, the restart reconciliation's): the notification hub gives
 	// the anomaly its incident key there. It must not block.
 	Observe func(anomaly.Event)
+	// PeerLimits bound the peer rules and their windows; the windows are
+	// capped by Engine.MaxSeries.
+	PeerLimits peers.RuleLimits
 	// Now is the clock of the Writer and of the reconciliation; default
 	// time.Now.
 	Now func() time.Time
@@ -175,6 +178,8 @@ func Open(cfg Config) (*Service, error) {
 		NextID:     s.engine.NextAnomalyID,
 		Limits:     s.engine.Limits(),
 		Rules:      rules,
+		MaxSeries:  cfg.Engine.MaxSeries,
+		RuleLimits: cfg.PeerLimits,
 	}); err != nil {
 		return nil, err
 	}

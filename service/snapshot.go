@@ -161,16 +161,23 @@ var errPartialRestore = errors.New("snapshot restore failed after loading part o
 func (s *Snapshots) load(g snapshot.Generation) error {
 	start := time.Now()
 	var scratch models.Model
-	n := 0
+	n, bad := 0, 0
+	var firstBad error
 	h, err := readPipelined(g.Path, false, func(b *rawBatch) error {
 		for i := range b.states {
 			if err := scratch.UnmarshalBinary(b.model(i)); err != nil {
-				return fmt.Errorf("record %d: %w", n+i, err)
+				// One bad model costs its series, not the file.
+				if bad++; firstBad == nil {
+					firstBad = fmt.Errorf("record %d: %w", n+i, err)
+				}
 			}
 		}
 		n += len(b.states)
 		return nil
 	})
+	if err == nil && n > 0 && bad == n {
+		err = firstBad
+	}
 	if err == nil {
 		err = models.CheckVersion(h.ModelVersion)
 	}
@@ -187,13 +194,19 @@ func (s *Snapshots) load(g snapshot.Generation) error {
 		lastLog  = time.Now()
 		loadFrom = time.Now()
 	)
+	skipped := 0
 	_, err = readPipelined(g.Path, true, func(b *rawBatch) error {
+		good := b.states[:0]
 		for i := range b.states {
 			if err := b.states[i].Model.UnmarshalBinary(b.model(i)); err != nil {
-				return err
+				if skipped++; skipped <= series.MaxUnhealthyKeys {
+					s.log.Error("snapshot series skipped: its model does not decode", "series", b.states[i].Key, "reason", err.Error())
+				}
+				continue
 			}
+			good = append(good, b.states[i])
 		}
-		st, err := s.engine.Import(b.states)
+		st, err := s.engine.Import(good)
 		if err != nil {
 			return err
 		}
@@ -219,6 +232,9 @@ func (s *Snapshots) load(g snapshot.Generation) error {
 		"dropped", total.Dropped, "took", took.Round(time.Millisecond),
 		"series_per_second", int(float64(done)/max(took.Seconds(), 1e-9)),
 		"age", time.Since(h.Created).Round(time.Second))
+	if skipped > 0 {
+		s.log.Error("snapshot series skipped: their model does not decode; every other series was restored", "skipped", skipped)
+	}
 	if total.Dropped > 0 {
 		s.log.Warn("snapshot series not restored: key no longer valid under the key limits, or over the series cap",
 			"dropped", total.Dropped)
@@ -453,6 +469,10 @@ func (s *Snapshots) writeLocked(ctx context.Context) (SnapshotResult, error) {
 	if err != nil {
 		w.Abort()
 		return SnapshotResult{}, err
+	}
+	if st.Unhealthy > 0 {
+		s.log.Error("series left out of the snapshot: their model holds a non-finite value",
+			"series", st.Unhealthy, "keys", st.UnhealthyKeys)
 	}
 	w.SetLastAnomalyID(uint64(s.engine.LastAnomalyID()))
 	g, err := w.Commit()

@@ -116,12 +116,24 @@ type Scale struct {
 	Med, Mean float32
 }
 
+// MeanClip bounds the influence of one residual on Scale's mean: the
+// residual folded into the mean is at most MeanClip times the larger of the
+// current mean and median. A persistent rise of volatility is still
+// followed (the mean may grow by a factor 1+b*(MeanClip-1) per
+// observation), but one point of 1e30 in a series of unit noise no longer
+// inflates the scale for thousands of points.
+const MeanClip = 100
+
 // Update folds in the absolute residual absr: the median moves by rate a
-// (multiplicatively), the mean by rate b.
+// (multiplicatively), the mean by rate b, with absr clipped to MeanClip
+// times the current scale.
 func (s *Scale) Update(absr, a, b float64) {
 	if s.Med == 0 && s.Mean == 0 {
 		s.Med, s.Mean = float32(absr), float32(absr)
 		return
+	}
+	if lim := MeanClip * math.Max(float64(s.Mean), float64(s.Med)); lim > 0 && absr > lim {
+		absr = lim
 	}
 	s.Med = float32(Median(float64(s.Med), absr, a, 0))
 	s.Mean = float32(EWMA(float64(s.Mean), absr, b))

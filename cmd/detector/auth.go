@@ -163,6 +163,7 @@ func loopback(listen string) bool {
 func (m *Main) serveOn(ln net.Listener) error {
 	rt := m.cfg.Auth.rt
 	if rt == nil {
+		defer m.watchHUPWithoutReload()()
 		return m.srv.Serve(ln)
 	}
 	stop := rt.watch(syscall.SIGHUP)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/anomalyd/detector/api"
 	"github.com/anomalyd/detector/models"
 )
 
@@ -64,4 +65,39 @@ func (m *modelFlags) config() (models.Config, error) {
 		return c, fmt.Errorf("model flags: %w", err)
 	}
 	return c, nil
+}
+
+// listFlag is a comma-separated list flag.
+type listFlag struct{ p *[]string }
+
+func (l listFlag) String() string {
+	if l.p == nil {
+		return ""
+	}
+	return strings.Join(*l.p, ",")
+}
+
+func (l listFlag) Set(s string) error {
+	*l.p = nil
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			*l.p = append(*l.p, v)
+		}
+	}
+	return nil
+}
+
+// bindGuardFlags binds the limits against slow and cross-site clients
+// (api.GuardConfig).
+func bindGuardFlags(fs *flag.FlagSet, g *api.GuardConfig) {
+	d := api.DefaultGuardConfig()
+	fs.IntVar(&g.MaxBodyReaders, "max-body-readers", d.MaxBodyReaders, "request bodies received at once (a client gets at most a quarter once half are taken); bodies are read before a --max-in-flight turn is taken")
+	fs.Int64Var(&g.BodyMinRate, "body-min-rate", d.BodyMinRate, "slowest average rate, bytes/s, at which a body may arrive after a 2 s grace (408 below)")
+	fs.DurationVar(&g.BodyTimeout, "body-timeout", d.BodyTimeout, "time allowed to receive a whole request body (408 beyond)")
+	fs.DurationVar(&g.AnswerTimeout, "write-timeout", d.AnswerTimeout, "time allowed to send an answer once it is ready; a client that does not read is cut off")
+	fs.IntVar(&g.MaxErrors, "max-errors", d.MaxErrors, "item errors listed in an ingest answer (the rest are counted in errors_omitted)")
+	fs.DurationVar(&g.QueryTimeout, "query-timeout", d.QueryTimeout, "time one series or anomaly listing may scan (503 beyond)")
+	fs.IntVar(&g.MaxQueries, "max-queries", d.MaxQueries, "series and anomaly listings served at once (429 beyond, after --in-flight-wait)")
+	fs.Var(listFlag{&g.AllowedHosts}, "allowed-hosts", "comma-separated Host names answered besides loopback names while listening on loopback (\"*\": any); when set on another address, only these")
+	fs.Var(listFlag{&g.AllowedOrigins}, "cors-allowed-origins", "comma-separated origins (scheme://host[:port]) whose web pages may call the API; any other Origin is refused (403)")
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -19,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/anomalyd/detector/internal/procstat"
 )
 
 // Overload test settings. The service runs with 2 shards of 2 queued
@@ -169,41 +170,6 @@ func (s *loadStats) worker(ctx context.Context, c *http.Client, base string, w i
 	}
 }
 
-// vmRSS returns the resident set size of process pid in bytes.
-func vmRSS(pid int) (int64, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			return kb << 10, err
-		}
-	}
-	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
-}
-
-// cpuTime returns the user plus system CPU time process pid has used.
-func cpuTime(pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	// Fields after the command name, which is in parentheses: utime and
-	// stime are the 12th and 13th, in clock ticks (100 per second).
-	_, rest, _ := bytes.Cut(b, []byte(") "))
-	f := strings.Fields(string(rest))
-	if len(f) < 13 {
-		return 0
-	}
-	u, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(u+st) * 10 * time.Millisecond
-}
-
 // probeRun is a TestOverloadProbe process: latency probes of /healthz
 // and GET /api/v1/detect of one or more services, from a process of its
 // own so that the load generator's goroutines do not delay the probe's
@@ -277,8 +243,10 @@ func TestOverload(t *testing.T) {
 	if testing.Short() {
 		t.Skip("overload test: about 20 s against the real binary")
 	}
+	// --body-min-rate 1: the generator shares the machine, and a body it
+	// is slow to send is its own slowness, not a slow client to cut off.
 	p := startBinary(t, "--shards", strconv.Itoa(overloadShards), "--queue-depth", strconv.Itoa(overloadQueueDepth),
-		"--max-body-bytes", strconv.Itoa(overloadBodyLimit), "--max-ingest-rate", strconv.Itoa(overloadRate), "--log-level", "error")
+		"--max-body-bytes", strconv.Itoa(overloadBodyLimit), "--max-ingest-rate", strconv.Itoa(overloadRate), "--log-level", "error", "--body-min-rate", "1")
 	pid := p.cmd.Process.Pid
 	hard, cancelHard := context.WithTimeout(context.Background(), 3*overloadMeasure+overloadDuration+5*time.Second)
 	defer cancelHard()
@@ -299,7 +267,7 @@ func TestOverload(t *testing.T) {
 	go func() {
 		defer close(rssDone)
 		for {
-			if rss, err := vmRSS(pid); err == nil && rss > rssPeak.Load() {
+			if rss, err := procstat.RSS(pid); err == nil && rss > rssPeak.Load() {
 				rssPeak.Store(rss)
 			}
 			select {
@@ -333,7 +301,7 @@ func TestOverload(t *testing.T) {
 	// twin: the twin's latency is what the host itself (other processes,
 	// this generator) adds, which the service cannot help.
 	twin := startBinary(t, "--shards", strconv.Itoa(overloadShards), "--queue-depth", strconv.Itoa(overloadQueueDepth),
-		"--max-body-bytes", strconv.Itoa(overloadBodyLimit), "--max-ingest-rate", strconv.Itoa(overloadRate), "--log-level", "error")
+		"--max-body-bytes", strconv.Itoa(overloadBodyLimit), "--max-ingest-rate", strconv.Itoa(overloadRate), "--log-level", "error", "--body-min-rate", "1")
 	resp, err := client.Post(twin.Base+"/api/v1/points", "application/json",
 		bytes.NewReader(pointsBody(nil, loadSeries(0), base, 10, 0)))
 	if err != nil {
@@ -351,14 +319,14 @@ func TestOverload(t *testing.T) {
 	perWorker := absorbRate * overloadFactor / overloadWorkers / overloadBatch // requests/s
 	interval := time.Duration(float64(time.Second) / perWorker)
 	load := &loadStats{}
-	srvCPU, genCPU := cpuTime(pid), cpuTime(os.Getpid())
+	srvCPU, genCPU := cpuOf(pid), cpuOf(os.Getpid())
 	lctx, cancel := context.WithTimeout(hard, overloadDuration)
 	for w := range overloadWorkers {
 		wg.Go(func() { load.worker(lctx, client, p.Base, w, interval, &startMs[w]) })
 	}
 	wg.Wait()
 	cancel()
-	srvCPU, genCPU = cpuTime(pid)-srvCPU, cpuTime(os.Getpid())-genCPU
+	srvCPU, genCPU = cpuOf(pid)-srvCPU, cpuOf(os.Getpid())-genCPU
 	pr, probeFail := probes.wait()
 	stopRSS()
 	<-rssDone
@@ -480,4 +448,10 @@ func TestOverloadProbe(t *testing.T) {
 	if fail != "" {
 		fmt.Printf("PROBEFAIL %s\n", fail)
 	}
+}
+
+// cpuOf is the CPU time process pid has used, 0 when it cannot be read.
+func cpuOf(pid int) time.Duration {
+	d, _ := procstat.CPUTime(pid)
+	return d
 }

@@ -72,6 +72,8 @@ type Config struct {
 	// (webhooks, Alertmanager, remediation actions) may reach although
 	// they are private, loopback or link-local (--allow-destination).
 	AllowDestinations []string
+	// PeerLimits bound the peer rules and their windows.
+	PeerLimits peers.RuleLimits
 }
 
 // DefaultShutdownTimeout is the time allowed to drain on SIGTERM.
@@ -108,6 +110,9 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = DefaultShutdownTimeout
 	}
+	if cfg.API.Guard.Listen == "" {
+		cfg.API.Guard.Listen = cfg.Listen
+	}
 	if cfg.Model == (models.Config{}) {
 		cfg.Model = models.DefaultConfig()
 	}
@@ -136,6 +141,7 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 	}
 	svc, err := service.Open(service.Config{
 		Observe:           m.hub.Observe,
+		PeerLimits:        cfg.PeerLimits,
 		DataDir:           cfg.Persist.DataDir,
 		MaxAnomalies:      cfg.MaxAnomalies,
 		TimelineRetention: cfg.Persist.TimelineRetention,
@@ -221,8 +227,12 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       2 * time.Minute,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// A backstop: the API sets tighter deadlines per body and answer
+		// (--body-timeout, --write-timeout).
+		WriteTimeout:   3 * time.Minute,
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	return m, nil
 }
@@ -352,6 +362,9 @@ func parseServe(args []string, stderr io.Writer) (Config, *slog.Logger, error) {
 	bindNotifyFlags(fs, &cfg.Notify)
 	bindRemediateFlags(fs, &cfg.Remediate)
 	bindInfluxFlags(fs, &cfg.Influx, &cfg.API.BucketLabel)
+	bindGuardFlags(fs, &cfg.API.Guard)
+	fs.IntVar(&cfg.PeerLimits.MaxRules, "peer-max-rules", peers.DefaultMaxRules, "peer rules kept at most")
+	fs.Int64Var(&cfg.PeerLimits.MaxWindowBytes, "peer-window-bytes", 0, "memory the peer windows may take: a rule is refused when --max-series x (window + 1) x 4 bytes exceeds it (0: --max-series x 512 bytes)")
 	fs.Usage = func() { usageWithEnv(fs, "serve") }
 	settings, err := parseWithEnv(fs, args)
 	if err != nil {

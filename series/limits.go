@@ -1,0 +1,17 @@
+package series
+
+import (
+	"github.com/anomalyd/detector/anomaly"
+	"github.com/anomalyd/detector/models"
+)
+
+// MaxKeyLenBound is the largest Limits.MaxKeyLen the engine takes: a
+// snapshot record holds a key of at most 65,536 bytes (snapshot.MaxKeyBytes),
+// and a longer limit would make every snapshot fail.
+const MaxKeyLenBound = 1 << 16
+
+// valueRangeError is the error of a finite value beyond ±models.MaxValue.
+func valueRangeError(i int, v float64) *anomaly.Error {
+	return anomaly.FieldError(anomaly.CodeValueRange, i, "value",
+		"value %g is beyond ±%g, the largest magnitude a model learns", v, models.MaxValue)
+}
