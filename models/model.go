@@ -446,39 +446,12 @@ func (m *Model) Update(c *Config, tsMs int64, v float64) Result {
 	if tsMs <= m.lastTs {
 		return r
 	}
-	// A value of extreme magnitude (near the float64 range) can overflow
-	// the model's sums and float32 scales into Inf or NaN, which would
-	// spoil every later verdict and make the series unencodable (a
-	// snapshot holding it would not restore). Such a point is learned on
-	// a copy first and, when the state would not be finite, scored but not
-	// learned. Ordinary values skip the check.
-	var saved Model
-	guard := math.Abs(v) > hugeValue || math.Abs(m.fast) > hugeValue || math.Abs(m.slow) > hugeValue
-	if guard {
-		saved = *m
-	}
 	r.Learned = true
 	m.nov = nd
 	m.learn(c, &k, tsMs, v)
-	if guard && !m.encodable() {
-		*m = saved
-		r.Learned = false
-	}
 	m.transition(c, &r)
 	m.last = compact(&r)
 	return r
-}
-
-// hugeValue is the magnitude beyond which Update checks that learning a
-// point leaves the state finite (float32 scales overflow near 3.4e38).
-const hugeValue = 1e15
-
-// encodable reports whether the state would survive its own encoding
-// (every level, scale and range finite).
-func (m *Model) encodable() bool {
-	var buf [1024]byte
-	var x Model
-	return x.UnmarshalBinary(m.AppendBinary(buf[:0])) == nil
 }
 
 func compact(r *Result) Result32 {
