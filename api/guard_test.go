@@ -68,6 +68,11 @@ func TestGuardedRequests(t *testing.T) {
 		{"v6 loopback host", "GET", "/healthz", "", "", "", "[::1]:8080", "", 200},
 		{"listed host", "GET", "/healthz", "", "", "", "detector.internal:8080", "", 200},
 		{"HEAD", "HEAD", "/healthz", "", "", "", "", "", 200},
+		// A POST without a body needs no Content-Type (webhook test, approve):
+		// it reaches the handler, which finds no JSON to decode.
+		{"no body, no type", "POST", "/api/v1/points", "", "", "", "", "", 400},
+		{"no body, foreign origin", "POST", "/api/v1/points", "", "", "http://evil.example", "", "", 403},
+		{"body, no type", "POST", "/api/v1/points", "", "", "", "", `{"points":[]}`, 415},
 	} {
 		e := newEnv(t, Config{Guard: GuardConfig{Listen: "127.0.0.1:8080", AllowedHosts: []string{"detector.internal"},
 			AllowedOrigins: []string{"http://console.example"}}})
