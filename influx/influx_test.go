@@ -148,7 +148,9 @@ func TestSinkWriteFailuresAndEvents(t *testing.T) {
 	if got := testutil.ToFloat64(s.dropped.WithLabelValues("write_failed")); got != 3 {
 		t.Errorf("write_failed = %v, want 3", got)
 	}
-	batch := []eventlog.Entry{{Seq: 7, Event: anomaly.Event{Kind: anomaly.EventOpened, AnomalyID: 2, AnomalyKind: anomaly.KindPoint, Series: "x", At: time.Unix(10, 0)}}}
+	batch := []eventlog.Entry{{Seq: 7, Event: anomaly.Event{Kind: anomaly.EventOpened, AnomalyID: 2, AnomalyKind: anomaly.KindPoint, Series: "x", At: time.Unix(10, 0)}},
+		// a remediation decision is not written as an anomaly event
+		{Seq: 8, Event: anomaly.Event{Kind: anomaly.EventRemediation, AnomalyID: 2, AnomalyKind: anomaly.KindPoint, Series: "x", At: time.Unix(11, 0)}}}
 	if err := s.HandleEvents(context.Background(), batch); err == nil {
 		t.Error("a failed event write returned nil: the cursor would move past unwritten events")
 	}

@@ -205,6 +205,11 @@ func (s *Sink) HandleEvents(ctx context.Context, batch []eventlog.Entry) error {
 	pts := make([]*write.Point, 0, len(batch))
 	for _, e := range batch {
 		ev := e.Event
+		if ev.Kind == anomaly.EventRemediation {
+			// A remediation decision carries no verdict (value, bounds
+			// 0): it is not an anomaly event.
+			continue
+		}
 		p := write.NewPointWithMeasurement(s.o.EventMeasurement)
 		p.AddTag("series", ev.Series)
 		p.AddTag("kind", string(ev.Kind))
@@ -222,6 +227,9 @@ func (s *Sink) HandleEvents(ctx context.Context, batch []eventlog.Entry) error {
 		}
 		p.SetTime(at)
 		pts = append(pts, p)
+	}
+	if len(pts) == 0 {
+		return nil
 	}
 	wctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
 	defer cancel()
