@@ -1176,6 +1176,11 @@ func (x *Remediator) argv(c *compiled, d Data) ([]string, error) {
 		if err != nil {
 			return nil, fmt.Errorf("arg %d: %w", i, err)
 		}
+		if strings.HasPrefix(a, "-") && !strings.HasPrefix(cmd.Args[i], "-") {
+			// The dash comes from the anomaly's data (a label value anyone
+			// who can write points chooses): it would pass as an option.
+			return nil, fmt.Errorf("arg %d renders to %q, which starts with '-' from the anomaly's data: refused as an option", i, a)
+		}
 		argv = append(argv, a)
 	}
 	return argv, nil

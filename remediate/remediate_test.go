@@ -617,3 +617,27 @@ func TestOldActionsArePruned(t *testing.T) {
 		t.Fatal("pruned state came back after a restart")
 	}
 }
+
+// A label value starting with '-' is not passed to a command where the
+// configured argument does not start with one: it would be an option.
+func TestCommandArgumentFromDataIsNoOption(t *testing.T) {
+	c := map[string]Command{}
+	cmds, err := os.CreateTemp(t.TempDir(), "cmds*.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprint(cmds, `{"commands": {"drain": {"path": "/bin/echo", "args": ["drain", "{{.Labels.instance}}", "--host={{.Labels.instance}}"]}}}`)
+	cmds.Close()
+	if c, err = LoadCommands(cmds.Name()); err != nil {
+		t.Fatal(err)
+	}
+	x := &Remediator{opts: Options{Commands: c}}
+	rule := &compiled{rule: Rule{Action: Action{Type: "command", Command: "drain"}}}
+	argv, err := x.argv(rule, Data{Labels: map[string]string{"instance": "i-0abc"}})
+	if err != nil || strings.Join(argv, " ") != "/bin/echo drain i-0abc --host=i-0abc" {
+		t.Fatalf("argv = %q, %v", argv, err)
+	}
+	if argv, err := x.argv(rule, Data{Labels: map[string]string{"instance": "--all"}}); err == nil {
+		t.Fatalf("argv = %q: a label value became an option", argv)
+	}
+}
