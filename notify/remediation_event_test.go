@@ -1,6 +1,8 @@
 package notify
 
 import (
+	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -74,5 +76,29 @@ func TestAlertmanagerIgnoresRemediationEvents(t *testing.T) {
 	eventually(t, "the other alert", func() bool { return len(am.alerts()) == 1 })
 	if a := am.alerts()[0]; a.Labels["svc"] != "web" {
 		t.Fatalf("active alert %v: the resolved one came back", a.Labels)
+	}
+}
+
+// Subscriptions and silences are bounded: each webhook reads the log on
+// its own, and every event is checked against every current silence.
+func TestWebhookAndSilenceCounts(t *testing.T) {
+	log, cur := eventlog.NewMemory(0, 0), eventlog.NewMemoryCursors()
+	h := newHub(t, fastOptions(log, cur))
+	ctx := context.Background()
+	for i := range MaxWebhooks {
+		addWebhook(t, h, fmt.Sprintf("http://127.0.0.1:9/h%d", i), WebhookSpec{Enabled: ptr(false)})
+	}
+	u := "http://127.0.0.1:9/one-more"
+	if _, err := h.AddWebhook(ctx, WebhookSpec{URL: &u}); err == nil {
+		t.Fatalf("webhook %d accepted", MaxWebhooks+1)
+	}
+	now := time.Now()
+	for i := range MaxSilences {
+		if _, err := h.AddSilence(ctx, Silence{Matchers: fmt.Sprintf(`{host="h%d"}`, i), EndsAt: now.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := h.AddSilence(ctx, Silence{Matchers: `{host="x"}`, EndsAt: now.Add(time.Hour)}); err == nil {
+		t.Fatalf("silence %d accepted", MaxSilences+1)
 	}
 }

@@ -49,6 +49,11 @@ func invalid(field, format string, args ...any) error {
 	return e
 }
 
+// MaxSilences is the most silences that have not ended, kept at once:
+// every event (and, while a skip_learning silence is active, every point)
+// is checked against them.
+const MaxSilences = 10_000
+
 // AddSilence validates and stores s; StartsAt defaults to now, ID and
 // CreatedAt are set.
 func (h *Hub) AddSilence(_ context.Context, s Silence) (Silence, error) {
@@ -65,6 +70,17 @@ func (h *Hub) AddSilence(_ context.Context, s Silence) (Silence, error) {
 	}
 	if s.EndsAt.IsZero() || !s.EndsAt.After(s.StartsAt) {
 		return Silence{}, invalid("ends_at", "ends_at must be after starts_at")
+	}
+	h.mu.Lock()
+	current := 0
+	for _, sl := range h.silences {
+		if sl.EndsAt.After(now) {
+			current++
+		}
+	}
+	h.mu.Unlock()
+	if current >= MaxSilences {
+		return Silence{}, invalid("matchers", "%d silences have not ended yet, the most kept at once: delete some first", current)
 	}
 	s.ID, s.CreatedAt, s.ms = newID("sil_"), now, ms
 	b, _ := json.Marshal(s)

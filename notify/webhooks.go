@@ -178,6 +178,10 @@ func (h *Hub) validateSpec(w *Webhook, s WebhookSpec) (series.Matchers, error) {
 	return ms, nil
 }
 
+// MaxWebhooks is the most webhook subscriptions: each reads the event
+// log on its own and is sent every event it selects.
+const MaxWebhooks = 1000
+
 // AddWebhook creates a subscription and returns it with its secret, the
 // only time the secret is shown. It starts at the end of the event log:
 // it receives the events that happen from now on.
@@ -192,6 +196,12 @@ func (h *Hub) AddWebhook(_ context.Context, s WebhookSpec) (Webhook, error) {
 		return Webhook{}, err
 	}
 	ep := &endpoint{h: h, id: w.ID, w: w, ms: ms, secrets: []secretEntry{{Secret: NewSecret()}}}
+	h.mu.Lock()
+	n := len(h.webhooks)
+	h.mu.Unlock()
+	if n >= MaxWebhooks {
+		return Webhook{}, invalid("url", "%d webhooks are subscribed, the most there can be: delete one first", n)
+	}
 	if err := h.saveEndpoint(ep); err != nil {
 		return Webhook{}, err
 	}
