@@ -190,6 +190,8 @@ type Deps struct {
 	Peers Peers
 	// PeerDetect serves POST /api/v1/peers/detect.
 	PeerDetect PeerDetectFunc
+	// History serves GET /api/v1/series/{series}/history (history.go).
+	History HistoryReader
 	// Canonical, when set, turns the series parameter of the anomaly
 	// listing into the form the engine records on the timeline (labels
 	// sorted), so that filters match however the client orders labels.
@@ -285,6 +287,7 @@ func (a *API) routes() *mux.Router {
 	r.Handle(v1+"/detect/batch", a.wrap(a.batch)).Methods(http.MethodPost)
 	r.Handle(v1+"/series", a.wrap(a.listSeries)).Methods(http.MethodGet)
 	r.Handle(v1+"/series/{series}", a.wrap(a.getSeries)).Methods(http.MethodGet)
+	r.Handle(v1+"/series/{series}/history", a.wrap(a.getHistory)).Methods(http.MethodGet)
 	r.Handle(v1+"/anomalies", a.wrap(a.listAnomalies)).Methods(http.MethodGet)
 	r.Handle(v1+"/anomalies/{id}", a.wrap(a.getAnomaly)).Methods(http.MethodGet)
 	r.Handle(v1+"/peers/rules", a.wrap(a.addPeerRule)).Methods(http.MethodPost)

@@ -184,6 +184,9 @@ func (sh *shard) apply(b *subBatch) {
 		}
 		if r.Learned {
 			sl.lastTs, sl.lastID, sl.needPoints = it.ts, id, int32(r.NeedPoints)
+			if e.observer != nil {
+				sh.observe(idx, it.ts, it.v, &r, id)
+			}
 		}
 		o.set(&r, id)
 	}

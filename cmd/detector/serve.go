@@ -49,6 +49,8 @@ type Config struct {
 	SnapshotInterval time.Duration
 	// Auth: bearer tokens and TLS (auth.go).
 	Auth AuthConfig
+	// Console: the web console and its recent history (console.go).
+	Console ConsoleConfig
 }
 
 // Main is the running service: the engine, the timeline and the HTTP
@@ -161,6 +163,7 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 		return nil, err
 	}
 	m.engine = eng
+	hist := m.newHistory(eng) // console.go
 	limits := eng.Limits()
 	m.peers, err = peers.New(context.Background(), peers.Options{
 		Logger:     log.With("component", "peers"),
@@ -186,6 +189,7 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 		Timeline:   m.timeline,
 		Peers:      m.peers,
 		PeerDetect: peers.DetectMembers,
+		History:    hist,
 		Batch: func(_ context.Context, samples []anomaly.Sample, period int64) (anomaly.BatchResult, error) {
 			return models.DetectBatch(samples, period, cfg.Batch)
 		},
@@ -201,6 +205,7 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 	var h http.Handler = handler
 	if err == nil {
 		h, err = m.secure(handler)
+		h = m.withConsole(h) // console.go
 	}
 	if err != nil {
 		eng.Close(context.Background())
@@ -317,6 +322,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	bindPersistFlags(fs, &cfg.Persist)
 	fs.DurationVar(&cfg.SnapshotInterval, "snapshot-interval", time.Minute, "how often baselines are snapshotted to --data-dir (a crash loses at most this much learning)")
 	bindAuthFlags(fs, &cfg.Auth)
+	bindConsoleFlags(fs, &cfg.Console)
 	if err := applyEnv(fs); err != nil {
 		return err
 	}
