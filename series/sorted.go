@@ -16,7 +16,7 @@ import (
 // Sort orders of ListSorted.
 const (
 	SortScore = "score" // score descending, then key
-	SortState = "state" // anomalous, normal, learning; then score descending, then key
+	SortState = "state" // anomalous or in an open anomaly, normal, learning; then score descending, then key
 )
 
 // sortKey is the position of a summary in a sorted listing.
@@ -86,7 +86,11 @@ func (e *Engine) ListSorted(ctx context.Context, match, by string, limit int, cu
 			}
 			sl := sh.slot(int32(i))
 			_, _, r := sl.model.Last()
-			k := sortKey{state: r.State, score: anomaly.Finite(float64(r.Score)), key: key}
+			st := r.State
+			if sl.anomalyID != 0 {
+				st = anomaly.StateAnomalous // in an open anomaly: in trouble
+			}
+			k := sortKey{state: st, score: anomaly.Finite(float64(r.Score)), key: key}
 			if hasAfter && order(k, after) <= 0 {
 				continue
 			}

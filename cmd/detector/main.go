@@ -2,6 +2,7 @@
 //
 //	detector serve             run the REST service
 //	detector replay FILE.csv   score a timestamp,value CSV with the service's model
+//	detector demo              a simulated fleet with incidents, and the console to see it
 //
 // Every flag can also be set through the environment: DETECTOR_ followed by
 // the flag name in upper case with dashes as underscores (--listen →
@@ -36,6 +37,7 @@ func usage(w io.Writer) {
 commands:
   serve    run the REST service (see detector serve -h)
   replay   score a timestamp,value CSV file with the service's model
+  demo     a simulated streaming fleet with incidents, pushed into a service it starts (see detector demo -h)
 `)
 }
 
@@ -49,6 +51,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return serve(ctx, args[1:], stderr)
 	case "replay":
 		return replay(args[1:], stdout, stderr)
+	case "demo":
+		return demoCmd(ctx, args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		usage(stdout)
 		return nil
