@@ -98,6 +98,13 @@ function fmtTime(t) {
   return d.toISOString().replace("T", " ").replace(/\.\d+Z$/, "Z").replace(/:\d\dZ$/, "Z");
 }
 
+function fmtShort(t) {
+  if (!t) return "–";
+  const d = new Date(t);
+  if (isNaN(d)) return String(t);
+  return d.toISOString().slice(5, 16).replace("T", " ");
+}
+
 function ago(t) {
   const s = (Date.now() - new Date(t).getTime()) / 1000;
   if (!isFinite(s)) return "";
@@ -560,8 +567,8 @@ function anomalyRow(a) {
     h("td", { class: "mono muted" }, "#" + a.id),
     h("td", {}, h("span", { class: "kind " + a.kind }, a.kind === "peer_outlier" ? "peer outlier" : a.detector || "point")),
     h("td", {}, seriesLabel(a.series)),
-    h("td", {}, fmtTime(a.started_at), h("div", { class: "muted small" }, ago(a.started_at))),
-    h("td", {}, open ? badge("open") : fmtTime(a.ended_at)),
+    h("td", { class: "nowrap", title: fmtTime(a.started_at) }, fmtShort(a.started_at), " ", h("span", { class: "muted small" }, ago(a.started_at))),
+    h("td", { class: "nowrap" }, open ? badge("open") : fmtShort(a.ended_at)),
     h("td", {}, scoreBar(a.peak_score)),
     h("td", { class: "num" }, a.kind === "peer_outlier" ? "" : `${fmt(a.peak_value)} vs ${fmt(a.peak_expected)}`),
     h("td", { class: "num muted" }, a.points)
@@ -580,7 +587,7 @@ function changeRow(e) {
     h("td", { class: "mono muted" }, e.id ? "#" + e.id : ""),
     h("td", {}, h("span", { class: "kind change" }, e.type || e.kind || "change")),
     h("td", {}, h("strong", {}, title), " ", lab),
-    h("td", {}, fmtTime(at), h("div", { class: "muted small" }, ago(at))),
+    h("td", { class: "nowrap", title: fmtTime(at) }, fmtShort(at), " ", h("span", { class: "muted small" }, ago(at))),
     h("td", { colspan: 4, class: "muted" }, "change event")
   );
   return { row, at: new Date(at).getTime() };
@@ -634,6 +641,7 @@ async function timeline(params) {
   }
   rows.sort((a, b) => b.at - a.at);
   body.replaceChildren(
+    cursor ? null : sharedLabels(page.anomalies),
     rows.length
       ? h(
           "div",
@@ -653,6 +661,46 @@ async function timeline(params) {
       h("span", { class: "muted" }, page.anomalies.length + " anomalies" + (changes && changes.path ? ", with change events beside them" : "")),
       h("span", { class: "spacer" }),
       page.next_cursor ? h("a", { class: "button", href: "#/timeline" + qs({ state: st, series, cursor: page.next_cursor }) }, "Older →") : null
+    )
+  );
+}
+
+// sharedLabels sums up what the anomalies of the last three hours have in
+// common: the label values most of them carry point to a likely cause.
+function sharedLabels(anomalies) {
+  const recent = anomalies.filter((a) => Date.now() - new Date(a.started_at).getTime() < 3 * 3600e3);
+  if (recent.length < 2) return null;
+  const count = new Map();
+  const re = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g;
+  for (const a of recent) {
+    const seen = new Set();
+    let x;
+    while ((x = re.exec(a.series))) {
+      const k = x[1] + "=" + x[2];
+      if (!seen.has(k)) count.set(k, (count.get(k) || 0) + 1);
+      seen.add(k);
+    }
+  }
+  const top = [...count.entries()].filter(([, n]) => n >= 2).sort((a, b) => b[1] - a[1]).slice(0, 6);
+  if (!top.length) return null;
+  return h(
+    "div",
+    { class: "card shared", id: "shared" },
+    h("h2", {}, `What the ${recent.length} anomalies of the last 3 hours share`),
+    h(
+      "div",
+      { class: "shared-list" },
+      top.map(([k, n]) => {
+        const [name, ...v] = k.split("=");
+        const value = v.join("=");
+        const href = "#/series" + qs({ match: `{${name}="${value}"}`, sort: "state" });
+        return h(
+          "a",
+          { class: "shared-item", href },
+          h("span", { class: "chip" }, h("span", { class: "k" }, name), value),
+          h("span", { class: "num" }, `${n} of ${recent.length}`)
+        );
+      })
     )
   );
 }
