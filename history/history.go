@@ -54,17 +54,20 @@ type ring struct {
 	hiID  uint64 // high bits of the anomaly ids, shared by the ring
 }
 
-func (r *ring) cost() int64 {
-	return int64(cap(r.buf)*EntrySize + len(r.key) + ringOverhead)
+// cost is what a ring is charged: its full capacity from the start (the
+// buffer grows lazily, so real memory is at most this), so that a ring
+// growing never pushes another out, and a full store stops admitting normal
+// series instead of cycling through them.
+func (s *Store) cost(r *ring) int64 {
+	return int64(s.cfg.Points*EntrySize + len(r.key) + ringOverhead)
 }
 
-func (r *ring) push(e entry, limit int) (grew int64) {
+func (r *ring) push(e entry, limit int) {
 	if r.full {
 		r.buf[r.start] = e
 		r.start = (r.start + 1) % len(r.buf)
-		return 0
+		return
 	}
-	before := cap(r.buf)
 	if len(r.buf) == cap(r.buf) && cap(r.buf) < limit {
 		n := min(limit, max(16, 2*cap(r.buf)))
 		nb := make([]entry, len(r.buf), n)
@@ -75,7 +78,6 @@ func (r *ring) push(e entry, limit int) (grew int64) {
 	if len(r.buf) == limit {
 		r.full = true
 	}
-	return int64((cap(r.buf) - before) * EntrySize)
 }
 
 type stripe struct {
@@ -131,27 +133,25 @@ func (s *Store) Observe(o *series.Observed) {
 		r, ok = st.lru.Peek(o.Hash)
 	}
 	if ok && r.key != o.Series { // hash collision: the newer series wins
-		st.lru.Remove(o.Hash)
-		st.bytes -= r.cost()
-		s.total.Add(-r.cost())
+		s.remove(st, o.Hash, r)
 		ok = false
 	}
 	if !ok {
-		if !useful && st.bytes >= s.budget {
+		r = &ring{key: o.Series}
+		c := s.cost(r)
+		if !useful && st.bytes+c > s.budget {
 			st.mu.Unlock()
 			return
 		}
-		r = &ring{key: o.Series}
 		st.lru.Add(o.Hash, r)
-		st.bytes += r.cost()
-		s.total.Add(r.cost())
+		st.bytes += c
+		s.total.Add(c)
+		s.shrink(st, r)
 	}
-	r.hiID = uint64(o.AnomalyID) >> 32
-	if g := r.push(e, s.cfg.Points); g > 0 {
-		st.bytes += g
-		s.total.Add(g)
+	if o.AnomalyID != 0 {
+		r.hiID = uint64(o.AnomalyID) >> 32
 	}
-	s.shrink(st, r)
+	r.push(e, s.cfg.Points)
 	st.mu.Unlock()
 }
 
@@ -163,11 +163,17 @@ func (s *Store) shrink(st *stripe, keep *ring) {
 		if !ok || r == keep {
 			return
 		}
-		st.lru.Remove(h)
-		st.bytes -= r.cost()
-		s.total.Add(-r.cost())
+		s.remove(st, h, r)
 		s.evicted.Add(1)
 	}
+}
+
+// remove drops ring r of hash h from st. Call with st.mu held.
+func (s *Store) remove(st *stripe, h uint64, r *ring) {
+	st.lru.Remove(h)
+	c := s.cost(r)
+	st.bytes -= c
+	s.total.Add(-c)
 }
 
 func f32(v float64) float32 {
@@ -194,16 +200,15 @@ func (s *Store) Watch(canonical string, hash uint64, sinceMs, untilMs int64) []a
 	defer st.mu.Unlock()
 	r, ok := st.lru.Get(hash)
 	if ok && r.key != canonical {
-		st.lru.Remove(hash)
-		st.bytes -= r.cost()
-		s.total.Add(-r.cost())
+		s.remove(st, hash, r)
 		ok = false
 	}
 	if !ok {
 		r = &ring{key: canonical}
 		st.lru.Add(hash, r)
-		st.bytes += r.cost()
-		s.total.Add(r.cost())
+		c := s.cost(r)
+		st.bytes += c
+		s.total.Add(c)
 		s.shrink(st, r)
 		return []anomaly.HistoryPoint{}
 	}

@@ -9,21 +9,24 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/anomalyd/detector/anomaly"
 )
 
 // Sort orders of ListSorted.
 const (
-	SortScore = "score" // score descending, then key
+	SortScore = "score" // score descending, then series hash
 	SortState = "state" // anomalous or in an open anomaly, normal, learning; then score descending, then key
 )
 
-// sortKey is the position of a summary in a sorted listing.
+// sortKey is the position of a summary in a sorted listing. Ties are broken
+// by the series hash, not the key: the scan then never reads a key string
+// (a cache miss per series) except for the series that make the page.
 type sortKey struct {
 	state anomaly.State
 	score float64
-	key   string
+	hash  uint64
 }
 
 func orderOf(by string) (func(a, b sortKey) int, error) {
@@ -31,7 +34,7 @@ func orderOf(by string) (func(a, b sortKey) int, error) {
 		if c := cmp.Compare(b.score, a.score); c != 0 {
 			return c
 		}
-		return strings.Compare(a.key, b.key)
+		return cmp.Compare(a.hash, b.hash)
 	}
 	switch by {
 	case SortScore:
@@ -74,54 +77,77 @@ func (e *Engine) ListSorted(ctx context.Context, match, by string, limit int, cu
 	if err != nil {
 		return anomaly.SeriesPage{}, err
 	}
-	h := &sortHeap{order: order}
-	for _, sh := range e.shards {
-		if err := ctx.Err(); err != nil {
-			return anomaly.SeriesPage{}, fmt.Errorf("series: list: %w", err)
-		}
-		sh.mu.RLock()
-		for i, key := range sh.keys {
-			if key == "" {
-				continue
-			}
-			sl := sh.slot(int32(i))
-			_, _, r := sl.model.Last()
-			st := r.State
-			if sl.anomalyID != 0 {
-				st = anomaly.StateAnomalous // in an open anomaly: in trouble
-			}
-			k := sortKey{state: st, score: anomaly.Finite(float64(r.Score)), key: key}
-			if hasAfter && order(k, after) <= 0 {
-				continue
-			}
-			if len(h.items) > limit && order(k, h.items[0].k) >= 0 {
-				continue
-			}
-			if len(ms) > 0 && !ms.Matches(keyFromCanonical(key, sl.hash)) {
-				continue
-			}
-			it := sortItem{k: k, s: sh.summary(int32(i))}
-			it.k.score = it.s.Score
-			if len(h.items) <= limit {
-				heap.Push(h, it)
-			} else {
-				h.items[0] = it
-				heap.Fix(h, 0)
-			}
-		}
-		sh.mu.RUnlock()
+	// One scan per shard, in parallel, each keeping its limit+1 first
+	// series; then the shards' candidates are merged.
+	heaps := make([]*sortHeap, len(e.shards))
+	var wg sync.WaitGroup
+	for i, sh := range e.shards {
+		heaps[i] = &sortHeap{order: order}
+		wg.Go(func() { sh.scanSorted(ctx, heaps[i], ms, limit, after, hasAfter) })
 	}
-	slices.SortFunc(h.items, func(a, b sortItem) int { return order(a.k, b.k) })
-	page := anomaly.SeriesPage{Series: make([]anomaly.SeriesSummary, 0, min(len(h.items), limit))}
-	for i, it := range h.items {
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return anomaly.SeriesPage{}, fmt.Errorf("series: list: %w", err)
+	}
+	var items []sortItem
+	for _, h := range heaps {
+		items = append(items, h.items...)
+	}
+	slices.SortFunc(items, func(a, b sortItem) int { return order(a.k, b.k) })
+	page := anomaly.SeriesPage{Series: make([]anomaly.SeriesSummary, 0, min(len(items), limit))}
+	for i, it := range items {
 		if i == limit {
-			last := h.items[limit-1].k
-			page.NextCursor = encodeSortCursor(by, last)
+			page.NextCursor = encodeSortCursor(by, items[limit-1].k)
 			break
 		}
 		page.Series = append(page.Series, it.s)
 	}
 	return page, nil
+}
+
+// scanSorted keeps in h the limit+1 first series of the shard after the
+// cursor position.
+func (sh *shard) scanSorted(ctx context.Context, h *sortHeap, ms Matchers, limit int, after sortKey, hasAfter bool) {
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	for i := range sh.keys {
+		if i&4095 == 0 && ctx.Err() != nil {
+			return
+		}
+		k := sh.rank(int32(i))
+		if hasAfter && h.order(k, after) <= 0 {
+			continue
+		}
+		if len(h.items) > limit && h.order(k, h.items[0].k) >= 0 {
+			continue
+		}
+		// A candidate: check the dense entry against the slot (a slot
+		// reused since, or not yet learned after a restore).
+		sl := sh.slot(int32(i))
+		if k.hash != sl.hash {
+			if k = sh.slotRank(int32(i)); hasAfter && h.order(k, after) <= 0 {
+				continue
+			}
+			if len(h.items) > limit && h.order(k, h.items[0].k) >= 0 {
+				continue
+			}
+		}
+		key := sh.keys[i]
+		if key == "" {
+			continue
+		}
+		if len(ms) > 0 && !ms.Matches(keyFromCanonical(key, sl.hash)) {
+			continue
+		}
+		it := sortItem{k: k, s: sh.summary(int32(i))}
+		it.s.Score = k.score // the value the order used
+		if len(h.items) <= limit {
+			heap.Push(h, it)
+		} else {
+			h.items[0] = it
+			heap.Fix(h, 0)
+		}
+	}
 }
 
 type sortItem struct {
@@ -145,9 +171,9 @@ func (h *sortHeap) Pop() any {
 	return x
 }
 
-// Sorted cursors: "o1:<by>:<state>:<score>:<key>", base64url.
+// Sorted cursors: "o2:<by>:<state>:<score>:<hash>", base64url.
 func encodeSortCursor(by string, k sortKey) string {
-	s := "o1:" + by + ":" + strconv.Itoa(int(k.state)) + ":" + strconv.FormatFloat(k.score, 'g', -1, 64) + ":" + k.key
+	s := "o2:" + by + ":" + strconv.Itoa(int(k.state)) + ":" + strconv.FormatFloat(k.score, 'g', -1, 64) + ":" + strconv.FormatUint(k.hash, 16)
 	return base64.RawURLEncoding.EncodeToString([]byte(s))
 }
 
@@ -161,13 +187,14 @@ func decodeSortCursor(c, by string) (sortKey, bool, error) {
 		return sortKey{}, false, bad
 	}
 	parts := strings.SplitN(string(b), ":", 5)
-	if len(parts) != 5 || parts[0] != "o1" || parts[1] != by {
+	if len(parts) != 5 || parts[0] != "o2" || parts[1] != by {
 		return sortKey{}, false, bad
 	}
 	st, err1 := strconv.Atoi(parts[2])
 	sc, err2 := strconv.ParseFloat(parts[3], 64)
-	if err1 != nil || err2 != nil || st < 0 || st > int(anomaly.StateAnomalous) {
+	h, err3 := strconv.ParseUint(parts[4], 16, 64)
+	if err1 != nil || err2 != nil || err3 != nil || st < 0 || st > int(anomaly.StateAnomalous) {
 		return sortKey{}, false, bad
 	}
-	return sortKey{state: anomaly.State(st), score: anomaly.Finite(sc), key: parts[4]}, true, nil
+	return sortKey{state: anomaly.State(st), score: anomaly.Finite(sc), hash: h}, true, nil
 }
