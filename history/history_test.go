@@ -142,6 +142,13 @@ func TestMemoryMillionSeries(t *testing.T) {
 			s.Observe(obs(k, round*60000, float64(i), st, id))
 		}
 	}
+	// Then 2,000 of the anomalous series (as many as the budget holds in
+	// full rings) go on until their rings are full.
+	for round := int64(30); round < 30+DefaultPoints; round++ {
+		for i := 0; i < 2000*(n/anomalous); i += n / anomalous {
+			s.Observe(obs(keys[i], round*60000, float64(i), anomaly.StateAnomalous, anomaly.ID(i+1)))
+		}
+	}
 	var after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&after)
@@ -149,7 +156,7 @@ func TestMemoryMillionSeries(t *testing.T) {
 	runtime.KeepAlive(s)
 	runtime.KeepAlive(keys)
 	heap := int64(after.HeapAlloc) - int64(before.HeapAlloc)
-	t.Logf("1e6 series x 30 points, %d anomalous: store accounts %d MiB for %d series (budget %d MiB); heap growth %d MiB",
+	t.Logf("1e6 series x 30 points, %d of them anomalous, then 2000 of those to full rings: store accounts %d MiB for %d series (budget %d MiB); heap growth %d MiB",
 		anomalous, st.Bytes>>20, st.Series, st.Budget>>20, heap>>20)
 	if heap > 2*st.Budget {
 		t.Errorf("heap grew %d bytes, twice the %d budget", heap, st.Budget)

@@ -30,6 +30,9 @@ var allowed = map[string][]string{
 	"store":              {"anomaly", "peers", "timeline"},
 	"snapshot":           {},
 	"auth":               {"anomaly"},
+	"history":            {"anomaly", "models", "series"},
+	"web":                {},
+	"demo":               {},
 	"benchmarks/nab/run": {"benchmarks/nab/corpus"},
 }
 

@@ -145,11 +145,16 @@ function errorBox(err) {
   return h("div", { class: "card error" }, h("strong", {}, "Could not load: "), err.message || String(err));
 }
 
+// put replaces el's children, skipping null and false.
+function put(el, ...nodes) {
+  el.replaceChildren(...nodes.flat().filter((n) => n !== null && n !== undefined && n !== false));
+}
+
 function setMain(...nodes) {
   for (const c of state.charts) c.destroy();
   state.charts = [];
   const main = document.getElementById("main");
-  main.replaceChildren(...nodes);
+  put(main, ...nodes);
 }
 
 // ---------- login ----------
@@ -311,7 +316,7 @@ async function explorer(params) {
   try {
     page = await api("/api/v1/series" + qs({ match, sort: sort === "series" ? "" : sort, limit, cursor }));
   } catch (e) {
-    body.replaceChildren(errorBox(e));
+    put(body, errorBox(e));
     return;
   }
   const ms = performance.now() - t0;
@@ -340,7 +345,7 @@ async function explorer(params) {
       : null,
     page.next_cursor ? h("a", { class: "button", href: "#/series" + pagerQs(base, [...prev, cursor], page.next_cursor), id: "next" }, "Next →") : null
   );
-  body.replaceChildren(
+  put(body, 
     page.series.length
       ? h(
           "div",
@@ -415,6 +420,22 @@ async function seriesPage(name) {
   const b = detail.baseline || {};
   const comps = b.components || {};
   const chartBox = h("div", { class: "chart", id: "chart" });
+  const spans = [["6h", 6], ["1d", 24], ["3d", 72], ["all", 0]];
+  let span = 24;
+  const draw = () => {
+    for (const c of state.charts) c.destroy();
+    state.charts = [];
+    chartBox.replaceChildren();
+    const last = hist.points.length ? new Date(hist.points[hist.points.length - 1].timestamp).getTime() : 0;
+    const pts = span ? hist.points.filter((p) => last - new Date(p.timestamp).getTime() <= span * 3600e3) : hist.points;
+    drawSeriesChart(chartBox, pts, anomalies.anomalies || []);
+    rangeBar.querySelectorAll("button").forEach((b) => b.classList.toggle("active", Number(b.dataset.h) === span));
+  };
+  const rangeBar = h(
+    "div",
+    { class: "range-bar" },
+    spans.map(([t, hrs]) => h("button", { type: "button", "data-h": String(hrs), onclick: () => { span = hrs; draw(); } }, t))
+  );
   const legend = h(
     "div",
     { class: "legend" },
@@ -424,7 +445,7 @@ async function seriesPage(name) {
     h("span", { class: "sw anomalous" }, "anomalous point"),
     h("span", { class: "sw range" }, "anomaly on the timeline")
   );
-  const anomList = (anomalies.anomalies || []).map(anomalyRow);
+  const anomList = (anomalies.anomalies || []).map((a) => anomalyRow(a, false));
   setMain(
     h("p", { class: "crumb" }, h("a", { href: "#/series" }, "Series"), " / "),
     h("h1", { class: "series-title" }, seriesLabel(name, false), " ", badge(detail.state)),
@@ -432,7 +453,7 @@ async function seriesPage(name) {
     h(
       "div",
       { class: "card" },
-      h("div", { class: "card-head" }, h("h2", {}, "Recent history"), legend),
+      h("div", { class: "card-head" }, h("h2", {}, "Recent history"), rangeBar, legend),
       hist.points.length
         ? chartBox
         : h(
@@ -470,7 +491,7 @@ async function seriesPage(name) {
       )
     )
   );
-  if (hist.points.length) drawSeriesChart(chartBox, hist.points, anomalies.anomalies || []);
+  if (hist.points.length) draw();
 }
 
 function cssVar(name) {
@@ -559,14 +580,14 @@ function drawSeriesChart(el, points, anomalies) {
 
 // ---------- timeline ----------
 
-function anomalyRow(a) {
+function anomalyRow(a, showSeries = true) {
   const open = !a.ended_at;
   const row = h(
     "tr",
     { class: open ? "hot" : "" },
     h("td", { class: "mono muted" }, "#" + a.id),
     h("td", {}, h("span", { class: "kind " + a.kind }, a.kind === "peer_outlier" ? "peer outlier" : a.detector || "point")),
-    h("td", {}, seriesLabel(a.series)),
+    showSeries ? h("td", {}, seriesLabel(a.series)) : null,
     h("td", { class: "nowrap", title: fmtTime(a.started_at) }, fmtShort(a.started_at), " ", h("span", { class: "muted small" }, ago(a.started_at))),
     h("td", { class: "nowrap" }, open ? badge("open") : fmtShort(a.ended_at)),
     h("td", {}, scoreBar(a.peak_score)),
@@ -621,9 +642,9 @@ async function timeline(params) {
   setMain(h("h1", {}, "Timeline"), form, body);
   let page;
   try {
-    page = await api("/api/v1/anomalies" + qs({ state: st, series, cursor, limit: 100 }));
+    page = await api("/api/v1/anomalies" + qs({ state: st, series, cursor, limit: 50 }));
   } catch (e) {
-    body.replaceChildren(errorBox(e));
+    put(body, errorBox(e));
     return;
   }
   let rows = page.anomalies.map(anomalyRow);
@@ -640,7 +661,7 @@ async function timeline(params) {
     }
   }
   rows.sort((a, b) => b.at - a.at);
-  body.replaceChildren(
+  put(body, 
     cursor ? null : sharedLabels(page.anomalies),
     rows.length
       ? h(
@@ -741,11 +762,11 @@ async function peersPage(params) {
   try {
     groups = (await api("/api/v1/peers/outliers" + qs({ rule: rule.name }))).groups || [];
   } catch (e) {
-    body.replaceChildren(errorBox(e));
+    put(body, errorBox(e));
     return;
   }
   if (!groups.length) {
-    body.replaceChildren(h("div", { class: "card" }, "No group judged yet: groups are judged every --peer-interval once they have a window of data."));
+    put(body, h("div", { class: "card" }, "No group judged yet: groups are judged every --peer-interval once they have a window of data."));
     return;
   }
   groups.sort((a, b) => b.outliers - a.outliers || a.group.localeCompare(b.group));
@@ -781,7 +802,7 @@ async function peersPage(params) {
     );
     return { card, chart, g, members };
   });
-  body.replaceChildren(...cards.map((c) => c.card));
+  put(body, ...cards.map((c) => c.card));
   // Draw the groups with outliers first, at most 12 groups.
   for (const c of cards.slice(0, 12)) drawGroup(c.chart, c.members.filter((m) => m.series).slice(0, 24), c.g).catch(() => {});
 }
@@ -793,7 +814,7 @@ async function drawGroup(el, members, g) {
   hists.forEach((hh) => hh.points.forEach((p) => tsSet.add(new Date(p.timestamp).getTime() / 1000)));
   const xs = [...tsSet].sort((a, b) => a - b);
   if (xs.length < 2) {
-    el.replaceChildren(h("p", { class: "muted" }, "No recent history recorded for these members yet."));
+    put(el, h("p", { class: "muted" }, "No recent history recorded for these members yet."));
     return;
   }
   const pos = new Map(xs.map((x, i) => [x, i]));
@@ -857,7 +878,7 @@ async function status() {
     const open = await api("/api/v1/anomalies" + qs({ state: "open", limit: 1000 }));
     const n = open.anomalies.length;
     const el = document.getElementById("status");
-    el.replaceChildren(
+    put(el, 
       h("a", { href: "#/timeline?state=open", class: n ? "open-count hot" : "open-count" }, (n >= 1000 ? "1000+" : n) + " open anomal" + (n === 1 ? "y" : "ies"))
     );
   } catch (e) {
