@@ -39,6 +39,20 @@ func browserPath(t *testing.T) string {
 func newBrowser(t *testing.T) context.Context {
 	t.Helper()
 	exe := browserPath(t)
+	// Not t.TempDir: the browser's helper processes may still write to the
+	// profile for a moment after it closed, which fails TempDir's cleanup.
+	profile, err := os.MkdirTemp("", "detector-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for range 20 {
+			if os.RemoveAll(profile) == nil {
+				return
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+	})
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(exe),
 		chromedp.Flag("headless", true),
@@ -49,12 +63,17 @@ func newBrowser(t *testing.T) context.Context {
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("no-first-run", true),
 		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(profile),
 		chromedp.WindowSize(1360, 1000),
 	}
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelC := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancelC(); cancelA() })
+	bctx, cancelC := chromedp.NewContext(actx)
+	ctx := bctx
+	t.Cleanup(func() {
+		chromedp.Cancel(bctx) // closes the browser and waits for it
+		cancelC()
+		cancelA()
+	})
 	// Generous: the machine is shared and the browser starts cold.
 	ctx, cancelT := context.WithTimeout(ctx, 4*time.Minute)
 	t.Cleanup(cancelT)
@@ -241,10 +260,23 @@ func consoleTour(t *testing.T, ctx context.Context, base, shotPrefix string) {
 	if err != nil {
 		t.Fatalf("timeline: %v", err)
 	}
-	if !strings.Contains(tl, demo.FailingDevice) || !strings.Contains(tl, "peer outlier") {
+	if !strings.Contains(tl, demo.FailingDevice) {
 		t.Errorf("timeline shows no anomaly of device %s:\n%.600s", demo.FailingDevice, tl)
 	}
+	// What the recent anomalies share names the failing device.
+	if sh, err := text(ctx, "#shared"); err != nil || !strings.Contains(sh, demo.FailingDevice) {
+		t.Errorf("shared labels %q (%v): want device %s", sh, err, demo.FailingDevice)
+	}
 	screenshot(t, ctx, shotPrefix+"timeline")
+	if err := chromedp.Run(ctx, chromedp.Navigate(base+"/#/timeline?state=open")); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if tl, err := text(ctx, "#timeline-table"); err != nil || !strings.Contains(tl, "peer outlier") || !strings.Contains(tl, demo.DriftServer) {
+		t.Errorf("open anomalies (%v) do not show the peer outlier %s:\n%.600s", err, demo.DriftServer, tl)
+	}
 
 	// Peer groups: the drifting server is drawn and flagged.
 	if err := chromedp.Run(ctx, chromedp.Navigate(base+"/#/peers")); err != nil {

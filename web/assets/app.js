@@ -208,6 +208,7 @@ async function loadPaths() {
   if (state.paths) return;
   try {
     const doc = await api("/api/v1/openapi.json");
+    state.doc = doc || {};
     state.paths = (doc && doc.paths) || {};
   } catch (e) {
     state.paths = {};
@@ -580,6 +581,63 @@ function drawSeriesChart(el, points, anomalies) {
 
 // ---------- timeline ----------
 
+// feedbackSpec finds a feedback route for anomalies in the OpenAPI document
+// (POST /api/v1/anomalies/{id}/feedback or similar) and the enumerated field
+// of its body; null when the server takes no feedback.
+function feedbackSpec() {
+  if (state.feedback !== undefined) return state.feedback;
+  state.feedback = null;
+  const paths = state.paths || {};
+  const path = Object.keys(paths).find((p) => /^\/api\/v1\/anomalies\/\{[^}]+\}\/feedback$/.test(p) && paths[p].post);
+  if (!path) return null;
+  let schema = (((paths[path].post.requestBody || {}).content || {})["application/json"] || {}).schema || {};
+  const resolve = (x) => {
+    if (x && x.$ref) {
+      const name = x.$ref.split("/").pop();
+      return ((state.doc || {}).components || {}).schemas?.[name] || {};
+    }
+    return x || {};
+  };
+  schema = resolve(schema);
+  for (const [field, prop] of Object.entries(schema.properties || {})) {
+    const p = resolve(prop);
+    if (Array.isArray(p.enum) && p.enum.length <= 4) {
+      state.feedback = { path, field, values: p.enum };
+      break;
+    }
+  }
+  return state.feedback;
+}
+
+function feedbackButtons(a) {
+  const fb = feedbackSpec();
+  if (!fb) return null;
+  const box = h("span", { class: "feedback" });
+  for (const v of fb.values) {
+    box.append(
+      h(
+        "button",
+        {
+          type: "button",
+          class: "small-button",
+          title: "tell the service: " + v,
+          onclick: async (ev) => {
+            ev.preventDefault();
+            try {
+              await api(fb.path.replace(/\{[^}]+\}/, encodeURIComponent(a.id)), { method: "POST", body: { [fb.field]: v } });
+              box.replaceChildren(h("span", { class: "muted small" }, "sent: " + v));
+            } catch (e) {
+              box.replaceChildren(h("span", { class: "error small" }, e.message));
+            }
+          },
+        },
+        String(v).replace(/_/g, " ")
+      )
+    );
+  }
+  return h("td", {}, box);
+}
+
 function anomalyRow(a, showSeries = true) {
   const open = !a.ended_at;
   const row = h(
@@ -592,7 +650,8 @@ function anomalyRow(a, showSeries = true) {
     h("td", { class: "nowrap" }, open ? badge("open") : fmtShort(a.ended_at)),
     h("td", {}, scoreBar(a.peak_score)),
     h("td", { class: "num" }, a.kind === "peer_outlier" ? "" : `${fmt(a.peak_value)} vs ${fmt(a.peak_expected)}`),
-    h("td", { class: "num muted" }, a.points)
+    h("td", { class: "num muted" }, a.points),
+    feedbackButtons(a)
   );
   return { row, at: new Date(a.started_at).getTime() };
 }
@@ -670,7 +729,7 @@ async function timeline(params) {
           h(
             "table",
             { id: "timeline-table" },
-            h("thead", {}, h("tr", {}, ["id", "kind", "series", "started", "ended", "peak score", "peak vs expected", "points"].map((c) => h("th", {}, c)))),
+            h("thead", {}, h("tr", {}, ["id", "kind", "series", "started", "ended", "peak score", "peak vs expected", "points", feedbackSpec() ? "feedback" : ""].filter(Boolean).map((c) => h("th", {}, c)))),
             h("tbody", {}, rows.map((r) => r.row))
           )
         )
