@@ -67,12 +67,10 @@ func newBrowser(t *testing.T) context.Context {
 		chromedp.WindowSize(1360, 1000),
 	}
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	bctx, cancelC := chromedp.NewContext(actx)
-	ctx := bctx
+	ctx, cancelC := chromedp.NewContext(actx)
 	t.Cleanup(func() {
-		chromedp.Cancel(bctx) // closes the browser and waits for it
 		cancelC()
-		cancelA()
+		cancelA() // kills the browser and waits for the process to exit
 	})
 	// Generous: the machine is shared and the browser starts cold.
 	ctx, cancelT := context.WithTimeout(ctx, 4*time.Minute)
@@ -160,6 +158,23 @@ func text(ctx context.Context, sel string) (string, error) {
 	return s, err
 }
 
+// goTo opens url (often the same page with another hash) and waits until
+// the console has rendered that route: the ready mark is cleared first so
+// that the previous route's mark does not count.
+func goTo(t *testing.T, ctx context.Context, url string) {
+	t.Helper()
+	var ignored any
+	if err := chromedp.Run(ctx,
+		chromedp.Evaluate(`document.body && (document.body.dataset.ready = "")`, &ignored),
+		chromedp.Navigate(url),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitReady(ctx); err != nil {
+		t.Fatalf("%s did not render: %v", url, err)
+	}
+}
+
 // waitReady waits for the page to have rendered its route.
 func waitReady(ctx context.Context) error {
 	return chromedp.Run(ctx, chromedp.WaitVisible(`body[data-ready="1"]`, chromedp.ByQuery))
@@ -182,12 +197,7 @@ func attr(ctx context.Context, sel, name string) (string, error) {
 func consoleTour(t *testing.T, ctx context.Context, base, shotPrefix string) {
 	t.Helper()
 	// Explorer, anomalous first.
-	if err := chromedp.Run(ctx, chromedp.Navigate(base+"/#/series?sort=state")); err != nil {
-		t.Fatal(err)
-	}
-	if err := waitReady(ctx); err != nil {
-		t.Fatal(err)
-	}
+	goTo(t, ctx, base+"/#/series?sort=state")
 	tbl, err := text(ctx, "#series-table")
 	if err != nil {
 		t.Fatalf("explorer table: %v", err)
@@ -201,12 +211,7 @@ func consoleTour(t *testing.T, ctx context.Context, base, shotPrefix string) {
 
 	// A matcher narrows the list.
 	sel := `{device="` + demo.FailingDevice + `",title="` + demo.BrokenTitle + `"}`
-	if err := chromedp.Run(ctx, chromedp.Navigate(base+"/#/series?sort=state&match="+url.QueryEscape(sel))); err != nil {
-		t.Fatal(err)
-	}
-	if err := waitReady(ctx); err != nil {
-		t.Fatal(err)
-	}
+	goTo(t, ctx, base+"/#/series?sort=state&match="+url.QueryEscape(sel))
 	var rows int
 	if err := chromedp.Run(ctx, chromedp.Evaluate(`document.querySelectorAll("#series-table tbody tr").length`, &rows)); err != nil {
 		t.Fatal(err)
@@ -217,12 +222,7 @@ func consoleTour(t *testing.T, ctx context.Context, base, shotPrefix string) {
 
 	// The series page of a failing key: chart, band, anomalous points.
 	s := demo.PlaySeries("stranger_things", demo.FailingDevice, "3000")
-	if err := chromedp.Run(ctx, chromedp.Navigate(base+"/#/series/"+url.PathEscape(s))); err != nil {
-		t.Fatal(err)
-	}
-	if err := waitReady(ctx); err != nil {
-		t.Fatal(err)
-	}
+	goTo(t, ctx, base+"/#/series/"+url.PathEscape(s))
 	if err := chromedp.Run(ctx, chromedp.WaitVisible("#chart canvas", chromedp.ByQuery)); err != nil {
 		t.Fatalf("no chart drawn: %v", err)
 	}
@@ -250,12 +250,7 @@ func consoleTour(t *testing.T, ctx context.Context, base, shotPrefix string) {
 	screenshot(t, ctx, shotPrefix+"series")
 
 	// The timeline shows the incident: the failing device's anomalies.
-	if err := chromedp.Run(ctx, chromedp.Navigate(base+"/#/timeline")); err != nil {
-		t.Fatal(err)
-	}
-	if err := waitReady(ctx); err != nil {
-		t.Fatal(err)
-	}
+	goTo(t, ctx, base+"/#/timeline")
 	tl, err := text(ctx, "#timeline-table")
 	if err != nil {
 		t.Fatalf("timeline: %v", err)
@@ -268,23 +263,14 @@ func consoleTour(t *testing.T, ctx context.Context, base, shotPrefix string) {
 		t.Errorf("shared labels %q (%v): want device %s", sh, err, demo.FailingDevice)
 	}
 	screenshot(t, ctx, shotPrefix+"timeline")
-	if err := chromedp.Run(ctx, chromedp.Navigate(base+"/#/timeline?state=open")); err != nil {
-		t.Fatal(err)
-	}
-	if err := waitReady(ctx); err != nil {
-		t.Fatal(err)
-	}
+	goTo(t, ctx, base+"/#/timeline?state=open")
+	screenshot(t, ctx, shotPrefix+"timeline-open")
 	if tl, err := text(ctx, "#timeline-table"); err != nil || !strings.Contains(tl, "peer outlier") || !strings.Contains(tl, demo.DriftServer) {
 		t.Errorf("open anomalies (%v) do not show the peer outlier %s:\n%.600s", err, demo.DriftServer, tl)
 	}
 
 	// Peer groups: the drifting server is drawn and flagged.
-	if err := chromedp.Run(ctx, chromedp.Navigate(base+"/#/peers")); err != nil {
-		t.Fatal(err)
-	}
-	if err := waitReady(ctx); err != nil {
-		t.Fatal(err)
-	}
+	goTo(t, ctx, base+"/#/peers")
 	grp, err := text(ctx, ".group.has-outlier")
 	if err != nil {
 		t.Fatalf("no group with an outlier: %v", err)

@@ -706,7 +706,7 @@ async function timeline(params) {
     put(body, errorBox(e));
     return;
   }
-  let rows = page.anomalies.map(anomalyRow);
+  let rows = page.anomalies.map((a) => anomalyRow(a));
   const changes = OPTIONAL.find((s) => s.page === "changes");
   let changeNote = null;
   if (changes && changes.path) {
@@ -929,7 +929,9 @@ async function route() {
   } catch (e) {
     setMain(errorBox(e));
   }
-  document.body.dataset.ready = "1";
+  // Only the route still shown marks the page ready (a slower earlier
+  // route must not).
+  if ((location.hash || "#/series") === hash) document.body.dataset.ready = "1";
 }
 
 async function status() {
