@@ -204,6 +204,8 @@ type Deps struct {
 	PeerDetect PeerDetectFunc
 	// Remediations serves /api/v1/remediations (api/remediations.go).
 	Remediations Remediations
+	// History serves GET /api/v1/series/{series}/history (history.go).
+	History HistoryReader
 	// Canonical, when set, turns the series parameter of the anomaly
 	// listing into the form the engine records on the timeline (labels
 	// sorted), so that filters match however the client orders labels.
@@ -314,6 +316,7 @@ func (a *API) routes() *mux.Router {
 	r.Handle(v1+"/detect/batch", a.wrap(a.batch)).Methods(http.MethodPost)
 	r.Handle(v1+"/series", a.wrap(a.query(a.listSeries))).Methods(http.MethodGet)
 	r.Handle(v1+"/series/{series}", a.wrap(a.getSeries)).Methods(http.MethodGet)
+	r.Handle(v1+"/series/{series}/history", a.wrap(a.getHistory)).Methods(http.MethodGet)
 	r.Handle(v1+"/anomalies", a.wrap(a.query(a.listAnomalies))).Methods(http.MethodGet)
 	r.Handle(v1+"/anomalies/{id}", a.wrap(a.getAnomaly)).Methods(http.MethodGet)
 	r.Handle(v1+"/anomalies/{id}/feedback", a.wrap(a.postFeedback)).Methods(http.MethodPost)

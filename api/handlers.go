@@ -249,7 +249,10 @@ func (a *API) listSeries(r *http.Request) (any, error) {
 		return nil, err
 	}
 	q := r.URL.Query()
-	page, err := a.deps.Engine.List(r.Context(), q.Get("match"), limit, q.Get("cursor"))
+	page, sorted, err := a.listSorted(r, limit) // history.go
+	if !sorted {
+		page, err = a.deps.Engine.List(r.Context(), q.Get("match"), limit, q.Get("cursor"))
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -109,7 +109,48 @@ class Detector:
         return list(self._pages("/api/v1/anomalies", "anomalies",
                                 {"series": series, "since": since, "until": until, "state": state, "limit": limit}))
 
+    def history(self, series, since=None, until=None):
+        """The recent points and verdicts kept for one series, oldest first
+        (the service records the series from now on)."""
+        return self._call("GET", "/api/v1/series/" + urllib.parse.quote(series, safe="") + "/history",
+                          params={"since": since, "until": until})["points"]
+
+    def peer_rules(self):
+        return self._call("GET", "/api/v1/peers/rules")["rules"]
+
+    def peer_outliers(self, rule, group=None):
+        """The latest judgement of each group of a peer rule."""
+        return self._call("GET", "/api/v1/peers/outliers", params={"rule": rule, "group": group})["groups"]
+
+    def change_events(self, **params):
+        """Change events (deploys), when the service has GET /api/v1/events; else []."""
+        doc = self._call("GET", "/api/v1/openapi.json")
+        if "get" not in doc.get("paths", {}).get("/api/v1/events", {}):
+            return []
+        ans = self._call("GET", "/api/v1/events", params=params)
+        if isinstance(ans, list):
+            return ans
+        return next((v for v in ans.values() if isinstance(v, list)), [])
+
     # -- pandas helpers ----------------------------------------------------
+    def history_frame(self, series, **kw):
+        import pandas as pd
+        df = pd.DataFrame(self.history(series, **kw))
+        if "timestamp" in df:
+            df["timestamp"] = pd.to_datetime(df["timestamp"], utc=True)
+        return df
+
+    def series_frame(self, match=None):
+        """Live series with their labels as columns."""
+        import pandas as pd, re
+        rows = []
+        for s in self.series(match=match):
+            row = dict(s)
+            for k, v in re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"', s["series"]):
+                row[k] = v
+            rows.append(row)
+        return pd.DataFrame(rows)
+
     def anomalies_frame(self, **kw):
         import pandas as pd
         df = pd.DataFrame(self.anomalies(**kw))

@@ -101,6 +101,8 @@ type Engine struct {
 	events EventSink
 	m      *metrics
 
+	observer PointObserver // observe.go; nil when none
+
 	shards []*shard
 	nextID atomic.Uint64 // the last anomaly id given out
 	pool   sync.Pool     // *request

@@ -75,6 +75,7 @@ type shard struct {
 	keys   []string // canonical key per slot, "" for a free slot
 	free   []int32
 
+	ranks       []rankEntry     // state and score per slot for sorted listings (observe.go)
 	events      []anomaly.Event // pending events, written under mu, sent after
 	live        atomic.Int64
 	evictedLRU  atomic.Uint64
@@ -200,6 +201,7 @@ func (sh *shard) apply(b *subBatch) {
 		}
 		if r.Learned {
 			sl.lastTs, sl.lastID, sl.needPoints = it.ts, id, int32(r.NeedPoints)
+			sh.learned(idx, it.ts, it.v, &r, id) // observe.go
 		}
 		o.set(&r, id)
 	}

@@ -3,6 +3,7 @@
 //	detector serve             run the REST service
 //	detector replay FILE.csv   score a timestamp,value CSV with the service's model
 //	detector version           print the version
+//	detector demo              a simulated fleet with incidents, and the console to see it
 //
 // Every flag can also be set through the environment: DETECTOR_ followed by
 // the flag name in upper case with dashes as underscores (--listen →
@@ -39,6 +40,7 @@ commands:
   serve    run the REST service (see detector serve -h)
   replay   score a timestamp,value CSV file with the service's model
   version  print the version
+  demo     a simulated streaming fleet with incidents, pushed into a service it starts (see detector demo -h)
 `)
 }
 
@@ -55,6 +57,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "detector", buildVersion())
 		return nil
+	case "demo":
+		return demoCmd(ctx, args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		usage(stdout)
 		return nil

@@ -74,6 +74,8 @@ type Config struct {
 	AllowDestinations []string
 	// PeerLimits bound the peer rules and their windows.
 	PeerLimits peers.RuleLimits
+	// Console: the web console and its recent history (console.go).
+	Console ConsoleConfig
 }
 
 // DefaultShutdownTimeout is the time allowed to drain on SIGTERM.
@@ -170,6 +172,7 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 	}
 	m.svc, m.engine, m.peers = svc, svc.Engine(), svc.Peers()
 	m.hubLog.Log, m.hubLog.Cursors = svc.Events(), svc.Cursors()
+	hist := m.newHistory(m.engine) // console.go
 	limits := m.engine.Limits()
 	// Every input passes the maintenance windows' learning gate, then the
 	// backfill gate.
@@ -199,6 +202,7 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 		Peers:        m.peers,
 		PeerDetect:   peers.DetectMembers,
 		Remediations: m.remediations(),
+		History:      hist,
 		Batch: func(_ context.Context, samples []anomaly.Sample, period int64) (anomaly.BatchResult, error) {
 			return models.DetectBatch(samples, period, cfg.Batch)
 		},
@@ -215,6 +219,7 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 	var h http.Handler = handler
 	if err == nil {
 		h, err = m.secure(handler)
+		h = m.withConsole(h) // console.go
 	}
 	if err != nil {
 		m.closeRemediation()
@@ -363,6 +368,7 @@ func parseServe(args []string, stderr io.Writer) (Config, *slog.Logger, error) {
 	bindRemediateFlags(fs, &cfg.Remediate)
 	bindInfluxFlags(fs, &cfg.Influx, &cfg.API.BucketLabel)
 	bindGuardFlags(fs, &cfg.API.Guard)
+	bindConsoleFlags(fs, &cfg.Console)
 	fs.IntVar(&cfg.PeerLimits.MaxRules, "peer-max-rules", peers.DefaultMaxRules, "peer rules kept at most")
 	fs.Int64Var(&cfg.PeerLimits.MaxWindowBytes, "peer-window-bytes", 0, "memory the peer windows may take: a rule is refused when --max-series x (window + 1) x 4 bytes exceeds it (0: --max-series x 512 bytes)")
 	fs.Usage = func() { usageWithEnv(fs, "serve") }

@@ -37,6 +37,9 @@ var allowed = map[string][]string{
 	"snapshot":           {},
 	"auth":               {"anomaly"},
 	"feedback":           {"anomaly"},
+	"history":            {"anomaly", "models", "series"},
+	"web":                {},
+	"demo":               {},
 	"benchmarks/nab/run": {"benchmarks/nab/corpus"},
 
 	// The service layer and the timeline's conformance suite.
