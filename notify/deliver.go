@@ -136,6 +136,13 @@ func (h *Hub) startEndpointLocked(ep *endpoint) {
 	go func() {
 		defer h.wg.Done()
 		defer close(ep.done)
+		// A cursor behind the subscription's start was lost (a crash
+		// before the log saved it): resume at the start, not at the
+		// log's oldest entry. A log that is behind the start was
+		// replaced; its positions mean nothing to the old start.
+		if c, err := h.opt.Cursors.Load(cursorName(ep.id)); err == nil && c < ep.start && ep.start <= h.opt.Log.Last() {
+			h.opt.Cursors.Save(cursorName(ep.id), ep.start)
+		}
 		eventlog.Run(ctx, h.opt.Log, h.opt.Cursors, cursorName(ep.id), ep.handle, eventlog.RunOptions{
 			Batch: 64, RetryDelay: h.opt.BackoffMin,
 			OnLag: func(lag uint64) { h.m.lag.WithLabelValues(ep.id).Set(float64(lag)) },

@@ -96,12 +96,18 @@ type secretEntry struct {
 type storedWebhook struct {
 	Webhook Webhook       `json:"webhook"`
 	Secrets []secretEntry `json:"secrets"`
+	// Start is the log position the subscription began at, so that a
+	// cursor lost by a crash right after subscribing does not replay the
+	// whole log to the new receiver.
+	Start uint64 `json:"start_seq,omitempty"`
 }
 
 // endpoint is a subscription and its delivery goroutine.
 type endpoint struct {
 	h  *Hub
 	id string
+
+	start uint64 // the log position the subscription began at
 
 	mu         sync.Mutex
 	w          Webhook
@@ -192,10 +198,11 @@ func (h *Hub) AddWebhook(_ context.Context, s WebhookSpec) (Webhook, error) {
 	if err != nil {
 		return Webhook{}, err
 	}
-	if err := h.opt.Cursors.Save(cursorName(w.ID), h.opt.Log.Last()); err != nil {
+	start := h.opt.Log.Last()
+	if err := h.opt.Cursors.Save(cursorName(w.ID), start); err != nil {
 		return Webhook{}, err
 	}
-	ep := &endpoint{h: h, id: w.ID, w: w, ms: ms, secrets: []secretEntry{{Secret: NewSecret()}}}
+	ep := &endpoint{h: h, id: w.ID, w: w, ms: ms, secrets: []secretEntry{{Secret: NewSecret()}}, start: start}
 	h.mu.Lock()
 	n := len(h.webhooks)
 	h.mu.Unlock()
@@ -216,7 +223,7 @@ func (h *Hub) AddWebhook(_ context.Context, s WebhookSpec) (Webhook, error) {
 
 func (h *Hub) saveEndpoint(ep *endpoint) error {
 	ep.mu.Lock()
-	b, _ := json.Marshal(storedWebhook{Webhook: ep.w, Secrets: ep.secrets})
+	b, _ := json.Marshal(storedWebhook{Webhook: ep.w, Secrets: ep.secrets, Start: ep.start})
 	ep.mu.Unlock()
 	return h.kv.put(bucketWebhooks, map[string][]byte{ep.id: b})
 }
@@ -231,7 +238,7 @@ func (h *Hub) restoreWebhooks() error {
 		if err != nil {
 			return err
 		}
-		h.webhooks[k] = &endpoint{h: h, id: k, w: sw.Webhook, secrets: sw.Secrets, ms: ms}
+		h.webhooks[k] = &endpoint{h: h, id: k, w: sw.Webhook, secrets: sw.Secrets, ms: ms, start: sw.Start}
 		return nil
 	})
 	if err != nil {

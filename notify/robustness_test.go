@@ -102,3 +102,30 @@ func TestWebhookAndSilenceCounts(t *testing.T) {
 		t.Fatalf("silence %d accepted", MaxSilences+1)
 	}
 }
+
+// A crash right after subscribing can lose the new cursor (the log saves
+// cursors a moment later); after the restart the receiver gets the events
+// from its subscription on, not the whole log.
+func TestNewWebhookLostCursorDoesNotReplayTheLog(t *testing.T) {
+	log := eventlog.NewMemory(0, 0)
+	o := fastOptions(log, eventlog.NewMemoryCursors())
+	o.DataDir = t.TempDir()
+	s := `cpu{host="h1"}`
+	for i := range 5 {
+		log.Append(event(anomaly.EventOpened, anomaly.ID(i+1), s, t0.Add(time.Duration(i)*time.Minute), 0.99))
+	}
+	h := newHub(t, o)
+	r := newReceiver(t, nil)
+	w := addWebhook(t, h, r.srv.URL+"/hook", WebhookSpec{})
+	r.setSecret(w.Secret)
+	h.Close()
+	// The restart: notify.db kept the subscription, the cursor is gone.
+	o.Cursors, o.Registerer = eventlog.NewMemoryCursors(), nil
+	h2 := newHub(t, o)
+	h2.Start()
+	feed(h2, log, event(anomaly.EventOpened, 6, s, t0.Add(time.Hour), 0.99))
+	eventually(t, "the new event", func() bool { return len(r.received()) >= 1 })
+	if got := r.received(); len(got) != 1 || got[0].Payload.Anomaly.ID != 6 {
+		t.Fatalf("received %d events (first anomaly %v), want only anomaly 6", len(got), got[0].Payload.Anomaly.ID)
+	}
+}
