@@ -206,6 +206,9 @@ type Deps struct {
 	Remediations Remediations
 	// History serves GET /api/v1/series/{series}/history (history.go).
 	History HistoryReader
+	// Sorted serves GET /api/v1/series?sort= (history.go); nil: the Engine
+	// when it implements SortedLister, else 503.
+	Sorted SortedLister
 	// Canonical, when set, turns the series parameter of the anomaly
 	// listing into the form the engine records on the timeline (labels
 	// sorted), so that filters match however the client orders labels.

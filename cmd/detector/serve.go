@@ -203,6 +203,7 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 		PeerDetect:   peers.DetectMembers,
 		Remediations: m.remediations(),
 		History:      hist,
+		Sorted:       m.engine,
 		Batch: func(_ context.Context, samples []anomaly.Sample, period int64) (anomaly.BatchResult, error) {
 			return models.DetectBatch(samples, period, cfg.Batch)
 		},
