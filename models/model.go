@@ -28,16 +28,16 @@ import (
 type Detector uint8
 
 const (
-	DetectorNone     Detector = iota
-	DetectorLevel             // the value left the series' usual range
-	DetectorSeasonal          // the value left its usual range for this time of day/week
-	DetectorTrend             // reserved: the slope changed
-	DetectorSpike             // the value jumped away from the recent level
-	DetectorChange            // the recent mean shifted (change point)
-	DetectorStuck             // the value stopped moving where the series had noise (a dead collector)
-	DetectorNoData            // the series stopped reporting (set by the engine's no-data sweep, never by Update)
-	DetectorStaticBound       // the value crossed a user-set floor or ceiling (bounds.go)
-	DetectorLimitRatio        // the value reached its share of its limit series (bounds.go)
+	DetectorNone        Detector = iota
+	DetectorLevel                // the value left the series' usual range
+	DetectorSeasonal             // the value left its usual range for this time of day/week
+	DetectorTrend                // reserved: the slope changed
+	DetectorSpike                // the value jumped away from the recent level
+	DetectorChange               // the recent mean shifted (change point)
+	DetectorStuck                // the value stopped moving where the series had noise (a dead collector)
+	DetectorNoData               // the series stopped reporting (set by the engine's no-data sweep, never by Update)
+	DetectorStaticBound          // the value crossed a user-set floor or ceiling (bounds.go)
+	DetectorLimitRatio           // the value reached its share of its limit series (bounds.go)
 )
 
 var detectorNames = [...]string{"none", "level", "seasonal", "trend", "spike", "changepoint", "stuck", "no_data", "static_bound", "limit_ratio"}
