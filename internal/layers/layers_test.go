@@ -37,6 +37,7 @@ var allowed = map[string][]string{
 	"snapshot":           {},
 	"auth":               {"anomaly"},
 	"feedback":           {"anomaly"},
+	"bounds":             {"anomaly", "series"},
 	"benchmarks/nab/run": {"benchmarks/nab/corpus"},
 
 	// The service layer and the timeline's conformance suite.
