@@ -92,6 +92,17 @@ func ruleErr(field, format string, args ...any) error {
 	return e
 }
 
+// fieldErr names the field of a selector error.
+func fieldErr(err error, field string) error {
+	var ae *anomaly.Error
+	if errors.As(err, &ae) {
+		c := *ae
+		c.Field = field
+		return &c
+	}
+	return ruleErr(field, "%s: %v", field, err)
+}
+
 // compileRule checks r, fills its defaults and compiles it; zones collects
 // the distinct zone names (nil: not collected).
 func compileRule(r *anomaly.BoundRule, zones *[]string) (*rule, error) {
@@ -104,7 +115,7 @@ func compileRule(r *anomaly.BoundRule, zones *[]string) (*rule, error) {
 	c := &rule{min: math.Inf(-1), max: math.Inf(1)}
 	var err error
 	if c.match, err = ParseMatchers(r.Match); err != nil {
-		return nil, ruleErr("match", "match: %v", err)
+		return nil, fieldErr(err, "match")
 	}
 	finite := func(p *float64) bool { return !math.IsNaN(*p) && !math.IsInf(*p, 0) }
 	if r.Min != nil {
@@ -128,7 +139,7 @@ func compileRule(r *anomaly.BoundRule, zones *[]string) (*rule, error) {
 			return nil, ruleErr("limit", "a rule has static bounds or a limit, not both")
 		}
 		if c.limit, err = ParseMatchers(r.Limit); err != nil {
-			return nil, ruleErr("limit", "limit: %v", err)
+			return nil, fieldErr(err, "limit")
 		}
 		if r.Ratio == 0 {
 			r.Ratio = DefaultRatio
