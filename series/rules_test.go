@@ -233,3 +233,40 @@ func TestRuleTimeZone(t *testing.T) {
 			count[`load{tz="ny"}`], count[`load{tz="utc"}`])
 	}
 }
+
+// TestRulesChangeWhileIngesting: rules swapped while points flow (run with
+// -race); after the last swap every series is judged by the last rules.
+func TestRulesChangeWhileIngesting(t *testing.T) {
+	e := newEngine(t, Options{Shards: 2})
+	start := time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 50 {
+			var rules []anomaly.BoundRule
+			if i%2 == 0 {
+				rules = []anomaly.BoundRule{{Match: `m`, Max: fp(float64(1000 + i))}, {Match: `m{s="0"}`, Timezone: "Europe/Berlin"}}
+			}
+			if err := e.SetRules(rules); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	for i := range 100 {
+		var b []anomaly.Sample
+		for s := range 8 {
+			b = append(b, anomaly.Sample{Series: `m{s="` + string(rune('0'+s)) + `"}`,
+				TimestampMs: start.Add(time.Duration(i) * time.Minute).UnixMilli(), Value: 50 + float64(i%3)})
+		}
+		mustIngest(t, e, b)
+	}
+	<-done
+	if err := e.SetRules([]anomaly.BoundRule{{Match: `m`, Max: fp(40)}}); err != nil {
+		t.Fatal(err)
+	}
+	res := mustIngest(t, e, []anomaly.Sample{{Series: `m{s="3"}`, TimestampMs: start.Add(100 * time.Minute).UnixMilli(), Value: 51}})
+	if len(res.Anomalies) != 1 || res.Anomalies[0].Detector != "static_bound" || res.Anomalies[0].Upper > 40 {
+		t.Fatalf("after the last change: %+v", res.Anomalies)
+	}
+}
