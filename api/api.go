@@ -200,6 +200,9 @@ type Deps struct {
 	Peers Peers
 	// Feedback takes labels on anomalies (feedback.go). Nil: 503.
 	Feedback Feedback
+	// Bounds keeps the static-bound, limit-ratio and time-zone rules
+	// (bounds.go). Nil: 503.
+	Bounds Bounds
 	// PeerDetect serves POST /api/v1/peers/detect.
 	PeerDetect PeerDetectFunc
 	// Remediations serves /api/v1/remediations (api/remediations.go).
@@ -330,6 +333,7 @@ func (a *API) routes() *mux.Router {
 	r.Handle(v1+"/peers/outliers", a.wrap(a.peerOutliers)).Methods(http.MethodGet)
 	r.Handle(v1+"/peers/detect", a.wrap(a.peerDetect)).Methods(http.MethodPost)
 	a.remediationRoutes(r, v1)
+	a.boundRoutes(r, v1) // bounds.go
 	r.HandleFunc(v1+"/openapi.json", serveOpenAPI).Methods(http.MethodGet)
 	a.writeRoutes(r)    // remote_write and line protocol, write.go
 	a.backfillRoutes(r) // backfill.go
