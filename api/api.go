@@ -200,12 +200,18 @@ type Deps struct {
 	Peers Peers
 	// Feedback takes labels on anomalies (feedback.go). Nil: 503.
 	Feedback Feedback
+	// Bounds keeps the static-bound, limit-ratio and time-zone rules
+	// (bounds.go). Nil: 503.
+	Bounds Bounds
 	// PeerDetect serves POST /api/v1/peers/detect.
 	PeerDetect PeerDetectFunc
 	// Remediations serves /api/v1/remediations (api/remediations.go).
 	Remediations Remediations
 	// History serves GET /api/v1/series/{series}/history (history.go).
 	History HistoryReader
+	// Sorted serves GET /api/v1/series?sort= (history.go); nil: the Engine
+	// when it implements SortedLister, else 503.
+	Sorted SortedLister
 	// Canonical, when set, turns the series parameter of the anomaly
 	// listing into the form the engine records on the timeline (labels
 	// sorted), so that filters match however the client orders labels.
@@ -327,6 +333,7 @@ func (a *API) routes() *mux.Router {
 	r.Handle(v1+"/peers/outliers", a.wrap(a.peerOutliers)).Methods(http.MethodGet)
 	r.Handle(v1+"/peers/detect", a.wrap(a.peerDetect)).Methods(http.MethodPost)
 	a.remediationRoutes(r, v1)
+	a.boundRoutes(r, v1) // bounds.go
 	r.HandleFunc(v1+"/openapi.json", serveOpenAPI).Methods(http.MethodGet)
 	a.writeRoutes(r)    // remote_write and line protocol, write.go
 	a.backfillRoutes(r) // backfill.go

@@ -60,8 +60,11 @@ func (a *API) listSorted(r *http.Request, limit int) (page anomaly.SeriesPage, o
 	if by == "" || by == "series" {
 		return page, false, nil
 	}
-	sl, can := a.deps.Engine.(SortedLister)
-	if !can {
+	sl := a.deps.Sorted
+	if sl == nil {
+		sl, _ = a.deps.Engine.(SortedLister)
+	}
+	if sl == nil {
 		return page, true, unavailable("sorting series")
 	}
 	page, err = sl.ListSorted(r.Context(), q.Get("match"), by, limit, q.Get("cursor"))

@@ -127,7 +127,7 @@ func (c *Client) PostChange(ctx context.Context, ch Change) error {
 	if _, ok := doc.Paths["/api/v1/events"]["post"]; !ok {
 		return ErrNoEvents
 	}
-	ev := map[string]any{"kind": ch.Kind, "title": ch.Title, "at": ch.At.UTC().Format(time.RFC3339), "labels": ch.Labels}
+	ev := map[string]any{"type": ch.Kind, "desc": ch.Title, "at": ch.At.UTC().Format(time.RFC3339), "labels": ch.Labels}
 	st, b, err = c.do(ctx, http.MethodPost, "/api/v1/events", ev)
 	if err != nil {
 		return err

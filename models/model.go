@@ -29,17 +29,19 @@ import (
 type Detector uint8
 
 const (
-	DetectorNone     Detector = iota
-	DetectorLevel             // the value left the series' usual range
-	DetectorSeasonal          // the value left its usual range for this time of day/week
-	DetectorTrend             // reserved: the slope changed
-	DetectorSpike             // the value jumped away from the recent level
-	DetectorChange            // the recent mean shifted (change point)
-	DetectorStuck             // the value stopped moving where the series had noise (a dead collector)
-	DetectorNoData            // the series stopped reporting (set by the engine's no-data sweep, never by Update)
+	DetectorNone        Detector = iota
+	DetectorLevel                // the value left the series' usual range
+	DetectorSeasonal             // the value left its usual range for this time of day/week
+	DetectorTrend                // reserved: the slope changed
+	DetectorSpike                // the value jumped away from the recent level
+	DetectorChange               // the recent mean shifted (change point)
+	DetectorStuck                // the value stopped moving where the series had noise (a dead collector)
+	DetectorNoData               // the series stopped reporting (set by the engine's no-data sweep, never by Update)
+	DetectorStaticBound          // the value crossed a user-set floor or ceiling (bounds.go)
+	DetectorLimitRatio           // the value reached its share of its limit series (bounds.go)
 )
 
-var detectorNames = [...]string{"none", "level", "seasonal", "trend", "spike", "changepoint", "stuck", "no_data"}
+var detectorNames = [...]string{"none", "level", "seasonal", "trend", "spike", "changepoint", "stuck", "no_data", "static_bound", "limit_ratio"}
 
 func (d Detector) String() string {
 	if int(d) < len(detectorNames) {
@@ -396,14 +398,20 @@ func finite(x, fallback float64) float64 {
 }
 
 // Peek returns the verdict for (ts, v) without learning it.
-func (m *Model) Peek(c *Config, tsMs int64, v float64) Result {
+func (m *Model) Peek(c *Config, tsMs int64, v float64) Result { return m.peek(c, tsMs, v, nil) }
+
+func (m *Model) peek(c *Config, tsMs int64, v float64, b *Bounds) Result {
 	if m.n == 0 || !ValueInRange(v) {
-		return m.learningResult(c, v)
+		r := m.learningResult(c, v)
+		b.apply(c, &r, v)
+		return r
 	}
 	k := m.compute(c, tsMs, v)
 	nd := m.nov
 	ns := nd.UpdateMask(&c.Novelty, k.local, v, m.novMask(c))
-	return m.result(c, &k, &nd, ns, tsMs, v)
+	r := m.result(c, &k, &nd, ns, tsMs, v)
+	b.apply(c, &r, v)
+	return r
 }
 
 func (m *Model) learningResult(c *Config, v float64) Result {
@@ -423,7 +431,9 @@ func (m *Model) learningResult(c *Config, v float64) Result {
 // Update scores and learns one point. A point at or before the last learned
 // timestamp, or with a non-finite value or one beyond ±MaxValue, is scored
 // (against the baseline as it is) but not learned.
-func (m *Model) Update(c *Config, tsMs int64, v float64) Result {
+func (m *Model) Update(c *Config, tsMs int64, v float64) Result { return m.update(c, tsMs, v, nil) }
+
+func (m *Model) update(c *Config, tsMs int64, v float64, b *Bounds) Result {
 	if !ValueInRange(v) {
 		return m.learningResult(c, v)
 	}
@@ -436,6 +446,9 @@ func (m *Model) Update(c *Config, tsMs int64, v float64) Result {
 		if c.MinPoints <= 1 {
 			r.State, r.NeedPoints = anomaly.StateNormal, 0
 		}
+		if b.apply(c, &r, v) {
+			m.transition(c, &r)
+		}
 		m.last = compact(&r)
 		return r
 	}
@@ -443,6 +456,7 @@ func (m *Model) Update(c *Config, tsMs int64, v float64) Result {
 	nd := m.nov
 	ns := nd.UpdateMask(&c.Novelty, k.local, v, m.novMask(c))
 	r := m.result(c, &k, &nd, ns, tsMs, v)
+	b.apply(c, &r, v)
 	if tsMs <= m.lastTs {
 		return r
 	}

@@ -104,8 +104,9 @@ type Engine struct {
 	observer PointObserver // observe.go; nil when none
 
 	shards []*shard
-	nextID atomic.Uint64 // the last anomaly id given out
-	pool   sync.Pool     // *request
+	nextID atomic.Uint64           // the last anomaly id given out
+	rules  atomic.Pointer[ruleSet] // nil: no rule (rules.go)
+	pool   sync.Pool               // *request
 
 	closeMu sync.RWMutex // held for reading while sending to shard queues
 	closed  bool

@@ -25,11 +25,12 @@ func (e *Engine) Feedback(ctx context.Context, series, label, detector string) e
 		return notFound(k)
 	}
 	m := &sh.slot(idx).model
+	c, _ := sh.readCfg(idx)
 	switch label {
 	case "new_normal":
-		m.Rebase(&e.cfg)
+		m.Rebase(c)
 	case "not_anomaly":
-		m.Desensitise(&e.cfg, models.ParseDetector(detector))
+		m.Desensitise(c, models.ParseDetector(detector))
 	case "anomaly", "expected":
 	default:
 		return anomaly.Errorf(anomaly.CodeInvalidArgument, "unknown feedback label %q", label)

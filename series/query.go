@@ -103,8 +103,11 @@ func (e *Engine) WhatIf(ctx context.Context, series string, samples []anomaly.Sa
 	sh.mu.RLock()
 	idx, ok := sh.find(k)
 	var m models.Model
+	var c *models.Config
+	var b *models.Bounds
 	if ok {
 		m = sh.slot(idx).model
+		c, b = sh.readCfg(idx)
 	}
 	sh.mu.RUnlock()
 	if !ok {
@@ -112,7 +115,7 @@ func (e *Engine) WhatIf(ctx context.Context, series string, samples []anomaly.Sa
 	}
 	out := make([]anomaly.Verdict, len(samples))
 	for i, s := range samples {
-		r := m.Peek(&e.cfg, s.TimestampMs, s.Value)
+		r := m.PeekBounded(c, s.TimestampMs, s.Value, b)
 		out[i] = verdict(k.canonical, s.TimestampMs, s.Value, &r, 0)
 	}
 	return out, nil
@@ -132,8 +135,10 @@ func (e *Engine) Get(ctx context.Context, series string) (anomaly.SeriesDetail, 
 		d      anomaly.SeriesDetail
 		m      models.Model
 		lastTs int64
+		c      *models.Config
 	)
 	if ok {
+		c, _ = sh.readCfg(idx)
 		d.SeriesSummary = sh.summary(idx)
 		d.RecentVerdicts = []anomaly.Verdict{sh.latest(idx)}
 		m = sh.slot(idx).model
@@ -144,7 +149,7 @@ func (e *Engine) Get(ctx context.Context, series string) (anomaly.SeriesDetail, 
 		return anomaly.SeriesDetail{}, notFound(k)
 	}
 	d.Model = ModelName
-	d.Baseline = m.Baseline(&e.cfg, lastTs)
+	d.Baseline = m.Baseline(c, lastTs)
 	return d, nil
 }
 

@@ -28,6 +28,7 @@ type slot struct {
 	lastID     anomaly.ID // anomaly id on the verdict of the last learned point
 	needPoints int32      // NeedPoints of the verdict of the last learned point
 	noData     bool       // anomalyID is a no-data anomaly (nodata.go)
+	rules      slotRules  // the rules matched (rules.go)
 	model      models.Model
 }
 
@@ -133,6 +134,7 @@ func (sh *shard) run() {
 func (sh *shard) apply(b *subBatch) {
 	e := sh.e
 	cfg := &e.cfg
+	rs := e.rules.Load()
 	now := e.now().UnixNano()
 	sh.mu.Lock()
 	for i := range b.items {
@@ -153,17 +155,31 @@ func (sh *shard) apply(b *subBatch) {
 		}
 		sl := sh.slot(idx)
 		var r models.Result
+		c, b := cfg, (*models.Bounds)(nil)
+		var bb models.Bounds
+		if rs != nil {
+			if sl.rules.gen != rs.gen {
+				sl.rules = rs.match(sh.keys[idx], sl.hash)
+			}
+			c = rs.config(&sl.rules, cfg)
+			if rs.bounds(&sl.rules, &bb) {
+				b = &bb
+			}
+		}
 		switch {
 		case it.ts < sl.lastTs:
 			o.code, o.lastTs = outOutOfOrder, sl.lastTs
 			continue
 		case it.ts == sl.lastTs:
-			r = sl.model.Peek(cfg, it.ts, it.v)
+			r = sl.model.PeekBounded(c, it.ts, it.v, b)
 			r.Transition = models.TransitionNone
 			o.code = outDuplicate
 		default:
-			r = sl.model.Update(cfg, it.ts, it.v)
+			r = sl.model.UpdateBounded(c, it.ts, it.v, b)
 			o.code = outLearned
+			if rs != nil {
+				rs.setLimit(&sl.rules, it.v)
+			}
 		}
 		sl.lastUpdate = now
 		if sl.noData {

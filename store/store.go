@@ -241,6 +241,25 @@ func openBolt(path string, o *bolt.Options) (db *bolt.DB, err error) {
 	return bolt.Open(path, 0o600, o)
 }
 
+// check walks every page of the file once at start (bbolt's consistency
+// check), so that a partly damaged file is refused at start, naming the
+// damage, instead of answering 500 on the queries that reach the bad
+// pages later. It costs one read of the file.
+func (s *Store) check() error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		var first error
+		for err := range tx.Check() { // drained whole: the walk runs in its own goroutine
+			if first == nil {
+				first = err
+			}
+		}
+		if first != nil {
+			return fmt.Errorf("%w: %v", errCorrupt, first)
+		}
+		return nil
+	})
+}
+
 // errCorrupt wraps the failures that mean the file's content is damaged.
 var errCorrupt = errors.New("damaged timeline database")
 
@@ -256,6 +275,9 @@ func (s *Store) load() (err error) {
 	}()
 	fi, err := os.Stat(s.path)
 	if err != nil {
+		return err
+	}
+	if err := s.check(); err != nil {
 		return err
 	}
 	return s.db.Update(func(tx *bolt.Tx) error {

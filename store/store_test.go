@@ -408,7 +408,26 @@ func TestOpenErrors(t *testing.T) {
 	if err := os.Truncate(cutFile, fi.Size()/2); err != nil {
 		t.Fatal(err)
 	}
-	for _, path := range []string{garbage, short, cutFile} {
+	// A real store with one page in its middle overwritten.
+	scribbled := filepath.Join(dir, "scribbled")
+	os.Mkdir(scribbled, 0o700)
+	s = openStore(t, scribbled, Options{})
+	for i := 1; i <= 3000; i++ {
+		open(s, anomaly.ID(i), fmt.Sprintf("series-%d", i), i, i+1)
+	}
+	s.Close()
+	scribbledFile := filepath.Join(scribbled, FileName)
+	f, err := os.OpenFile(scribbledFile, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, _ = f.Stat()
+	page := int64(os.Getpagesize())
+	if _, err := f.WriteAt([]byte(strings.Repeat("\xff", int(page))), (fi.Size()/2/page)*page); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	for _, path := range []string{garbage, short, cutFile, scribbledFile} {
 		s, err := Open(path, Options{Logger: quiet()})
 		if err == nil {
 			s.Close()
@@ -423,7 +442,7 @@ func TestOpenErrors(t *testing.T) {
 
 	// A second opener of a locked file gives up quickly with a clear error.
 	locked := openStore(t, t.TempDir(), Options{})
-	_, err := Open(locked.path, Options{OpenTimeout: 50 * time.Millisecond, Logger: quiet()})
+	_, err = Open(locked.path, Options{OpenTimeout: 50 * time.Millisecond, Logger: quiet()})
 	t.Logf("Open of a locked file: %v", err)
 	if err == nil || !strings.Contains(err.Error(), "locked") {
 		t.Errorf("Open of a locked file: error %v, want one saying it is locked", err)

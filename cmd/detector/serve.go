@@ -19,6 +19,7 @@ import (
 
 	"github.com/anomalyd/detector/anomaly"
 	"github.com/anomalyd/detector/api"
+	"github.com/anomalyd/detector/bounds"
 	"github.com/anomalyd/detector/feedback"
 	"github.com/anomalyd/detector/models"
 	"github.com/anomalyd/detector/notify"
@@ -185,6 +186,10 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 	if err == nil {
 		fb, err = feedback.New(m.engine, m.reg)
 	}
+	var bs *bounds.Store
+	if err == nil {
+		bs, err = bounds.Open(cfg.Persist.DataDir, m.engine)
+	}
 	if err != nil {
 		m.closeRemediation()
 		svc.Close(context.Background())
@@ -194,6 +199,7 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 	}
 	handler, err := api.New(cfg.API, api.Deps{
 		Feedback:     fb,
+		Bounds:       bs,
 		Notify:       m.hub,
 		Engine:       gatedEngine{ing, writer},
 		Ingest:       writer,
@@ -203,6 +209,7 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 		PeerDetect:   peers.DetectMembers,
 		Remediations: m.remediations(),
 		History:      hist,
+		Sorted:       m.engine,
 		Batch: func(_ context.Context, samples []anomaly.Sample, period int64) (anomaly.BatchResult, error) {
 			return models.DetectBatch(samples, period, cfg.Batch)
 		},

@@ -40,6 +40,7 @@ var allowed = map[string][]string{
 	"history":            {"anomaly", "models", "series"},
 	"web":                {},
 	"demo":               {},
+	"bounds":             {"anomaly", "series"},
 	"benchmarks/nab/run": {"benchmarks/nab/corpus"},
 
 	// The service layer and the timeline's conformance suite.

@@ -657,15 +657,15 @@ function anomalyRow(a, showSeries = true) {
 }
 
 function changeRow(e) {
-  const at = e.at || e.timestamp || e.time || e.started_at;
-  const title = e.title || e.summary || e.message || e.description || e.kind || "change";
-  const labels = e.labels || e.attributes || e.tags;
-  const lab = labels && typeof labels === "object" ? Object.entries(labels).map(([k, v]) => h("span", { class: "chip" }, h("span", { class: "k" }, k), String(v))) : e.series ? [seriesLabel(e.series)] : [];
+  // A change event as POST /api/v1/events takes it: type, labels, desc, at.
+  const at = e.at;
+  const title = e.desc || e.type || "change";
+  const lab = e.labels && typeof e.labels === "object" ? Object.entries(e.labels).map(([k, v]) => h("span", { class: "chip" }, h("span", { class: "k" }, k), String(v))) : [];
   const row = h(
     "tr",
     { class: "change" },
     h("td", { class: "mono muted" }, e.id ? "#" + e.id : ""),
-    h("td", {}, h("span", { class: "kind change" }, e.type || e.kind || "change")),
+    h("td", {}, h("span", { class: "kind change" }, e.type || "change")),
     h("td", {}, h("strong", {}, title), " ", lab),
     h("td", { class: "nowrap", title: fmtTime(at) }, fmtShort(at), " ", h("span", { class: "muted small" }, ago(at))),
     h("td", { colspan: 4, class: "muted" }, "change event")
