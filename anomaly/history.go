@@ -19,8 +19,12 @@ type HistoryPoint struct {
 // History is the answer of GET /api/v1/series/{series}/history: the points
 // kept for the series, oldest first. Watched says the series is now being
 // recorded (it may have no point yet when it was not recorded before).
+// Older, when set, says how the points older than the ring were served:
+// "unavailable: <reason>" (only the ring's points are in Points) or
+// "truncated: ..." (only the most recent older points are in Points).
 type History struct {
 	Series  string         `json:"series"`
 	Watched bool           `json:"watched"`
 	Points  []HistoryPoint `json:"points"`
+	Older   string         `json:"older,omitempty"`
 }

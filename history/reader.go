@@ -10,9 +10,20 @@ import (
 
 // Reader serves the history of live series: it checks the series with the
 // engine (an unknown series gets no ring), then reads and watches it.
+//
+// With Older set, the part of a request's range older than the ring's
+// oldest kept point (all of it when the ring has none) comes from Older,
+// at most OlderMax points (default DefaultOlderMax) within OlderTimeout
+// (default DefaultOlderTimeout). A request without since asks Older only
+// when the ring has no point in range, for the most recent points of
+// OlderRange (default DefaultOlderRange).
 type Reader struct {
-	Store  *Store
-	Engine *series.Engine
+	Store        *Store
+	Engine       *series.Engine
+	Older        OlderHistory
+	OlderMax     int
+	OlderTimeout time.Duration
+	OlderRange   time.Duration
 }
 
 // History returns the kept points of a live series within [since, until]
@@ -33,6 +44,24 @@ func (r Reader) History(ctx context.Context, s string, since, until time.Time) (
 	if !until.IsZero() {
 		untilMs = until.UnixMilli()
 	}
-	pts := r.Store.Watch(k.Canonical(), k.Hash(), sinceMs, untilMs)
-	return anomaly.History{Series: k.Canonical(), Watched: true, Points: pts}, nil
+	if r.Older == nil {
+		pts := r.Store.Watch(k.Canonical(), k.Hash(), sinceMs, untilMs)
+		return anomaly.History{Series: k.Canonical(), Watched: true, Points: pts}, nil
+	}
+	all := r.Store.Watch(k.Canonical(), k.Hash(), 0, 0)
+	var oldest time.Time
+	if len(all) > 0 {
+		oldest = all[0].Timestamp
+	}
+	pts := make([]anomaly.HistoryPoint, 0, len(all))
+	for _, p := range all {
+		ms := p.Timestamp.UnixMilli()
+		if (sinceMs != 0 && ms < sinceMs) || (untilMs != 0 && ms > untilMs) {
+			continue
+		}
+		pts = append(pts, p)
+	}
+	h := anomaly.History{Series: k.Canonical(), Watched: true, Points: pts}
+	r.older(ctx, &h, since, until, oldest)
+	return h, nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -22,11 +23,17 @@ type ConsoleConfig struct {
 	HistoryPoints int
 	// Off serves no console at / (--console=false).
 	Off bool
+	// OlderMax and OlderTimeout bound a read of older history from
+	// InfluxDB (with --influx-url and --verdict-bucket).
+	OlderMax     int
+	OlderTimeout time.Duration
 }
 
 func bindConsoleFlags(fs *flag.FlagSet, c *ConsoleConfig) {
 	fs.Int64Var(&c.HistoryBytes, "history-bytes", history.DefaultBytes, "memory budget of the recent points kept for drawing (GET /api/v1/series/{s}/history)")
 	fs.IntVar(&c.HistoryPoints, "history-points", history.DefaultPoints, "most recent points kept per series for drawing")
+	fs.IntVar(&c.OlderMax, "history-older-max", history.DefaultOlderMax, "most points of a history request read from InfluxDB, before the kept ones (with --verdict-bucket)")
+	fs.DurationVar(&c.OlderTimeout, "history-older-timeout", history.DefaultOlderTimeout, "longest a history request waits for InfluxDB; then it answers the kept points with \"older\": \"unavailable: ...\"")
 	fs.Var((*invertedBool)(&c.Off), "console", "serve the web console at / (default true)")
 }
 
@@ -40,7 +47,8 @@ func (m *Main) newHistory(eng *series.Engine) history.Reader {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "detector_history_series", Help: "Series with recent history kept for drawing."},
 			func() float64 { return float64(st.Stats().Series) }),
 	)
-	return history.Reader{Store: st, Engine: eng}
+	return history.Reader{Store: st, Engine: eng, Older: m.influx.olderHistory(), // influx.go
+		OlderMax: m.cfg.Console.OlderMax, OlderTimeout: m.cfg.Console.OlderTimeout}
 }
 
 // withConsole serves the console's page and assets beside api (which keeps

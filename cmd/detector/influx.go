@@ -16,6 +16,7 @@ import (
 	"github.com/anomalyd/detector/api"
 	"github.com/anomalyd/detector/eventlog"
 	"github.com/anomalyd/detector/exporter"
+	"github.com/anomalyd/detector/history"
 	"github.com/anomalyd/detector/influx"
 	"github.com/anomalyd/detector/series"
 )
@@ -166,6 +167,15 @@ func (p *influxParts) backfiller() api.Backfiller {
 		return nil
 	}
 	return apiBackfiller{p}
+}
+
+// olderHistory reads older history from the verdict sink's measurement,
+// or is nil without the sink.
+func (p *influxParts) olderHistory() history.OlderHistory {
+	if p.sink == nil {
+		return nil
+	}
+	return influx.History{Q: p.client.QueryAPI(p.cfg.Org), Bucket: p.cfg.VerdictBucket, Measurement: p.cfg.VerdictMeasurement}
 }
 
 type apiBackfiller struct{ p *influxParts }
