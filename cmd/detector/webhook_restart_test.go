@@ -70,10 +70,11 @@ func (r *downReceiver) Up(t *testing.T) {
 
 // perSeries returns, for every series, the distinct events in the order
 // of their first arrival, as "type anomaly-id". Distinct by type and
-// anomaly, not by webhook-id: after a SIGKILL an anomaly can be resolved a
-// second time under another id (an open state restored from a snapshot
-// older than the resolve), which is a known gap, not what this test
-// judges.
+// anomaly, not by webhook-id: this test judges at-least-once delivery in
+// order, not uniqueness. (After a SIGKILL an anomaly was once resolved a
+// second time under another id; the restart reconciliation now folds a
+// logged resolution the timeline lost instead of appending a new one,
+// TestReconcileRefoldsAResolutionTheTimelineLost.)
 func (r *downReceiver) perSeries() map[string][]string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
