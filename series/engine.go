@@ -291,6 +291,14 @@ func (e *Engine) Sweep(ctx context.Context) (int, error) {
 	if e.opts.IdleTimeout <= 0 {
 		return 0, nil
 	}
+	return e.sweepShards(ctx, 0)
+}
+
+// sweepShards hands every shard one sweep task (idle eviction, or with
+// noData > 0 the no-data sweep at that multiple of the step), behind the
+// batches already queued, and adds up the series each one handled. It
+// waits for the shards or for ctx.
+func (e *Engine) sweepShards(ctx context.Context, noData float64) (int, error) {
 	res := make(chan int, len(e.shards))
 	e.closeMu.RLock()
 	if e.closed {
@@ -300,7 +308,7 @@ func (e *Engine) Sweep(ctx context.Context) (int, error) {
 	sent := 0
 	for _, sh := range e.shards {
 		select {
-		case sh.in <- task{sweep: res}:
+		case sh.in <- task{sweep: res, noData: noData}:
 			sent++
 		case <-ctx.Done():
 		}

@@ -26,31 +26,7 @@ func (e *Engine) SweepNoData(ctx context.Context, factor float64) (int, error) {
 	if !(factor > 0) {
 		return 0, anomaly.Errorf(anomaly.CodeInvalidArgument, "no-data multiple must be positive")
 	}
-	res := make(chan int, len(e.shards))
-	e.closeMu.RLock()
-	if e.closed {
-		e.closeMu.RUnlock()
-		return 0, anomaly.Errorf(anomaly.CodeUnavailable, "series engine is shut down")
-	}
-	sent := 0
-	for _, sh := range e.shards {
-		select {
-		case sh.in <- task{sweep: res, noData: factor}:
-			sent++
-		case <-ctx.Done():
-		}
-	}
-	e.closeMu.RUnlock()
-	total := 0
-	for range sent {
-		select {
-		case n := <-res:
-			total += n
-		case <-ctx.Done():
-			return total, ctx.Err()
-		}
-	}
-	return total, ctx.Err()
+	return e.sweepShards(ctx, factor)
 }
 
 // startNoData starts the background no-data sweep when configured.
