@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/anomalyd/detector/anomaly"
 )
@@ -100,27 +99,6 @@ func (a *API) wrap(f apiFunc) http.Handler {
 		w.WriteHeader(status)
 		w.Write(append(b, '\n'))
 	})
-}
-
-// acquire takes one of the Config.MaxInFlight turns of requests with a
-// body, waiting at most Config.InFlightWait; it returns an *anomaly.Error
-// with CodeOverloaded (429, Retry-After) when no turn came free.
-func (a *API) acquire(ctx context.Context) error {
-	select {
-	case a.inFlight <- struct{}{}:
-		return nil
-	default:
-	}
-	t := time.NewTimer(a.cfg.InFlightWait)
-	defer t.Stop()
-	select {
-	case a.inFlight <- struct{}{}:
-		return nil
-	case <-t.C:
-	case <-ctx.Done():
-	}
-	return anomaly.Errorf(anomaly.CodeOverloaded,
-		"%d requests with a body are being served, the limit: retry later", cap(a.inFlight))
 }
 
 // StatusClientClosed is the status recorded (in metrics and the request

@@ -263,10 +263,16 @@ func appendName(dst, s []byte, metric bool) []byte {
 	return dst
 }
 
-// seriesTextFrom finishes the series text whose name is in b.
+// seriesTextFrom finishes the series text whose name is in b: the labels
+// with their values escaped as the Prometheus text format does. Labels
+// with empty values are left out (an empty value is the same as no label;
+// line protocol has no empty tag values).
 func seriesTextFrom(b *strings.Builder, labels [][2]string) string {
 	n := 0
 	for _, p := range labels {
+		if p[1] == "" {
+			continue
+		}
 		if n == 0 {
 			b.WriteByte('{')
 		} else {

@@ -217,26 +217,7 @@ func appendSample(dst []anomaly.Sample, st *RemoteWriteStats, series string, ts 
 func seriesText(b *strings.Builder, name string, pairs [][2]string) string {
 	b.Reset()
 	b.WriteString(name)
-	n := 0
-	for _, p := range pairs {
-		if p[1] == "" {
-			continue
-		}
-		if n == 0 {
-			b.WriteByte('{')
-		} else {
-			b.WriteByte(',')
-		}
-		n++
-		b.WriteString(p[0])
-		b.WriteString(`="`)
-		writeEscaped(b, p[1])
-		b.WriteByte('"')
-	}
-	if n > 0 {
-		b.WriteByte('}')
-	}
-	return b.String()
+	return seriesTextFrom(b, pairs)
 }
 
 func writeEscaped(b *strings.Builder, s string) {
