@@ -41,6 +41,7 @@ var allowed = map[string][]string{
 	"web":                {},
 	"demo":               {},
 	"bounds":             {"anomaly", "series"},
+	"cluster":            {},
 	"benchmarks/nab/run": {"benchmarks/nab/corpus"},
 
 	// The service layer and the timeline's conformance suite.
