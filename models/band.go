@@ -33,7 +33,7 @@ import (
 func (m *Model) band(c *Config, k *components, tsMs int64) (lo, hi float64) {
 	e, s := k.expFast, k.sFast
 	aLo, aHi := m.adaptiveBand(c, k)
-	jLo, jHi := m.nov.Band(&c.Novelty, k.local, c.Threshold, m.novMask(c))
+	jLo, jHi := m.nov.BandExcess(&c.Novelty, k.local, k.d.novEx, m.novMask(c))
 	lo, hi = math.Max(aLo, jLo), math.Min(aHi, jHi)
 	gf, gs := m.gates(c)
 	kLo := math.Max(e-gf*s, k.expSlow-gs*k.sSlow)
@@ -105,7 +105,7 @@ func (m *Model) adaptiveBand(c *Config, k *components) (lo, hi float64) {
 	if m.hold > 0 {
 		t = math.Max(t, float64(m.held))
 	}
-	needRaw, ok := m.needRaw(c, t)
+	needRaw, ok := m.needRaw(c, t, &k.d)
 	if !ok {
 		return none[0], none[1]
 	}
@@ -124,7 +124,7 @@ func (m *Model) adaptiveBand(c *Config, k *components) (lo, hi float64) {
 			// Change point: |change'| >= C with change' = (1-a)change +
 			// a·clip(zfast, HuberK).
 			a := c.ChangeRate
-			C := q(calChange) * math.Sqrt(a/(2-a))
+			C := q(calChange) * k.d.changeNorm
 			old := (1 - a) * float64(m.change)
 			zu, zl := (C-old)/a, (-C-old)/a
 			if zu <= -c.HuberK || zl >= c.HuberK {
@@ -150,16 +150,18 @@ func (m *Model) adaptiveBand(c *Config, k *components) (lo, hi float64) {
 
 // needRaw returns the raw score the point needs for the likelihood score
 // to reach t; ok is false when no raw score reaches it.
-func (m *Model) needRaw(c *Config, t float64) (float64, bool) {
+func (m *Model) needRaw(c *Config, t float64, d *derived) (float64, bool) {
 	if m.lik.N == 0 || t >= 1 {
 		return 0, false
 	}
 	lp := c.likParams()
-	needLs := math.Max(t, 0) * c.LikScale / (1 - t)
-	if needLs > 300 {
+	tailZ, ok := d.escZ, d.escOK
+	if t != c.Escalate {
+		tailZ, ok = c.tailZ(t)
+	}
+	if !ok {
 		return 0, false
 	}
-	tailZ := stream.InvTail(math.Exp(-math.Ln10 * needLs))
 	mean := math.Max(float64(m.lik.Mean), lp.MinMean)
 	sd := math.Sqrt(math.Max(float64(m.lik.Var), lp.MinVar))
 	needShort := mean + tailZ*sd

@@ -154,11 +154,13 @@ type Config struct {
 	// next point instead of being trusted; scales, calibration and the
 	// profile are kept (default 7 days).
 	MaxGapMs int64
+
+	prep derived // constants derived from the fields above (derived.go)
 }
 
 // DefaultConfig returns the configuration `detector serve` runs with.
 func DefaultConfig() Config {
-	return Config{
+	c := Config{
 		MinPoints:      48,
 		Threshold:      novelty.Threshold,
 		Escalate:       0.6,
@@ -202,6 +204,8 @@ func DefaultConfig() Config {
 		HoldCap:        0.9,
 		MaxGapMs:       7 * 86400 * 1000,
 	}
+	c.prep = c.derive()
+	return c
 }
 
 func rate(name string, a float64) error {
@@ -211,7 +215,10 @@ func rate(name string, a float64) error {
 	return nil
 }
 
-// Validate reports the first invalid parameter.
+// Validate reports the first invalid parameter. A valid c also stores the
+// constants the model derives from it (derived.go), so that updates need
+// not compute them on every point; call Validate again after changing c
+// (a changed c is still judged right, only slower).
 func (c *Config) Validate() error {
 	switch {
 	case c.MinPoints < 1:
@@ -271,6 +278,7 @@ func (c *Config) Validate() error {
 			return err
 		}
 	}
+	c.prep = c.derive()
 	return nil
 }
 

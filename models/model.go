@@ -233,10 +233,12 @@ type components struct {
 	gap      bool    // the point follows a gap longer than MaxGapMs
 	spanOK   bool    // the series has RangeSpanMs of history
 	local    int64   // the timestamp in the profile's local time (Config.Location)
+	d        derived // the Config's derived constants (derived.go)
 }
 
 func (m *Model) compute(c *Config, tsMs int64, v float64) components {
 	var k components
+	k.d = c.consts()
 	k.gap = m.n > 0 && c.MaxGapMs > 0 && tsMs-m.lastTs > c.MaxGapMs
 	k.local = c.localMs(tsMs)
 	k.seas = m.season(k.local)
@@ -253,7 +255,7 @@ func (m *Model) compute(c *Config, tsMs int64, v float64) components {
 	k.z[calSlow] = (v - k.expSlow) / k.sSlow
 	a := c.ChangeRate
 	k.change = float64(m.change) + a*(stream.Clip(k.z[calFast], c.HuberK)-float64(m.change))
-	k.z[calChange] = k.change / math.Sqrt(a/(2-a))
+	k.z[calChange] = k.change / k.d.changeNorm
 
 	// Calibrate: each |z| over its running quantile, weighted; the largest
 	// wins. Its surprise (as if it were a normal z scaled to CalibMin) is
@@ -549,7 +551,7 @@ func (m *Model) learn(c *Config, k *components, tsMs int64, v float64) {
 		if m.cal[i].Q == 0 {
 			m.cal[i].Q = float32(c.CalibInit)
 		}
-		m.cal[i].Update(math.Min(math.Abs(k.z[i]), 1e30), c.CalibP, c.CalibRate, c.CalibMin)
+		m.cal[i].UpdateStep(math.Min(math.Abs(k.z[i]), 1e30), &k.d.cal, c.CalibMin)
 	}
 
 	// Fast level and scale.
@@ -557,7 +559,7 @@ func (m *Model) learn(c *Config, k *components, tsMs int64, v float64) {
 	la := math.Max(c.LevelRate, warm)
 	m.fast += la * stream.Clip(v-k.full-m.fast, hk*k.sFast)
 	m.fastP += la * stream.Clip(v-m.fastP, hk*k.sFast)
-	m.fastS.Update(math.Abs(rf), math.Max(c.ScaleRate, warm), c.ScaleRate/2)
+	m.fastS.UpdateGrowth(math.Abs(rf), growth(c.ScaleRate, warm, k.d.growFast), c.ScaleRate/2)
 	m.change = float32(k.change)
 
 	// Slow level with damped trend, around the full profile.
@@ -569,11 +571,11 @@ func (m *Model) learn(c *Config, k *components, tsMs int64, v float64) {
 	if c.TrendRate > 0 && m.n > 2 {
 		m.trend = 0.99 * (m.trend + c.TrendRate*((m.slow-prev)-m.trend))
 	}
-	m.slowS.Update(math.Abs(ds), math.Max(c.SlowRate*4, warm), c.SlowRate*2)
+	m.slowS.UpdateGrowth(math.Abs(ds), growth(c.SlowRate*4, warm, k.d.growSlow), c.SlowRate*2)
 	dp := v - m.plain
 	pSig := m.plainS.Sigma(c.MeanFloor, floorFor(m.plain))
 	m.plain += sa * stream.Clip(dp, hk*pSig)
-	m.plainS.Update(math.Abs(dp), math.Max(c.SlowRate*4, warm), c.SlowRate*2)
+	m.plainS.UpdateGrowth(math.Abs(dp), growth(c.SlowRate*4, warm, k.d.growSlow), c.SlowRate*2)
 
 	// Seasonal profile: the residual around the slow level, clipped.
 	e := stream.Clip(v-m.slow-k.full, hk*sSig)
@@ -631,7 +633,7 @@ func (m *Model) learn(c *Config, k *components, tsMs int64, v float64) {
 
 	if c.LikShortRate > 0 && int(m.n) >= c.MinPoints {
 		lp := c.likParams()
-		m.lik.Update(k.raw, &lp)
+		m.lik.Fold(k.raw, &lp)
 	}
 	if v < m.lo || v > m.hi {
 		m.lo, m.hi = math.Min(m.lo, v), math.Max(m.hi, v)

@@ -39,11 +39,15 @@ type Params struct {
 // distribution as it was before this point (0 when the short mean is at or
 // below the long-run mean). It is capped at 300.
 func (t *Tracker) Update(a float64, p *Params) float64 {
-	short := float64(t.Short) + p.ShortRate*(a-float64(t.Short))
-	if t.N == 0 {
-		short = a
-	}
-	s := t.Surprise(short, p)
+	s := t.Surprise(t.Next(a, p), p)
+	t.Fold(a, p)
+	return s
+}
+
+// Fold folds the raw score a in, as Update does, without computing the
+// surprise (for a caller that has it from Surprise already).
+func (t *Tracker) Fold(a float64, p *Params) {
+	short := t.Next(a, p)
 	// Fold the short mean into the long-run moments.
 	r := p.LongRate
 	if t.N < math.MaxUint32 {
@@ -57,7 +61,6 @@ func (t *Tracker) Update(a float64, p *Params) float64 {
 	mean += r * d
 	v = (1 - r) * (v + r*d*d)
 	t.Short, t.Mean, t.Var = float32(short), float32(mean), float32(v)
-	return s
 }
 
 // Surprise returns -log10 of the upper tail probability of a short mean
@@ -66,8 +69,8 @@ func (t *Tracker) Surprise(short float64, p *Params) float64 {
 	if t.N == 0 {
 		return 0
 	}
-	mean := math.Max(float64(t.Mean), p.MinMean)
-	sd := math.Sqrt(math.Max(float64(t.Var), p.MinVar))
+	mean := max(float64(t.Mean), p.MinMean)
+	sd := math.Sqrt(max(float64(t.Var), p.MinVar))
 	z := (short - mean) / sd
 	if !(z > 0) {
 		return 0

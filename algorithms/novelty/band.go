@@ -23,12 +23,17 @@ func ScoreExcess(cfg *Config, t float64) float64 {
 // band is (-Inf, +Inf). Only the ranges in mask count (as in UpdateMask). A value exactly on an edge scores t (or, with
 // t <= 0.5, scores 0), so it is inside the band; the band is closed.
 func (d *Detector) Band(cfg *Config, tsMs int64, t float64, mask Mask) (lo, hi float64) {
+	return d.BandExcess(cfg, tsMs, ScoreExcess(cfg, t), mask)
+}
+
+// BandExcess is Band for the score whose excess is ex = ScoreExcess(cfg,
+// t), computed once by a caller whose t does not change.
+func (d *Detector) BandExcess(cfg *Config, tsMs int64, ex float64, mask Mask) (lo, hi float64) {
 	lo, hi = math.Inf(-1), math.Inf(1)
 	n := int64(d.n) + 1
 	if d.n == 0 || d.quiet > 0 || n <= int64(cfg.Warmup) {
 		return lo, hi
 	}
-	ex := ScoreExcess(cfg, t)
 	if math.IsInf(ex, 1) {
 		return lo, hi
 	}
@@ -49,8 +54,8 @@ func (d *Detector) Band(cfg *Config, tsMs int64, t float64, mask Mask) (lo, hi f
 			// range widened by its tolerance.
 			sLo := d.smooth.Lo - (cfg.SmoothTolerance+ex)*ws
 			sHi := d.smooth.Hi + (cfg.SmoothTolerance+ex)*ws
-			lo = math.Max(lo, d.level+(sLo-d.level)/a)
-			hi = math.Min(hi, d.level+(sHi-d.level)/a)
+			lo = max(lo, d.level+(sLo-d.level)/a)
+			hi = min(hi, d.level+(sHi-d.level)/a)
 		}
 	}
 	if b := cfg.Bins; mask&MaskSlot != 0 && b > 0 && b <= MaxBins && n > settle && w > 0 {
@@ -70,8 +75,8 @@ func (d *Detector) Band(cfg *Config, tsMs int64, t float64, mask Mask) (lo, hi f
 			// The slot's excess is measured against the overall range as
 			// it is after the point; within that range (the only place
 			// where the slot is tighter than the raw range) it is w.
-			lo = math.Max(lo, float64(d.slotLo[i])-(cfg.SlotTolerance+ex)*w)
-			hi = math.Min(hi, float64(d.slotHi[i])+(cfg.SlotTolerance+ex)*w)
+			lo = max(lo, float64(d.slotLo[i])-(cfg.SlotTolerance+ex)*w)
+			hi = min(hi, float64(d.slotHi[i])+(cfg.SlotTolerance+ex)*w)
 		}
 	}
 	return lo, hi

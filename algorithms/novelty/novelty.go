@@ -107,8 +107,8 @@ func (r Range) Excess(x float64) float64 {
 
 // Include widens r to contain x.
 func (r *Range) Include(x float64) {
-	r.Lo = math.Min(r.Lo, x)
-	r.Hi = math.Max(r.Hi, x)
+	r.Lo = min(r.Lo, x)
+	r.Hi = max(r.Hi, x)
 }
 
 // Detector scores the novelty of a series' raw value, smoothed value and
@@ -247,8 +247,8 @@ func (d *Detector) Bounds(cfg *Config, tsMs int64) (lo, hi float64, ok bool) {
 		}
 		i := int(ms * int64(b) / msPerDay)
 		if int(d.slotDays[i]) > cfg.SlotDays {
-			lo = math.Max(lo, float64(d.slotLo[i])-cfg.SlotTolerance*w)
-			hi = math.Min(hi, float64(d.slotHi[i])+cfg.SlotTolerance*w)
+			lo = max(lo, float64(d.slotLo[i])-cfg.SlotTolerance*w)
+			hi = min(hi, float64(d.slotHi[i])+cfg.SlotTolerance*w)
 		}
 	}
 	return lo, hi, true
@@ -289,5 +289,5 @@ func (d *Detector) slot(cfg *Config, tsMs int64, v float64, check bool) float64 
 	}
 	d.slotLo[b] = min(d.slotLo[b], x)
 	d.slotHi[b] = max(d.slotHi[b], x)
-	return math.Max(e, 0)
+	return max(e, 0)
 }

@@ -44,19 +44,30 @@ func Huber(loc, x, scale, a, k float64) float64 {
 // factor e^a. Floor keeps m away from zero on constant stretches, where the
 // median would otherwise decay to 0.
 func Median(m, absr, a, floor float64) float64 {
+	return MedianGrowth(m, absr, expSmall(a), floor)
+}
+
+// MedianGrowth is Median with the step factor g = Growth(a) computed by
+// the caller: a tracker whose rate is fixed computes it once.
+func MedianGrowth(m, absr, g, floor float64) float64 {
 	switch {
-	case m <= 0 || math.IsNaN(m):
-		m = math.Max(absr, floor)
+	case m <= 0 || m != m:
+		m = max(absr, floor)
 	case absr > m:
-		m *= expSmall(a)
+		m *= g
 	case absr < m:
-		m /= expSmall(a)
+		m /= g
 	}
 	if m < floor {
 		m = floor
 	}
 	return m
 }
+
+// Growth returns the factor by which the multiplicative trackers (Median,
+// Scale, Quantile) step at rate a: e^a by its series to the fifth power,
+// the very value they compute on every observation from their rate.
+func Growth(a float64) float64 { return expSmall(a) }
 
 // expSmall returns e^a for 0 <= a <= 1 by its series to the fifth power
 // (relative error below 1.5e-3 at a = 1, below 1e-9 at a = 0.05): the
@@ -98,13 +109,13 @@ func Surprise(z float64) float64 {
 	if z > 37 {
 		// erfc underflows; use the asymptotic tail log10(phi(z)/z) * 2.
 		ln := -z*z/2 - math.Log(z*math.Sqrt(2*math.Pi)) + math.Ln2
-		return math.Min(-ln/math.Ln10, 300)
+		return min(-ln/math.Ln10, 300)
 	}
 	p := math.Erfc(z / math.Sqrt2)
 	if p <= 0 {
 		return 300
 	}
-	return math.Min(-math.Log10(p), 300)
+	return min(-math.Log10(p), 300)
 }
 
 // Scale is a robust scale estimate of residuals: a running median of |r|
@@ -127,15 +138,19 @@ const MeanClip = 100
 // Update folds in the absolute residual absr: the median moves by rate a
 // (multiplicatively), the mean by rate b, with absr clipped to MeanClip
 // times the current scale.
-func (s *Scale) Update(absr, a, b float64) {
+func (s *Scale) Update(absr, a, b float64) { s.UpdateGrowth(absr, expSmall(a), b) }
+
+// UpdateGrowth is Update with the median's step factor g = Growth(a)
+// computed by the caller.
+func (s *Scale) UpdateGrowth(absr, g, b float64) {
 	if s.Med == 0 && s.Mean == 0 {
 		s.Med, s.Mean = float32(absr), float32(absr)
 		return
 	}
-	if lim := MeanClip * math.Max(float64(s.Mean), float64(s.Med)); lim > 0 && absr > lim {
+	if lim := MeanClip * max(float64(s.Mean), float64(s.Med)); lim > 0 && absr > lim {
 		absr = lim
 	}
-	s.Med = float32(Median(float64(s.Med), absr, a, 0))
+	s.Med = float32(MedianGrowth(float64(s.Med), absr, g, 0))
 	s.Mean = float32(EWMA(float64(s.Mean), absr, b))
 }
 
@@ -144,8 +159,11 @@ func (s *Scale) Update(absr, a, b float64) {
 // both estimates equal sigma; meanFrac (0..1) sets how far the median may
 // fall below the mean before the mean takes over.
 func (s Scale) Sigma(meanFrac, floor float64) float64 {
-	return math.Max(math.Max(MADToSigma*float64(s.Med), meanFrac*math.Sqrt(math.Pi/2)*float64(s.Mean)), floor)
+	return max(MADToSigma*float64(s.Med), meanFrac*sqrtHalfPi*float64(s.Mean), floor)
 }
+
+// sqrtHalfPi is E|Z| / sigma for a Gaussian: sigma = sqrt(pi/2) * mean |r|.
+var sqrtHalfPi = math.Sqrt(math.Pi / 2)
 
 // Quantile tracks the p-quantile of a positive stream by multiplicative
 // stochastic approximation: q grows by a factor e^(eta*p) when x > q and
@@ -157,14 +175,31 @@ type Quantile struct {
 
 // Update folds in x >= 0; q never falls below min > 0.
 func (q *Quantile) Update(x, p, eta, min float64) {
+	st := NewQuantileStep(p, eta)
+	q.UpdateStep(x, &st, min)
+}
+
+// QuantileStep holds the step factors of a Quantile for one (p, eta):
+// trackers that share them compute them once.
+type QuantileStep struct {
+	Up, Down float64 // Growth(eta*p), Growth(eta*(1-p))
+}
+
+// NewQuantileStep returns the step factors of the p-quantile at rate eta.
+func NewQuantileStep(p, eta float64) QuantileStep {
+	return QuantileStep{Up: expSmall(eta * p), Down: expSmall(eta * (1 - p))}
+}
+
+// UpdateStep is Update with the step factors st computed by the caller.
+func (q *Quantile) UpdateStep(x float64, st *QuantileStep, min float64) {
 	v := float64(q.Q)
 	switch {
 	case v <= 0:
 		v = min
 	case x > v:
-		v *= expSmall(eta * p)
+		v *= st.Up
 	default:
-		v /= expSmall(eta * (1 - p))
+		v /= st.Down
 	}
 	if !(v >= min) {
 		v = min
@@ -206,5 +241,5 @@ func InvSurprise(s float64) float64 {
 	if !(s > 0) {
 		return 0
 	}
-	return InvTail(0.5 * math.Exp(-math.Ln10*math.Min(s, 300)))
+	return InvTail(0.5 * math.Exp(-math.Ln10*min(s, 300)))
 }
