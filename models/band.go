@@ -34,20 +34,20 @@ func (m *Model) band(c *Config, k *components, tsMs int64) (lo, hi float64) {
 	e, s := k.expFast, k.sFast
 	aLo, aHi := m.adaptiveBand(c, k)
 	jLo, jHi := m.nov.BandExcess(&c.Novelty, k.local, k.d.novEx, m.novMask(c))
-	lo, hi = math.Max(aLo, jLo), math.Min(aHi, jHi)
+	lo, hi = max(aLo, jLo), min(aHi, jHi)
 	gf, gs := m.gates(c)
-	kLo := math.Max(e-gf*s, k.expSlow-gs*k.sSlow)
-	kHi := math.Min(e+gf*s, k.expSlow+gs*k.sSlow)
+	kLo := max(e-gf*s, k.expSlow-gs*k.sSlow)
+	kHi := min(e+gf*s, k.expSlow+gs*k.sSlow)
 	switch {
 	case lo <= hi && kLo <= kHi:
-		lo, hi = math.Min(lo, kLo), math.Max(hi, kHi)
+		lo, hi = min(lo, kLo), max(hi, kHi)
 	case kLo <= kHi:
 		lo, hi = kLo, kHi
 	case lo > hi:
 		// every value would alert: a sliver around the expectation
 		lo, hi = e, e
 	}
-	lo, hi = math.Max(lo, e-bandCapZ*s), math.Min(hi, e+bandCapZ*s)
+	lo, hi = max(lo, e-bandCapZ*s), min(hi, e+bandCapZ*s)
 	if w := minBandZ * s; !(hi-lo >= w) {
 		mid := lo/2 + hi/2
 		lo, hi = mid-w/2, mid+w/2
@@ -69,8 +69,8 @@ func (m *Model) clampDomain(lo, hi, s float64) (float64, float64) {
 		}
 	}
 	if lo < dLo || hi > dHi {
-		lo, hi = math.Max(lo, dLo), math.Min(hi, dHi)
-		if w := math.Min(s, dHi-dLo); !(hi-lo >= w) {
+		lo, hi = max(lo, dLo), min(hi, dHi)
+		if w := min(s, dHi-dLo); !(hi-lo >= w) {
 			// The expectation left the domain (a trend below zero): the
 			// band hugs the domain's edge on that side.
 			if hi < dLo+w {
@@ -80,8 +80,8 @@ func (m *Model) clampDomain(lo, hi, s float64) (float64, float64) {
 			}
 		}
 	}
-	lo = math.Max(lo, -math.MaxFloat64)
-	hi = math.Min(hi, math.MaxFloat64)
+	lo = max(lo, -math.MaxFloat64)
+	hi = min(hi, math.MaxFloat64)
 	if !(hi > lo) {
 		// s below the resolution of floats at this magnitude
 		hi = math.Nextafter(lo, math.MaxFloat64)
@@ -98,12 +98,12 @@ func (m *Model) adaptiveBand(c *Config, k *components) (lo, hi float64) {
 	if p := float64(m.peak); p > t {
 		// Repeat suppression: a score below the recent peak is damped.
 		if c.SuppressDamp > 0 {
-			p = math.Min(p, t/c.SuppressDamp)
+			p = min(p, t/c.SuppressDamp)
 		}
-		t = math.Max(t, p)
+		t = max(t, p)
 	}
 	if m.hold > 0 {
-		t = math.Max(t, float64(m.held))
+		t = max(t, float64(m.held))
 	}
 	needRaw, ok := m.needRaw(c, t, &k.d)
 	if !ok {
@@ -117,10 +117,10 @@ func (m *Model) adaptiveBand(c *Config, k *components) (lo, hi float64) {
 		needBest := c.RawLo + needRaw*(c.RawHi-c.RawLo)
 		if needBest <= 300 {
 			u := stream.InvSurprise(needBest) / c.CalibMin
-			q := func(i int) float64 { return math.Max(float64(m.cal[i].Q), c.CalibMin) * u / c.Weights[i] }
+			q := func(i int) float64 { return max(float64(m.cal[i].Q), c.CalibMin) * u / c.Weights[i] }
 			zf, zs := q(calFast), q(calSlow)
-			lo = math.Max(k.expFast-zf*k.sFast, k.expSlow-zs*k.sSlow)
-			hi = math.Min(k.expFast+zf*k.sFast, k.expSlow+zs*k.sSlow)
+			lo = max(k.expFast-zf*k.sFast, k.expSlow-zs*k.sSlow)
+			hi = min(k.expFast+zf*k.sFast, k.expSlow+zs*k.sSlow)
 			// Change point: |change'| >= C with change' = (1-a)change +
 			// a·clip(zfast, HuberK).
 			a := c.ChangeRate
@@ -131,16 +131,16 @@ func (m *Model) adaptiveBand(c *Config, k *components) (lo, hi float64) {
 				return all[0], all[1]
 			}
 			if zu <= c.HuberK {
-				hi = math.Min(hi, k.expFast+zu*k.sFast)
+				hi = min(hi, k.expFast+zu*k.sFast)
 			}
 			if zl >= -c.HuberK {
-				lo = math.Max(lo, k.expFast+zl*k.sFast)
+				lo = max(lo, k.expFast+zl*k.sFast)
 			}
 		}
 	}
 	if c.RangeTol > 0 && needRaw <= 1 && m.n > 1 && m.rangeCalm(c) && k.spanOK {
 		tol := c.RangeTol * (m.hi - m.lo)
-		lo, hi = math.Max(lo, m.lo-tol), math.Min(hi, m.hi+tol)
+		lo, hi = max(lo, m.lo-tol), min(hi, m.hi+tol)
 	}
 	if lo > hi {
 		return all[0], all[1]
@@ -162,8 +162,8 @@ func (m *Model) needRaw(c *Config, t float64, d *derived) (float64, bool) {
 	if !ok {
 		return 0, false
 	}
-	mean := math.Max(float64(m.lik.Mean), lp.MinMean)
-	sd := math.Sqrt(math.Max(float64(m.lik.Var), lp.MinVar))
+	mean := max(float64(m.lik.Mean), lp.MinMean)
+	sd := math.Sqrt(max(float64(m.lik.Var), lp.MinVar))
 	needShort := mean + tailZ*sd
 	a := lp.ShortRate
 	return (needShort - (1-a)*float64(m.lik.Short)) / a, true
@@ -212,8 +212,8 @@ func learningBand(e, s float64) (float64, float64) {
 func (m *Model) gates(c *Config) (fast, slow float64) {
 	fast, slow = c.NoveltyMinZ, c.NoveltyMinZ
 	if g := c.GateCalib; g > 0 {
-		fast = math.Max(fast, g*math.Max(float64(m.cal[calFast].Q), c.CalibMin))
-		slow = math.Max(slow, g*math.Max(float64(m.cal[calSlow].Q), c.CalibMin))
+		fast = max(fast, g*max(float64(m.cal[calFast].Q), c.CalibMin))
+		slow = max(slow, g*max(float64(m.cal[calSlow].Q), c.CalibMin))
 	}
 	return fast, slow
 }

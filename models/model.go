@@ -261,13 +261,13 @@ func (m *Model) compute(c *Config, tsMs int64, v float64) components {
 	// wins. Its surprise (as if it were a normal z scaled to CalibMin) is
 	// mapped to the raw score fed to the likelihood.
 	for i, det := range [numCal]Detector{DetectorSpike, DetectorLevel, DetectorChange} {
-		q := math.Max(float64(m.cal[i].Q), c.CalibMin)
+		q := max(float64(m.cal[i].Q), c.CalibMin)
 		if u := math.Abs(k.z[i]) / q * c.Weights[i]; u > k.surprise {
 			k.surprise, k.detector = u, det
 		}
 	}
 	best := stream.Surprise(k.surprise * c.CalibMin)
-	k.raw = math.Min(c.RawMax, math.Max(0, (best-c.RawLo)/(c.RawHi-c.RawLo)))
+	k.raw = min(c.RawMax, max(0, (best-c.RawLo)/(c.RawHi-c.RawLo)))
 	k.spanOK = tsMs-m.firstTs >= c.RangeSpanMs
 	if c.RangeTol > 0 && m.n > 1 {
 		tol := c.RangeTol * (m.hi - m.lo)
@@ -290,7 +290,7 @@ func (m *Model) compute(c *Config, tsMs int64, v float64) components {
 		k.score *= c.SuppressDamp
 	}
 	if m.hold > 0 && k.score <= float64(m.held) {
-		k.score = math.Min(k.score, c.Escalate*c.HoldCap)
+		k.score = min(k.score, c.Escalate*c.HoldCap)
 	}
 	return k
 }
@@ -325,7 +325,7 @@ func (m *Model) result(c *Config, k *components, post *novelty.Detector, ns floa
 	gf, gs := m.gates(c)
 	far := math.Abs(k.z[calFast]) >= gf || math.Abs(k.z[calSlow]) >= gs
 	if k.score >= c.Escalate && far {
-		r.Score = c.Threshold + (1-c.Threshold)*math.Min(k.score, 1)
+		r.Score = c.Threshold + (1-c.Threshold)*min(k.score, 1)
 	} else {
 		r.Score = 0.9 * c.Threshold * k.score / c.Escalate
 	}
@@ -343,7 +343,7 @@ func (m *Model) result(c *Config, k *components, post *novelty.Detector, ns floa
 	// scores at least Threshold, inside it is normal and scores below.
 	if v < r.Lower || v > r.Upper {
 		r.State = anomaly.StateAnomalous
-		r.Score = math.Max(r.Score, c.Threshold)
+		r.Score = max(r.Score, c.Threshold)
 		if det == DetectorNone || r.Score == c.Threshold && ns == 0 && k.score < c.Escalate {
 			det = m.edgeDetector(k, v)
 		}
@@ -551,19 +551,19 @@ func (m *Model) learn(c *Config, k *components, tsMs int64, v float64) {
 		if m.cal[i].Q == 0 {
 			m.cal[i].Q = float32(c.CalibInit)
 		}
-		m.cal[i].UpdateStep(math.Min(math.Abs(k.z[i]), 1e30), &k.d.cal, c.CalibMin)
+		m.cal[i].UpdateStep(min(math.Abs(k.z[i]), 1e30), &k.d.cal, c.CalibMin)
 	}
 
 	// Fast level and scale.
 	rf := v - k.expFast
-	la := math.Max(c.LevelRate, warm)
+	la := max(c.LevelRate, warm)
 	m.fast += la * stream.Clip(v-k.full-m.fast, hk*k.sFast)
 	m.fastP += la * stream.Clip(v-m.fastP, hk*k.sFast)
 	m.fastS.UpdateGrowth(math.Abs(rf), growth(c.ScaleRate, warm, k.d.growFast), c.ScaleRate/2)
 	m.change = float32(k.change)
 
 	// Slow level with damped trend, around the full profile.
-	sa := math.Max(c.SlowRate, warm)
+	sa := max(c.SlowRate, warm)
 	ds := v - k.full - m.slow - m.trend
 	sSig := m.slowS.Sigma(c.MeanFloor, floorFor(m.slow))
 	prev := m.slow
@@ -587,8 +587,8 @@ func (m *Model) learn(c *Config, k *components, tsMs int64, v float64) {
 	if m.dayCnt[near] < math.MaxUint8 {
 		m.dayCnt[near]++
 	}
-	g0 := math.Max(c.SeasonRate, 1/(float64(m.dayCnt[b0])+1))
-	g1 := math.Max(c.SeasonRate, 1/(float64(m.dayCnt[b1])+1))
+	g0 := max(c.SeasonRate, 1/(float64(m.dayCnt[b0])+1))
+	g1 := max(c.SeasonRate, 1/(float64(m.dayCnt[b1])+1))
 	d0, d1 := g0*(1-w)*e, g1*w*e
 	m.day[b0] += float32(d0)
 	m.day[b1] += float32(d1)
@@ -605,7 +605,7 @@ func (m *Model) learn(c *Config, k *components, tsMs int64, v float64) {
 	}
 	// Day-of-week offsets learn what the daily profile leaves, slowly.
 	if m.dowCnt[wd] > 0 {
-		gw := math.Max(c.SeasonRate/50, 1/(float64(m.dowCnt[wd])+1))
+		gw := max(c.SeasonRate/50, 1/(float64(m.dowCnt[wd])+1))
 		dw := float32(gw * (e - (d0 + d1)))
 		m.dow[wd] += dw
 		for i := range m.dow {
@@ -636,7 +636,7 @@ func (m *Model) learn(c *Config, k *components, tsMs int64, v float64) {
 		m.lik.Fold(k.raw, &lp)
 	}
 	if v < m.lo || v > m.hi {
-		m.lo, m.hi = math.Min(m.lo, v), math.Max(m.hi, v)
+		m.lo, m.hi = min(m.lo, v), max(m.hi, v)
 		m.calm = 0
 	} else if m.calm < math.MaxUint32 {
 		m.calm++
@@ -651,7 +651,7 @@ func (m *Model) learn(c *Config, k *components, tsMs int64, v float64) {
 	}
 
 	// Suppression peak.
-	m.peak = float32(math.Max(float64(m.peak)*c.SuppressDecay, k.rawScore))
+	m.peak = float32(max(float64(m.peak)*c.SuppressDecay, k.rawScore))
 
 	m.n++
 	m.learnFlat(c, v)
