@@ -68,7 +68,7 @@ func (d *Detector) BandExcess(cfg *Config, tsMs int64, ex float64, mask Mask) (l
 		}
 		i := int(ms * int64(b) / msPerDay)
 		days := int(d.slotDays[i])
-		if days > 0 && uint16(day) != d.slotDay[i] {
+		if days > 0 && !d.visitedToday(i, uint16(day)) {
 			days++
 		}
 		if days > cfg.SlotDays {

@@ -49,7 +49,7 @@ type Config struct {
 	// the contextual range off).
 	Bins int
 	// SlotDays is the number of distinct days a slot must have been seen on
-	// before it scores.
+	// before it scores (at most 254: a slot counts its days up to 255).
 	SlotDays int
 	// SlotTolerance is how far (as a fraction of the width of the series'
 	// overall range) a value must lie beyond its slot's range to be novel.
@@ -112,18 +112,29 @@ func (r *Range) Include(x float64) {
 }
 
 // Detector scores the novelty of a series' raw value, smoothed value and
-// raw value for its time of day. Its zero value is ready to use. It is 192
+// raw value for its time of day. Its zero value is ready to use. It is 168
 // bytes and pointer-free.
+//
+// A slot counts the distinct days it was visited on; points come in time
+// order (a point of an earlier day than the last one counts as a new day
+// for its slot).
 type Detector struct {
 	raw, smooth Range
 	level       float64 // exponentially smoothed value
 	n           uint32  // points seen (saturating)
 	quiet       int32   // points of silence left
-	kind        Kind    // which range the last novel point left
 	slotLo      [MaxBins]float32
 	slotHi      [MaxBins]float32
-	slotDay     [MaxBins]uint16 // day of the last visit (days since 1970, mod 2^16)
-	slotDays    [MaxBins]uint16 // distinct days visited (saturating); 0 = never
+	slotDays    [MaxBins]uint8 // distinct days visited (saturating at 255); 0 = never
+	today       uint16         // bit i: slot i was visited on day
+	day         uint16         // day of the last slot visit (days since 1970, mod 2^16)
+	kind        Kind           // which range the last novel point left
+}
+
+// visitedToday reports whether slot i was visited on day (days since 1970,
+// mod 2^16) already.
+func (d *Detector) visitedToday(i int, day uint16) bool {
+	return day == d.day && d.today&(1<<i) != 0
 }
 
 // Update folds the point (tsMs in Unix milliseconds, v the value) into d
@@ -267,16 +278,18 @@ func (d *Detector) slot(cfg *Config, tsMs int64, v float64, check bool) float64 
 	}
 	b := int(ms * int64(cfg.Bins) / msPerDay)
 	x := float32(v)
+	seen := d.visitedToday(b, uint16(day))
+	if uint16(day) != d.day {
+		d.day, d.today = uint16(day), 0
+	}
+	d.today |= 1 << b
 	if d.slotDays[b] == 0 {
 		d.slotLo[b], d.slotHi[b] = x, x
-		d.slotDays[b], d.slotDay[b] = 1, uint16(day)
+		d.slotDays[b] = 1
 		return 0
 	}
-	if uint16(day) != d.slotDay[b] {
-		d.slotDay[b] = uint16(day)
-		if d.slotDays[b] < math.MaxUint16 {
-			d.slotDays[b]++
-		}
+	if !seen && d.slotDays[b] < math.MaxUint8 {
+		d.slotDays[b]++
 	}
 	e := 0.0
 	if w := d.raw.Hi - d.raw.Lo; check && w > 0 && int(d.slotDays[b]) > cfg.SlotDays {

@@ -173,8 +173,8 @@ func TestDetectorDeterministic(t *testing.T) {
 }
 
 func TestDetectorSize(t *testing.T) {
-	if got := unsafe.Sizeof(Detector{}); got != 200 {
-		t.Errorf("unsafe.Sizeof(Detector{}) = %d, want 200", got)
+	if got := unsafe.Sizeof(Detector{}); got != 168 {
+		t.Errorf("unsafe.Sizeof(Detector{}) = %d, want 168", got)
 	}
 }
 
