@@ -108,7 +108,7 @@ const (
 // (linearly interpolated) with day-of-week offsets, used only when they make
 // the residuals smaller, robust scales of the residuals, per-detector
 // calibration quantiles, an anomaly likelihood of the raw score, the value
-// range, the recent score peak and a range-novelty detector. It holds no pointers; it is 552 bytes on
+// range, the recent score peak and a range-novelty detector. It holds no pointers; it is 520 bytes on
 // 64-bit platforms (unsafe.Sizeof, checked by TestModelSize).
 //
 // A Model is not safe for concurrent use.
