@@ -222,18 +222,25 @@ func InvTail(p float64) float64 {
 	case p > 1e-12:
 		return math.Sqrt2 * math.Erfinv(1-2*p)
 	}
-	// Newton's method on log P(Z > z), with the asymptotic expansion
-	// P(Z > z) ~ phi(z)/z * (1 - 1/z^2 + 3/z^4), from z = sqrt(-2 ln p).
-	lp := math.Log(p)
+	return invTailLog(math.Log(p))
+}
+
+// invTailLog is InvTail for p <= 1e-12 given lp = ln p: Newton's method on
+// log P(Z > z), with the asymptotic expansion P(Z > z) ~ phi(z)/z * (1 -
+// 1/z^2 + 3/z^4), from z = sqrt(-2 ln p).
+func invTailLog(lp float64) float64 {
 	z := math.Sqrt(-2 * lp)
 	for range 3 {
 		z2 := z * z
-		f := -z2/2 - math.Log(z*math.Sqrt(2*math.Pi)) + math.Log(1-1/z2+3/(z2*z2)) - lp
+		// log(z sqrt(2 pi)) - log(1 - 1/z^2 + 3/z^4) in one logarithm
+		f := -z2/2 - math.Log(z*sqrt2Pi/(1-1/z2+3/(z2*z2))) - lp
 		// d/dz of the log tail is about -(z + 1/z).
 		z += f / (z + 1/z)
 	}
 	return z
 }
+
+var sqrt2Pi = math.Sqrt(2 * math.Pi)
 
 // InvSurprise returns |z| >= 0 with Surprise(z) = s: the inverse of
 // Surprise for s in [0, 300].
@@ -241,5 +248,10 @@ func InvSurprise(s float64) float64 {
 	if !(s > 0) {
 		return 0
 	}
-	return InvTail(0.5 * math.Exp(-math.Ln10*min(s, 300)))
+	s = min(s, 300)
+	if p := 0.5 * math.Exp(-math.Ln10*s); p > 1e-12 {
+		return InvTail(p)
+	}
+	// ln p, without taking the logarithm of the exponential
+	return invTailLog(-math.Ln10*s - math.Ln2)
 }
