@@ -241,8 +241,10 @@ func (m *Model) compute(c *Config, tsMs int64, v float64) components {
 	k.d = c.consts()
 	k.gap = m.n > 0 && c.MaxGapMs > 0 && tsMs-m.lastTs > c.MaxGapMs
 	k.local = c.localMs(tsMs)
-	k.seas = m.season(k.local)
 	k.full = m.profile(k.local)
+	if m.flags&flagSeasonal != 0 {
+		k.seas = k.full // m.season(k.local), without computing it twice
+	}
 	k.expFast = m.level() + k.seas
 	k.sFast = m.fastS.Sigma(c.MeanFloor, floorFor(m.level()))
 	// The slow detector's prediction is the slow level with its trend
@@ -623,7 +625,7 @@ func (m *Model) learn(c *Config, k *components, tsMs int64, v float64) {
 		if span >= minWeek {
 			var amp float32
 			for _, d := range m.dow {
-				amp = max(amp, d, -d)
+				amp = max(amp, float32(math.Abs(float64(d))))
 			}
 			if float64(amp) > sSig {
 				m.flags |= flagWeekly
