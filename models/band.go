@@ -105,7 +105,7 @@ func (m *Model) adaptiveBand(c *Config, k *components) (lo, hi float64) {
 	if m.hold > 0 {
 		t = max(t, float64(m.held))
 	}
-	needRaw, ok := m.needRaw(c, t, &k.d)
+	needRaw, ok := m.needRaw(c, t, k.d)
 	if !ok {
 		return none[0], none[1]
 	}

@@ -63,12 +63,13 @@ func (c *Config) derive() derived {
 }
 
 // consts returns the derived constants of c: the stored ones while they
-// match c, else computed now.
-func (c *Config) consts() derived {
+// match c, else computed now into buf.
+func (c *Config) consts(buf *derived) *derived {
 	if c.prep.ok && c.prep.key == c.derivedKey() {
-		return c.prep
+		return &c.prep
 	}
-	return c.derive()
+	*buf = c.derive()
+	return buf
 }
 
 // tailZ returns the upper normal tail quantile the likelihood's short mean

@@ -233,12 +233,12 @@ type components struct {
 	gap      bool    // the point follows a gap longer than MaxGapMs
 	spanOK   bool    // the series has RangeSpanMs of history
 	local    int64   // the timestamp in the profile's local time (Config.Location)
-	d        derived // the Config's derived constants (derived.go)
+	d        *derived // the Config's derived constants (derived.go)
 }
 
-func (m *Model) compute(c *Config, tsMs int64, v float64) components {
+func (m *Model) compute(c *Config, d *derived, tsMs int64, v float64) components {
 	var k components
-	k.d = c.consts()
+	k.d = d
 	k.gap = m.n > 0 && c.MaxGapMs > 0 && tsMs-m.lastTs > c.MaxGapMs
 	k.local = c.localMs(tsMs)
 	k.full = m.profile(k.local)
@@ -410,7 +410,8 @@ func (m *Model) peek(c *Config, tsMs int64, v float64, b *Bounds) Result {
 		b.apply(c, &r, v)
 		return r
 	}
-	k := m.compute(c, tsMs, v)
+	var dv derived
+	k := m.compute(c, c.consts(&dv), tsMs, v)
 	nd := m.nov
 	ns := nd.UpdateMask(&c.Novelty, k.local, v, m.novMask(c))
 	r := m.result(c, &k, &nd, ns, tsMs, v)
@@ -456,7 +457,8 @@ func (m *Model) update(c *Config, tsMs int64, v float64, b *Bounds) Result {
 		m.last = compact(&r)
 		return r
 	}
-	k := m.compute(c, tsMs, v)
+	var dv derived
+	k := m.compute(c, c.consts(&dv), tsMs, v)
 	nd := m.nov
 	ns := nd.UpdateMask(&c.Novelty, k.local, v, m.novMask(c))
 	r := m.result(c, &k, &nd, ns, tsMs, v)
