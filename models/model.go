@@ -228,12 +228,13 @@ type components struct {
 	raw      float64 // raw anomaly score in [0,1] fed to the likelihood
 	newRange bool    // the value left the learned range
 	detector Detector
-	score    float64  // after suppression
-	rawScore float64  // before suppression
-	gap      bool     // the point follows a gap longer than MaxGapMs
-	spanOK   bool     // the series has RangeSpanMs of history
-	local    int64    // the timestamp in the profile's local time (Config.Location)
-	d        *derived // the Config's derived constants (derived.go)
+	score    float64 // after suppression
+	rawScore float64 // before suppression
+	gap      bool    // the point follows a gap longer than MaxGapMs
+	spanOK   bool    // the series has RangeSpanMs of history
+	local    int64   // the timestamp in the profile's local time (Config.Location)
+
+	d *derived // the Config's derived constants (derived.go)
 }
 
 func (m *Model) compute(c *Config, d *derived, tsMs int64, v float64) components {
