@@ -66,3 +66,24 @@ func TestEmptyTracker(t *testing.T) {
 		t.Errorf("after first Update: N %d short %v, want 1 and 1", tr.N, tr.Short)
 	}
 }
+
+// TestFoldIsUpdate: Fold changes the tracker exactly as Update does, and
+// Update's surprise is Surprise of Next before the fold.
+func TestFoldIsUpdate(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	var a, b Tracker
+	for i := range 5000 {
+		x := r.Float64() * r.Float64()
+		if i%500 == 499 {
+			x = 1
+		}
+		want := b.Surprise(b.Next(x, &params), &params)
+		if got := a.Update(x, &params); got != want {
+			t.Fatalf("point %d: Update = %v, Surprise(Next) = %v", i, got, want)
+		}
+		b.Fold(x, &params)
+		if a != b {
+			t.Fatalf("point %d: Update left %+v, Fold %+v", i, a, b)
+		}
+	}
+}
