@@ -36,8 +36,7 @@ func (m *Model) Baseline(c *Config, tsMs int64) anomaly.Baseline {
 		b.Expected, b.Lower, b.Upper = float64(m.last.Expected), float64(m.last.Lower), float64(m.last.Upper)
 	} else if int(m.n) >= c.MinPoints {
 		// The band a point at tsMs would be judged by.
-		var dv derived
-		k := m.compute(c, c.consts(&dv), tsMs, b.Expected)
+		k := m.compute(c, tsMs, b.Expected)
 		b.Lower, b.Upper = m.band(c, &k, tsMs)
 	} else {
 		b.Lower, b.Upper = learningBand(b.Expected, s)

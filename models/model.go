@@ -237,7 +237,15 @@ type components struct {
 	d *derived // the Config's derived constants (derived.go)
 }
 
-func (m *Model) compute(c *Config, d *derived, tsMs int64, v float64) components {
+// compute is computeWith with c's derived constants (see consts; it
+// allocates them, for queries and tests; the update path uses
+// computeWith).
+func (m *Model) compute(c *Config, tsMs int64, v float64) components {
+	var dv derived
+	return m.computeWith(c, c.consts(&dv), tsMs, v)
+}
+
+func (m *Model) computeWith(c *Config, d *derived, tsMs int64, v float64) components {
 	var k components
 	k.d = d
 	k.gap = m.n > 0 && c.MaxGapMs > 0 && tsMs-m.lastTs > c.MaxGapMs
@@ -412,7 +420,7 @@ func (m *Model) peek(c *Config, tsMs int64, v float64, b *Bounds) Result {
 		return r
 	}
 	var dv derived
-	k := m.compute(c, c.consts(&dv), tsMs, v)
+	k := m.computeWith(c, c.consts(&dv), tsMs, v)
 	nd := m.nov
 	ns := nd.UpdateMask(&c.Novelty, k.local, v, m.novMask(c))
 	r := m.result(c, &k, &nd, ns, tsMs, v)
@@ -459,7 +467,7 @@ func (m *Model) update(c *Config, tsMs int64, v float64, b *Bounds) Result {
 		return r
 	}
 	var dv derived
-	k := m.compute(c, c.consts(&dv), tsMs, v)
+	k := m.computeWith(c, c.consts(&dv), tsMs, v)
 	nd := m.nov
 	ns := nd.UpdateMask(&c.Novelty, k.local, v, m.novMask(c))
 	r := m.result(c, &k, &nd, ns, tsMs, v)

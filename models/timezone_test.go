@@ -45,8 +45,7 @@ func TestTimeZoneDaylightSaving(t *testing.T) {
 		var m Model
 		n := 0
 		for i := range ts {
-			var dv derived
-			k := m.compute(&c, c.consts(&dv), ts[i], vs[i])
+			k := m.compute(&c, ts[i], vs[i])
 			r := m.Update(&c, ts[i], vs[i])
 			if ts[i] < change || ts[i] >= change+12*3600*1000 {
 				continue
