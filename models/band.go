@@ -103,7 +103,7 @@ func (m *Model) adaptiveBand(c *Config, k *components) (lo, hi float64) {
 		t = math.Max(t, p)
 	}
 	if m.hold > 0 {
-		t = math.Max(t, float64(m.held))
+		t = math.Max(t, m.holdBar(c))
 	}
 	needRaw, ok := m.needRaw(c, t)
 	if !ok {

@@ -140,11 +140,17 @@ type Config struct {
 	// multiplied by SuppressDamp (defaults 0.99 and 0: within about the
 	// next hundred points only a stronger event scores).
 	SuppressDecay, SuppressDamp float64
-	// HoldPoints and HoldCap: after a point scores at or above Escalate,
-	// the next HoldPoints points score at most HoldCap*Escalate unless
-	// they score higher than that alert did (defaults 0, off, and 0.9).
+	// HoldPoints and HoldCap: after a point alerts through the adaptive
+	// detectors (score at or above Escalate, far from the baseline), the
+	// next HoldPoints points score at most HoldCap*Escalate there unless
+	// they pass the bar HoldRise sets (defaults 10 and 0.9; 0 points: off).
 	HoldPoints int
 	HoldCap    float64
+	// HoldRise raises the bar during a hold: a point escapes it only by
+	// scoring above held + HoldRise*(1-held) (default 1: none escapes, one
+	// excursion gives one adaptive alert, as the novelty detector's Quiet;
+	// 0: a point scoring above the alert that started the hold escapes).
+	HoldRise float64
 	// Location is the time zone of the daily profile, the day-of-week
 	// offsets and the novelty detector's time-of-day slots (nil: UTC). A
 	// series whose day follows local business hours keeps its cycle
@@ -198,7 +204,8 @@ func DefaultConfig() Config {
 		SuppressDecay:  0.99,
 		SuppressDamp:   0,
 		Weights:        [3]float64{0.7, 1, 0.7},
-		HoldPoints:     0,
+		HoldPoints:     10,
+		HoldRise:       1,
 		HoldCap:        0.9,
 		MaxGapMs:       7 * 86400 * 1000,
 	}
@@ -252,6 +259,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("suppress damp must be in [0,1], got %v", c.SuppressDamp)
 	case c.HoldPoints < 0 || c.HoldPoints > 65535:
 		return fmt.Errorf("hold points must be in [0,65535], got %v", c.HoldPoints)
+	case !(c.HoldRise >= 0 && c.HoldRise <= 1):
+		return fmt.Errorf("hold rise must be in [0,1], got %v", c.HoldRise)
 	case !(c.HoldCap >= 0 && c.HoldCap < 1):
 		return fmt.Errorf("hold cap must be in [0,1), got %v", c.HoldCap)
 	case c.StuckMin < 0 || c.StuckMin > 65535 || !(c.StuckFactor >= 0) || !(c.StuckTol >= 0) || c.StuckLearn < 0:

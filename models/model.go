@@ -232,6 +232,7 @@ type components struct {
 	rawScore float64 // before suppression
 	gap      bool    // the point follows a gap longer than MaxGapMs
 	spanOK   bool    // the series has RangeSpanMs of history
+	far      bool    // the point lies beyond the gates (gates) of the fast or the slow expectation
 	local    int64   // the timestamp in the profile's local time (Config.Location)
 }
 
@@ -266,6 +267,8 @@ func (m *Model) compute(c *Config, tsMs int64, v float64) components {
 	}
 	best := stream.Surprise(k.surprise * c.CalibMin)
 	k.raw = math.Min(c.RawMax, math.Max(0, (best-c.RawLo)/(c.RawHi-c.RawLo)))
+	gf, gs := m.gates(c)
+	k.far = math.Abs(k.z[calFast]) >= gf || math.Abs(k.z[calSlow]) >= gs
 	k.spanOK = tsMs-m.firstTs >= c.RangeSpanMs
 	if c.RangeTol > 0 && m.n > 1 {
 		tol := c.RangeTol * (m.hi - m.lo)
@@ -287,7 +290,7 @@ func (m *Model) compute(c *Config, tsMs int64, v float64) components {
 	if k.score < float64(m.peak) {
 		k.score *= c.SuppressDamp
 	}
-	if m.hold > 0 && k.score <= float64(m.held) {
+	if m.hold > 0 && k.score <= m.holdBar(c) {
 		k.score = math.Min(k.score, c.Escalate*c.HoldCap)
 	}
 	return k
@@ -320,8 +323,7 @@ func (m *Model) result(c *Config, k *components, post *novelty.Detector, ns floa
 	// Both kinds of alert need the point itself to be far from the robust
 	// baseline: the likelihood is very sensitive on quiet series, and a new
 	// record by a hair of noise is not news.
-	gf, gs := m.gates(c)
-	far := math.Abs(k.z[calFast]) >= gf || math.Abs(k.z[calSlow]) >= gs
+	far := k.far
 	if k.score >= c.Escalate && far {
 		r.Score = c.Threshold + (1-c.Threshold)*math.Min(k.score, 1)
 	} else {
@@ -372,6 +374,13 @@ func (m *Model) result(c *Config, k *components, post *novelty.Detector, ns floa
 	r.Z = finite(r.Z, 0)
 	r.Score = finite(r.Score, 0)
 	return r
+}
+
+// holdBar is the score a point must pass during a hold to alert: the
+// score of the alert that started the hold, raised HoldRise of the way to 1.
+func (m *Model) holdBar(c *Config) float64 {
+	h := float64(m.held)
+	return h + c.HoldRise*(1-h)
 }
 
 // noveltyDetector names the range a novel point left: a new extreme of the
@@ -641,7 +650,7 @@ func (m *Model) learn(c *Config, k *components, tsMs int64, v float64) {
 	}
 
 	// Hold after an alert.
-	if k.score >= c.Escalate && c.HoldPoints > 0 {
+	if k.score >= c.Escalate && c.HoldPoints > 0 && k.far {
 		m.hold = uint16(min(c.HoldPoints, math.MaxUint16))
 		m.held = float32(k.score)
 	} else if m.hold > 0 {
