@@ -33,7 +33,24 @@ import (
 func (m *Model) band(c *Config, k *components, tsMs int64) (lo, hi float64) {
 	e, s := k.expFast, k.sFast
 	aLo, aHi := m.adaptiveBand(c, k)
-	jLo, jHi := m.nov.Band(&c.Novelty, k.local, c.Threshold, m.novMask(c))
+	mask := m.novMask(c)
+	if m.carried(c) {
+		mask &^= novelty.MaskRaw
+	}
+	jLo, jHi := m.nov.Band(&c.Novelty, k.local, c.Threshold, mask)
+	if mask != m.novMask(c) {
+		// The raw range counts beyond the trend-carried range only
+		// (pointMask).
+		sLo, sHi := m.span(c)
+		rLo, rHi := m.nov.Band(&c.Novelty, k.local, c.Threshold, novelty.MaskRaw)
+		if !math.IsInf(rLo, 0) {
+			rLo = math.Min(rLo, sLo)
+		}
+		if !math.IsInf(rHi, 0) {
+			rHi = math.Max(rHi, sHi)
+		}
+		jLo, jHi = math.Max(jLo, rLo), math.Min(jHi, rHi)
+	}
 	lo, hi = math.Max(aLo, jLo), math.Min(aHi, jHi)
 	gf, gs := m.gates(c)
 	kLo := math.Max(e-gf*s, k.expSlow-gs*k.sSlow)
@@ -58,16 +75,7 @@ func (m *Model) band(c *Config, k *components, tsMs int64) (lo, hi float64) {
 // clampDomain keeps [lo, hi] inside the domain the series has shown and at
 // least min(s, domain width) wide.
 func (m *Model) clampDomain(lo, hi, s float64) (float64, float64) {
-	dLo, dHi := math.Inf(-1), math.Inf(1)
-	if m.n > 0 && m.lo >= 0 {
-		dLo = 0
-		switch {
-		case m.hi <= 1 && m.hi > 0.99:
-			dHi = 1
-		case m.hi <= 100 && m.hi > 99:
-			dHi = 100
-		}
-	}
+	dLo, dHi := m.domain()
 	if lo < dLo || hi > dHi {
 		lo, hi = math.Max(lo, dLo), math.Min(hi, dHi)
 		if w := math.Min(s, dHi-dLo); !(hi-lo >= w) {
@@ -87,6 +95,23 @@ func (m *Model) clampDomain(lo, hi, s float64) (float64, float64) {
 		hi = math.Nextafter(lo, math.MaxFloat64)
 	}
 	return lo, hi
+}
+
+// domain returns the domain the series has shown: [0, +Inf) for a series
+// never negative, [0, 1] or [0, 100] for one that has touched that ceiling
+// and never passed it, else the whole line.
+func (m *Model) domain() (dLo, dHi float64) {
+	dLo, dHi = math.Inf(-1), math.Inf(1)
+	if m.n > 0 && m.lo >= 0 {
+		dLo = 0
+		switch {
+		case m.hi <= 1 && m.hi > 0.99:
+			dHi = 1
+		case m.hi <= 100 && m.hi > 99:
+			dHi = 100
+		}
+	}
+	return dLo, dHi
 }
 
 // adaptiveBand returns the interval in which none of the adaptive detectors
@@ -139,8 +164,9 @@ func (m *Model) adaptiveBand(c *Config, k *components) (lo, hi float64) {
 		}
 	}
 	if c.RangeTol > 0 && needRaw <= 1 && m.n > 1 && m.rangeCalm(c) && k.spanOK {
-		tol := c.RangeTol * (m.hi - m.lo)
-		lo, hi = math.Max(lo, m.lo-tol), math.Min(hi, m.hi+tol)
+		sLo, sHi := m.span(c)
+		tol := c.RangeTol * (sHi - sLo)
+		lo, hi = math.Max(lo, sLo-tol), math.Min(hi, sHi+tol)
 	}
 	if lo > hi {
 		return all[0], all[1]
@@ -245,4 +271,56 @@ func (m *Model) recordsRare(c *Config) bool {
 // since the range last grew, and records rare.
 func (m *Model) rangeCalm(c *Config) bool {
 	return int(m.calm) >= c.RangeCalm && m.recordsRare(c)
+}
+
+// trendStep returns the slope per point of a significant trend, else 0:
+// the slow level's trend when it carries the level by at least RecordTrend
+// slow sigmas over the slow level's memory (1/SlowRate points).
+func (m *Model) trendStep(c *Config) float64 {
+	if c.RecordTrend <= 0 || c.TrendRate <= 0 {
+		return 0
+	}
+	r := c.TrendRate
+	// m.trend is damped (by 1% per point): in a steady linear trend of
+	// slope b it settles at b*0.99r/(1-0.99(1-r)).
+	b := m.trend * (1 - 0.99*(1-r)) / (0.99 * r)
+	if !(math.Abs(b) >= c.RecordTrend*c.SlowRate*m.slowS.Sigma(c.MeanFloor, floorFor(m.slow))) || math.IsInf(b, 0) {
+		return 0
+	}
+	return b
+}
+
+// carried reports whether a trend carries the learned range.
+func (m *Model) carried(c *Config) bool { return m.trendStep(c) != 0 }
+
+// span returns the learned range for the next point: the record low and
+// high, the end in a significant trend's direction carried along by one
+// step of it. A trending series' next record is what its trend predicts;
+// only a value beyond where the trend has carried the record is new. On a
+// series without a trend this is the range of every value learned.
+func (m *Model) span(c *Config) (lo, hi float64) {
+	lo, hi = m.lo, m.hi
+	// The carried range keeps to the series' domain, so that the domain
+	// stays known (a falling count is still never negative).
+	dLo, dHi := m.domain()
+	switch b := m.trendStep(c); {
+	case b > 0:
+		hi = math.Max(hi, math.Min(hi+b, math.Min(dHi, math.MaxFloat64)))
+	case b < 0:
+		lo = math.Min(lo, math.Max(lo+b, math.Max(dLo, -math.MaxFloat64)))
+	}
+	return lo, hi
+}
+
+// pointMask is novMask for the point v: while a trend carries the learned
+// range, the novelty detector's raw range counts only for a value beyond
+// the carried range.
+func (m *Model) pointMask(c *Config, v float64) novelty.Mask {
+	mask := m.novMask(c)
+	if m.carried(c) {
+		if lo, hi := m.span(c); v >= lo && v <= hi {
+			mask &^= novelty.MaskRaw
+		}
+	}
+	return mask
 }

@@ -51,6 +51,13 @@ type Config struct {
 	// one lies at least RecordCalm times the series' history back (default
 	// 0: always). A trending series sets records all the time.
 	RecordCalm float64
+	// RecordTrend: while the slow level's trend carries the level by at
+	// least RecordTrend slow sigmas over its memory (1/SlowRate points),
+	// the learned range's end in the trend's direction moves with the
+	// trend, and a new extreme (the novelty detector's raw range and the
+	// learned-range rule) counts only beyond it (default 1; 0 disables;
+	// see span).
+	RecordTrend float64
 	// StuckMin, StuckFactor, StuckTol and StuckLearn set the stuck
 	// detector (stuck.go): a run of points that do not move (by at most
 	// StuckTol times the long-run noise sigma) is stuck from StuckMin
@@ -171,6 +178,7 @@ func DefaultConfig() Config {
 		Novelty:        novelty.DefaultConfig(),
 		NoveltyMinZ:    3,
 		SlotNeedsCycle: false,
+		RecordTrend:    1,
 		StuckMin:       12,
 		StuckFactor:    4,
 		StuckTol:       0.01,

@@ -271,8 +271,9 @@ func (m *Model) compute(c *Config, tsMs int64, v float64) components {
 	k.far = math.Abs(k.z[calFast]) >= gf || math.Abs(k.z[calSlow]) >= gs
 	k.spanOK = tsMs-m.firstTs >= c.RangeSpanMs
 	if c.RangeTol > 0 && m.n > 1 {
-		tol := c.RangeTol * (m.hi - m.lo)
-		if (v > m.hi+tol || v < m.lo-tol) && m.rangeCalm(c) &&
+		lo, hi := m.span(c)
+		tol := c.RangeTol * (hi - lo)
+		if (v > hi+tol || v < lo-tol) && m.rangeCalm(c) &&
 			k.spanOK && k.raw < 1 {
 			k.raw, k.newRange, k.detector = 1, true, DetectorLevel
 		}
@@ -417,7 +418,7 @@ func (m *Model) peek(c *Config, tsMs int64, v float64, b *Bounds) Result {
 	}
 	k := m.compute(c, tsMs, v)
 	nd := m.nov
-	ns := nd.UpdateMask(&c.Novelty, k.local, v, m.novMask(c))
+	ns := nd.UpdateMask(&c.Novelty, k.local, v, m.pointMask(c, v))
 	r := m.result(c, &k, &nd, ns, tsMs, v)
 	b.apply(c, &r, v)
 	return r
@@ -463,7 +464,7 @@ func (m *Model) update(c *Config, tsMs int64, v float64, b *Bounds) Result {
 	}
 	k := m.compute(c, tsMs, v)
 	nd := m.nov
-	ns := nd.UpdateMask(&c.Novelty, k.local, v, m.novMask(c))
+	ns := nd.UpdateMask(&c.Novelty, k.local, v, m.pointMask(c, v))
 	r := m.result(c, &k, &nd, ns, tsMs, v)
 	b.apply(c, &r, v)
 	if tsMs <= m.lastTs {
@@ -642,11 +643,15 @@ func (m *Model) learn(c *Config, k *components, tsMs int64, v float64) {
 		lp := c.likParams()
 		m.lik.Update(k.raw, &lp)
 	}
-	if v < m.lo || v > m.hi {
-		m.lo, m.hi = math.Min(m.lo, v), math.Max(m.hi, v)
+	lo, hi := m.span(c)
+	if v < lo || v > hi {
+		m.lo, m.hi = math.Min(lo, v), math.Max(hi, v)
 		m.calm = 0
-	} else if m.calm < math.MaxUint32 {
-		m.calm++
+	} else {
+		m.lo, m.hi = lo, hi
+		if m.calm < math.MaxUint32 {
+			m.calm++
+		}
 	}
 
 	// Hold after an alert.
