@@ -34,14 +34,14 @@ func (m *Model) band(c *Config, k *components, tsMs int64) (lo, hi float64) {
 	e, s := k.expFast, k.sFast
 	aLo, aHi := m.adaptiveBand(c, k)
 	mask := m.novMask(c)
-	if m.carried(c) {
+	if k.step != 0 {
 		mask &^= novelty.MaskRaw
 	}
 	jLo, jHi := m.nov.Band(&c.Novelty, k.local, c.Threshold, mask)
 	if mask != m.novMask(c) {
 		// The raw range counts beyond the trend-carried range only
 		// (pointMask).
-		sLo, sHi := m.span(c)
+		sLo, sHi := m.span(k.step)
 		rLo, rHi := m.nov.Band(&c.Novelty, k.local, c.Threshold, novelty.MaskRaw)
 		if !math.IsInf(rLo, 0) {
 			rLo = math.Min(rLo, sLo)
@@ -164,7 +164,7 @@ func (m *Model) adaptiveBand(c *Config, k *components) (lo, hi float64) {
 		}
 	}
 	if c.RangeTol > 0 && needRaw <= 1 && m.n > 1 && m.rangeCalm(c) && k.spanOK {
-		sLo, sHi := m.span(c)
+		sLo, sHi := m.span(k.step)
 		tol := c.RangeTol * (sHi - sLo)
 		lo, hi = math.Max(lo, sLo-tol), math.Min(hi, sHi+tol)
 	}
@@ -290,20 +290,17 @@ func (m *Model) trendStep(c *Config) float64 {
 	return b
 }
 
-// carried reports whether a trend carries the learned range.
-func (m *Model) carried(c *Config) bool { return m.trendStep(c) != 0 }
-
 // span returns the learned range for the next point: the record low and
 // high, the end in a significant trend's direction carried along by one
-// step of it. A trending series' next record is what its trend predicts;
+// step of it (step, from trendStep). A trending series' next record is what its trend predicts;
 // only a value beyond where the trend has carried the record is new. On a
 // series without a trend this is the range of every value learned.
-func (m *Model) span(c *Config) (lo, hi float64) {
+func (m *Model) span(step float64) (lo, hi float64) {
 	lo, hi = m.lo, m.hi
 	// The carried range keeps to the series' domain, so that the domain
 	// stays known (a falling count is still never negative).
 	dLo, dHi := m.domain()
-	switch b := m.trendStep(c); {
+	switch b := step; {
 	case b > 0:
 		hi = math.Max(hi, math.Min(hi+b, math.Min(dHi, math.MaxFloat64)))
 	case b < 0:
@@ -315,10 +312,10 @@ func (m *Model) span(c *Config) (lo, hi float64) {
 // pointMask is novMask for the point v: while a trend carries the learned
 // range, the novelty detector's raw range counts only for a value beyond
 // the carried range.
-func (m *Model) pointMask(c *Config, v float64) novelty.Mask {
+func (m *Model) pointMask(c *Config, k *components, v float64) novelty.Mask {
 	mask := m.novMask(c)
-	if m.carried(c) {
-		if lo, hi := m.span(c); v >= lo && v <= hi {
+	if k.step != 0 {
+		if lo, hi := m.span(k.step); v >= lo && v <= hi {
 			mask &^= novelty.MaskRaw
 		}
 	}

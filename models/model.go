@@ -232,6 +232,7 @@ type components struct {
 	rawScore float64 // before suppression
 	gap      bool    // the point follows a gap longer than MaxGapMs
 	spanOK   bool    // the series has RangeSpanMs of history
+	step     float64 // slope per point of a significant trend carrying the learned range (trendStep), else 0
 	far      bool    // the point lies beyond the gates (gates) of the fast or the slow expectation
 	local    int64   // the timestamp in the profile's local time (Config.Location)
 }
@@ -270,8 +271,9 @@ func (m *Model) compute(c *Config, tsMs int64, v float64) components {
 	gf, gs := m.gates(c)
 	k.far = math.Abs(k.z[calFast]) >= gf || math.Abs(k.z[calSlow]) >= gs
 	k.spanOK = tsMs-m.firstTs >= c.RangeSpanMs
+	k.step = m.trendStep(c)
 	if c.RangeTol > 0 && m.n > 1 {
-		lo, hi := m.span(c)
+		lo, hi := m.span(k.step)
 		tol := c.RangeTol * (hi - lo)
 		if (v > hi+tol || v < lo-tol) && m.rangeCalm(c) &&
 			k.spanOK && k.raw < 1 {
@@ -418,7 +420,7 @@ func (m *Model) peek(c *Config, tsMs int64, v float64, b *Bounds) Result {
 	}
 	k := m.compute(c, tsMs, v)
 	nd := m.nov
-	ns := nd.UpdateMask(&c.Novelty, k.local, v, m.pointMask(c, v))
+	ns := nd.UpdateMask(&c.Novelty, k.local, v, m.pointMask(c, &k, v))
 	r := m.result(c, &k, &nd, ns, tsMs, v)
 	b.apply(c, &r, v)
 	return r
@@ -464,7 +466,7 @@ func (m *Model) update(c *Config, tsMs int64, v float64, b *Bounds) Result {
 	}
 	k := m.compute(c, tsMs, v)
 	nd := m.nov
-	ns := nd.UpdateMask(&c.Novelty, k.local, v, m.pointMask(c, v))
+	ns := nd.UpdateMask(&c.Novelty, k.local, v, m.pointMask(c, &k, v))
 	r := m.result(c, &k, &nd, ns, tsMs, v)
 	b.apply(c, &r, v)
 	if tsMs <= m.lastTs {
@@ -643,7 +645,7 @@ func (m *Model) learn(c *Config, k *components, tsMs int64, v float64) {
 		lp := c.likParams()
 		m.lik.Update(k.raw, &lp)
 	}
-	lo, hi := m.span(c)
+	lo, hi := m.span(k.step)
 	if v < lo || v > hi {
 		m.lo, m.hi = math.Min(lo, v), math.Max(hi, v)
 		m.calm = 0
