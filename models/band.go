@@ -64,6 +64,52 @@ func (m *Model) band(c *Config, k *components, tsMs int64) (lo, hi float64) {
 		// every value would alert: a sliver around the expectation
 		lo, hi = e, e
 	}
+	if c.ConfirmZ <= 0 {
+		k.cLo, k.cHi = math.Inf(-1), math.Inf(1)
+		k.wLo, k.wHi = m.finishBand(k, lo, hi)
+		return k.wLo, k.wHi
+	}
+	// Confirmation: a point within ConfirmZ scales of both expectations is
+	// weak evidence and normal on its own (the band's hull widens to
+	// there); it makes the next point anomalous when that one lies
+	// ConfirmNext scales beyond either expectation on the same side.
+	wLo, wHi := lo, hi
+	es, ss := k.expSlow, k.sSlow
+	if zc := c.ConfirmZ; true {
+		cLo := math.Max(e-zc*s, es-zc*ss)
+		cHi := math.Min(e+zc*s, es+zc*ss)
+		// The smoothed value's novelty is evidence of several points
+		// already (a sustained shift): it needs no confirmation.
+		if sm := mask & novelty.MaskSmooth; sm != 0 {
+			smLo, smHi := m.nov.Band(&c.Novelty, k.local, c.Threshold, sm)
+			cLo, cHi = math.Max(cLo, smLo), math.Min(cHi, smHi)
+		}
+		if cLo <= cHi && lo <= hi {
+			lo, hi = math.Min(lo, cLo), math.Max(hi, cHi)
+		}
+	}
+	zn := c.ConfirmNext
+	k.cLo, k.cHi = math.Inf(-1), math.Inf(1)
+	if m.flags&flagWeakUp != 0 {
+		if edge := math.Min(e+zn*s, es+zn*ss); edge > lo {
+			hi, wHi = math.Min(hi, edge), math.Min(wHi, edge)
+			k.cHi = edge
+		}
+	}
+	if m.flags&flagWeakDown != 0 {
+		if edge := math.Max(e-zn*s, es-zn*ss); edge < hi {
+			lo, wLo = math.Max(lo, edge), math.Max(wLo, edge)
+			k.cLo = edge
+		}
+	}
+	k.wLo, k.wHi = m.finishBand(k, wLo, wHi)
+	return m.finishBand(k, lo, hi)
+}
+
+// finishBand caps [lo, hi] at bandCapZ fast scales, keeps it at least
+// minBandZ wide and clamps it to the domain.
+func (m *Model) finishBand(k *components, lo, hi float64) (float64, float64) {
+	e, s := k.expFast, k.sFast
 	lo, hi = math.Max(lo, e-bandCapZ*s), math.Min(hi, e+bandCapZ*s)
 	if w := minBandZ * s; !(hi-lo >= w) {
 		mid := lo/2 + hi/2

@@ -58,6 +58,12 @@ type Config struct {
 	// learned-range rule) counts only beyond it (default 1; 0 disables;
 	// see span).
 	RecordTrend float64
+	// ConfirmZ and ConfirmNext: a point that would alert while lying
+	// within ConfirmZ robust scales of both the fast and the slow
+	// expectation is weak evidence: normal on its own, it makes the next
+	// point anomalous when that one lies ConfirmNext scales beyond either
+	// expectation on the same side (ConfirmZ 0 disables).
+	ConfirmZ, ConfirmNext float64
 	// StuckMin, StuckFactor, StuckTol and StuckLearn set the stuck
 	// detector (stuck.go): a run of points that do not move (by at most
 	// StuckTol times the long-run noise sigma) is stuck from StuckMin
@@ -179,6 +185,8 @@ func DefaultConfig() Config {
 		NoveltyMinZ:    3,
 		SlotNeedsCycle: false,
 		RecordTrend:    1,
+		ConfirmZ:       4,
+		ConfirmNext:    3,
 		StuckMin:       12,
 		StuckFactor:    4,
 		StuckTol:       0.01,

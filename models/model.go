@@ -93,6 +93,8 @@ const (
 	flagOpen     = 1 << iota // an anomaly is open
 	flagSeasonal             // the daily profile is in use
 	flagWeekly               // the day-of-week offsets are in use
+	flagWeakUp               // the last point was weak evidence above the expectation (Config.ConfirmZ)
+	flagWeakDown             // the last point was weak evidence below the expectation
 )
 
 // Detector slots of Model.cal.
@@ -232,6 +234,9 @@ type components struct {
 	rawScore float64 // before suppression
 	gap      bool    // the point follows a gap longer than MaxGapMs
 	spanOK   bool    // the series has RangeSpanMs of history
+	wLo, wHi float64 // the band without the confirmation hull (ConfirmZ): a normal point outside it is weak evidence
+	cLo, cHi float64 // a point beyond confirms the weak evidence of the one before (ConfirmZ), else ±Inf
+	weak     int8    // the point is weak evidence above (+1) or below (-1) the expectation
 	step     float64 // slope per point of a significant trend carrying the learned range (trendStep), else 0
 	far      bool    // the point lies beyond the gates (gates) of the fast or the slow expectation
 	local    int64   // the timestamp in the profile's local time (Config.Location)
@@ -347,6 +352,10 @@ func (m *Model) result(c *Config, k *components, post *novelty.Detector, ns floa
 	if v < r.Lower || v > r.Upper {
 		r.State = anomaly.StateAnomalous
 		r.Score = math.Max(r.Score, c.Threshold)
+		if v > k.cHi || v < k.cLo {
+			// confirms the weak evidence of the point before
+			r.Score = math.Max(r.Score, c.Threshold+(1-c.Threshold)/2)
+		}
 		if det == DetectorNone || r.Score == c.Threshold && ns == 0 && k.score < c.Escalate {
 			det = m.edgeDetector(k, v)
 		}
@@ -361,8 +370,16 @@ func (m *Model) result(c *Config, k *components, post *novelty.Detector, ns floa
 		case DetectorChange:
 			r.Z = k.z[calChange]
 		}
-	} else if r.Score >= c.Threshold {
-		r.Score = belowThreshold * c.Threshold
+	} else {
+		if r.Score >= c.Threshold {
+			r.Score = belowThreshold * c.Threshold
+		}
+		switch {
+		case v > k.wHi:
+			k.weak = 1
+		case v < k.wLo:
+			k.weak = -1
+		}
 	}
 	if r.State != anomaly.StateAnomalous && m.stuck(c, v) {
 		// Not a band verdict: the value is ordinary, its stillness is not.
@@ -666,6 +683,14 @@ func (m *Model) learn(c *Config, k *components, tsMs int64, v float64) {
 
 	// Suppression peak.
 	m.peak = float32(math.Max(float64(m.peak)*c.SuppressDecay, k.rawScore))
+
+	m.flags &^= flagWeakUp | flagWeakDown
+	switch {
+	case k.weak > 0:
+		m.flags |= flagWeakUp
+	case k.weak < 0:
+		m.flags |= flagWeakDown
+	}
 
 	m.n++
 	m.learnFlat(c, v)
