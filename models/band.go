@@ -64,6 +64,10 @@ func (m *Model) band(c *Config, k *components, tsMs int64) (lo, hi float64) {
 		// every value would alert: a sliver around the expectation
 		lo, hi = e, e
 	}
+	if k.pois && k.pLo[0] <= hi && k.pHi[0] >= lo {
+		// a count within the Poisson tail of the gate is not far
+		lo, hi = math.Min(lo, k.pLo[0]), math.Max(hi, k.pHi[0])
+	}
 	if c.ConfirmZ <= 0 {
 		k.cLo, k.cHi = math.Inf(-1), math.Inf(1)
 		k.wLo, k.wHi = m.finishBand(k, lo, hi)
@@ -78,6 +82,9 @@ func (m *Model) band(c *Config, k *components, tsMs int64) (lo, hi float64) {
 	if zc := c.ConfirmZ; true {
 		cLo := math.Max(e-zc*s, es-zc*ss)
 		cHi := math.Min(e+zc*s, es+zc*ss)
+		if k.pois && k.pLo[1] <= cHi && k.pHi[1] >= cLo {
+			cLo, cHi = math.Min(cLo, k.pLo[1]), math.Max(cHi, k.pHi[1])
+		}
 		// The smoothed value's novelty is evidence of several points
 		// already (a sustained shift): it needs no confirmation.
 		if sm := mask & novelty.MaskSmooth; sm != 0 {

@@ -64,6 +64,12 @@ type Config struct {
 	// point anomalous when that one lies ConfirmNext scales beyond either
 	// expectation on the same side (ConfirmZ 0 disables).
 	ConfirmZ, ConfirmNext float64
+	// CountAware: on a series of small counts (every value a non-negative
+	// integer, expectation at most maxPoissonMean) a point is far (see
+	// NoveltyMinZ) or strong (ConfirmZ) only when its Poisson tail at the
+	// slow expectation is as small as the normal tail at that many scales
+	// (default true; see counts.go).
+	CountAware bool
 	// StuckMin, StuckFactor, StuckTol and StuckLearn set the stuck
 	// detector (stuck.go): a run of points that do not move (by at most
 	// StuckTol times the long-run noise sigma) is stuck from StuckMin
@@ -187,6 +193,7 @@ func DefaultConfig() Config {
 		RecordTrend:    1,
 		ConfirmZ:       4,
 		ConfirmNext:    3,
+		CountAware:     true,
 		StuckMin:       12,
 		StuckFactor:    4,
 		StuckTol:       0.01,

@@ -32,7 +32,8 @@ import (
 // one); version 4 added it; version 5 adds the stuck detector's run
 // counters (flat, maxFlat) at the end (a v4 model restores with no run
 // history, the counters' zero value). Version 6 keeps the layout of 5 and
-// adds two flags (weak evidence of the last point, see Config.ConfirmZ);
+// adds three flags (weak evidence of the last point, see Config.ConfirmZ;
+// a count series, see counts.go: a v5 model is not known as one);
 // its learned range may be carried by a trend (see span), which a v5 raw
 // range starts from as it is.
 const (
@@ -264,7 +265,7 @@ func (m *Model) UnmarshalBinary(b []byte) error {
 func (m *Model) check(v uint8) error {
 	known := uint8(flagOpen | flagSeasonal | flagWeekly)
 	if v >= 6 {
-		known |= flagWeakUp | flagWeakDown
+		known |= flagWeakUp | flagWeakDown | flagCount
 	}
 	if m.flags&^known != 0 || m.flags&(flagWeakUp|flagWeakDown) == flagWeakUp|flagWeakDown {
 		return fmt.Errorf("unknown flags %#x", m.flags)

@@ -95,6 +95,7 @@ const (
 	flagWeekly               // the day-of-week offsets are in use
 	flagWeakUp               // the last point was weak evidence above the expectation (Config.ConfirmZ)
 	flagWeakDown             // the last point was weak evidence below the expectation
+	flagCount                // every value learned is a non-negative integer (a count; see counts.go)
 )
 
 // Detector slots of Model.cal.
@@ -237,7 +238,9 @@ type components struct {
 	wLo, wHi float64 // the band without the confirmation hull (ConfirmZ): a normal point outside it is weak evidence
 	cLo, cHi float64 // a point beyond confirms the weak evidence of the one before (ConfirmZ), else ±Inf
 	weak     int8    // the point is weak evidence above (+1) or below (-1) the expectation
-	step     float64 // slope per point of a significant trend carrying the learned range (trendStep), else 0
+	pois     bool       // a count series judged against Poisson tails (countEdges)
+	pLo, pHi [2]float64 // counts inside are within the Poisson tail of NoveltyMinZ [0] and ConfirmZ [1] scales
+	step     float64    // slope per point of a significant trend carrying the learned range (trendStep), else 0
 	far      bool    // the point lies beyond the gates (gates) of the fast or the slow expectation
 	local    int64   // the timestamp in the profile's local time (Config.Location)
 }
@@ -275,6 +278,10 @@ func (m *Model) compute(c *Config, tsMs int64, v float64) components {
 	k.raw = math.Min(c.RawMax, math.Max(0, (best-c.RawLo)/(c.RawHi-c.RawLo)))
 	gf, gs := m.gates(c)
 	k.far = math.Abs(k.z[calFast]) >= gf || math.Abs(k.z[calSlow]) >= gs
+	m.countEdges(c, &k)
+	if k.pois && v > k.pLo[0] && v < k.pHi[0] {
+		k.far = false
+	}
 	k.spanOK = tsMs-m.firstTs >= c.RangeSpanMs
 	k.step = m.trendStep(c)
 	if c.RangeTol > 0 && m.n > 1 {
@@ -507,6 +514,9 @@ func (m *Model) init(tsMs int64, v float64) {
 	m.firstTs, m.lastTs, m.lastV = tsMs, tsMs, v
 	m.fast, m.fastP, m.slow, m.plain = v, v, v, v
 	m.lo, m.hi = v, v
+	if isCount(v) {
+		m.flags |= flagCount
+	}
 }
 
 func (m *Model) transition(c *Config, r *Result) {
@@ -684,6 +694,9 @@ func (m *Model) learn(c *Config, k *components, tsMs int64, v float64) {
 	// Suppression peak.
 	m.peak = float32(math.Max(float64(m.peak)*c.SuppressDecay, k.rawScore))
 
+	if !isCount(v) {
+		m.flags &^= flagCount
+	}
 	m.flags &^= flagWeakUp | flagWeakDown
 	switch {
 	case k.weak > 0:
