@@ -231,18 +231,18 @@ type components struct {
 	raw      float64 // raw anomaly score in [0,1] fed to the likelihood
 	newRange bool    // the value left the learned range
 	detector Detector
-	score    float64 // after suppression
-	rawScore float64 // before suppression
-	gap      bool    // the point follows a gap longer than MaxGapMs
-	spanOK   bool    // the series has RangeSpanMs of history
-	wLo, wHi float64 // the band without the confirmation hull (ConfirmZ): a normal point outside it is weak evidence
-	cLo, cHi float64 // a point beyond confirms the weak evidence of the one before (ConfirmZ), else ±Inf
-	weak     int8    // the point is weak evidence above (+1) or below (-1) the expectation
+	score    float64    // after suppression
+	rawScore float64    // before suppression
+	gap      bool       // the point follows a gap longer than MaxGapMs
+	spanOK   bool       // the series has RangeSpanMs of history
+	wLo, wHi float64    // the band without the confirmation hull (ConfirmZ): a normal point outside it is weak evidence
+	cLo, cHi float64    // a point beyond confirms the weak evidence of the one before (ConfirmZ), else ±Inf
+	weak     int8       // the point is weak evidence above (+1) or below (-1) the expectation
 	pois     bool       // a count series judged against Poisson tails (countEdges)
 	pLo, pHi [2]float64 // counts inside are within the Poisson tail of NoveltyMinZ [0] and ConfirmZ [1] scales
 	step     float64    // slope per point of a significant trend carrying the learned range (trendStep), else 0
-	far      bool    // the point lies beyond the gates (gates) of the fast or the slow expectation
-	local    int64   // the timestamp in the profile's local time (Config.Location)
+	far      bool       // the point lies beyond the gates (gates) of the fast or the slow expectation
+	local    int64      // the timestamp in the profile's local time (Config.Location)
 }
 
 func (m *Model) compute(c *Config, tsMs int64, v float64) components {
