@@ -87,7 +87,7 @@ func (m *Model) band(c *Config, k *components, tsMs int64) (lo, hi float64) {
 		}
 		// The smoothed value's novelty is evidence of several points
 		// already (a sustained shift): it needs no confirmation.
-		if sm := mask & novelty.MaskSmooth; sm != 0 {
+		if sm := mask & novelty.MaskSmooth; sm != 0 && (cLo < lo || cHi > hi) {
 			smLo, smHi := m.nov.Band(&c.Novelty, k.local, c.Threshold, sm)
 			cLo, cHi = math.Max(cLo, smLo), math.Min(cHi, smHi)
 		}
@@ -108,6 +108,10 @@ func (m *Model) band(c *Config, k *components, tsMs int64) (lo, hi float64) {
 			lo, wLo = math.Max(lo, edge), math.Max(wLo, edge)
 			k.cLo = edge
 		}
+	}
+	if wLo == lo && wHi == hi {
+		k.wLo, k.wHi = m.finishBand(k, lo, hi)
+		return k.wLo, k.wHi
 	}
 	k.wLo, k.wHi = m.finishBand(k, wLo, wHi)
 	return m.finishBand(k, lo, hi)
@@ -350,6 +354,9 @@ func (m *Model) trendStep(c *Config) float64 {
 // series without a trend this is the range of every value learned.
 func (m *Model) span(step float64) (lo, hi float64) {
 	lo, hi = m.lo, m.hi
+	if step == 0 {
+		return lo, hi
+	}
 	// The carried range keeps to the series' domain, so that the domain
 	// stays known (a falling count is still never negative).
 	dLo, dHi := m.domain()
