@@ -16,7 +16,7 @@ import (
 // lower the bound.
 const (
 	smallFalseAlarms = 1.224 // per series-month
-	smallRecall      = 0.87 // spikes, dips, shifts and stuck values
+	smallRecall      = 0.87  // spikes, dips, shifts and stuck values
 	slackFalseAlarms = 0.5
 	slackRecall      = 0.05
 )
