@@ -33,8 +33,25 @@ import (
 func (m *Model) band(c *Config, k *components, tsMs int64) (lo, hi float64) {
 	e, s := k.expFast, k.sFast
 	aLo, aHi := m.adaptiveBand(c, k)
-	jLo, jHi := m.nov.BandExcess(&c.Novelty, k.local, k.d.novEx, m.novMask(c))
-	lo, hi = max(aLo, jLo), min(aHi, jHi)
+	mask := m.novMask(c)
+	if k.step != 0 {
+		mask &^= novelty.MaskRaw
+	}
+	jLo, jHi := m.nov.Band(&c.Novelty, k.local, c.Threshold, mask)
+	if mask != m.novMask(c) {
+		// The raw range counts beyond the trend-carried range only
+		// (pointMask).
+		sLo, sHi := m.span(k.step)
+		rLo, rHi := m.nov.Band(&c.Novelty, k.local, c.Threshold, novelty.MaskRaw)
+		if !math.IsInf(rLo, 0) {
+			rLo = math.Min(rLo, sLo)
+		}
+		if !math.IsInf(rHi, 0) {
+			rHi = math.Max(rHi, sHi)
+		}
+		jLo, jHi = math.Max(jLo, rLo), math.Min(jHi, rHi)
+	}
+	lo, hi = math.Max(aLo, jLo), math.Min(aHi, jHi)
 	gf, gs := m.gates(c)
 	kLo := max(e-gf*s, k.expSlow-gs*k.sSlow)
 	kHi := min(e+gf*s, k.expSlow+gs*k.sSlow)
@@ -47,7 +64,64 @@ func (m *Model) band(c *Config, k *components, tsMs int64) (lo, hi float64) {
 		// every value would alert: a sliver around the expectation
 		lo, hi = e, e
 	}
-	lo, hi = max(lo, e-bandCapZ*s), min(hi, e+bandCapZ*s)
+	if k.pois && k.pLo[0] <= hi && k.pHi[0] >= lo {
+		// a count within the Poisson tail of the gate is not far
+		lo, hi = math.Min(lo, k.pLo[0]), math.Max(hi, k.pHi[0])
+	}
+	if c.ConfirmZ <= 0 {
+		k.cLo, k.cHi = math.Inf(-1), math.Inf(1)
+		k.wLo, k.wHi = m.finishBand(k, lo, hi)
+		return k.wLo, k.wHi
+	}
+	// Confirmation: a point within ConfirmZ scales of both expectations is
+	// weak evidence and normal on its own (the band's hull widens to
+	// there); it makes the next point anomalous when that one lies
+	// ConfirmNext scales beyond either expectation on the same side.
+	wLo, wHi := lo, hi
+	es, ss := k.expSlow, k.sSlow
+	if zc := c.ConfirmZ; true {
+		cLo := math.Max(e-zc*s, es-zc*ss)
+		cHi := math.Min(e+zc*s, es+zc*ss)
+		if k.pois && k.pLo[1] <= cHi && k.pHi[1] >= cLo {
+			cLo, cHi = math.Min(cLo, k.pLo[1]), math.Max(cHi, k.pHi[1])
+		}
+		// The smoothed value's novelty is evidence of several points
+		// already (a sustained shift): it needs no confirmation.
+		if sm := mask & novelty.MaskSmooth; sm != 0 && (cLo < lo || cHi > hi) {
+			smLo, smHi := m.nov.Band(&c.Novelty, k.local, c.Threshold, sm)
+			cLo, cHi = math.Max(cLo, smLo), math.Min(cHi, smHi)
+		}
+		if cLo <= cHi && lo <= hi {
+			lo, hi = math.Min(lo, cLo), math.Max(hi, cHi)
+		}
+	}
+	zn := c.ConfirmNext
+	k.cLo, k.cHi = math.Inf(-1), math.Inf(1)
+	if m.flags&flagWeakUp != 0 {
+		if edge := math.Min(e+zn*s, es+zn*ss); edge > lo {
+			hi, wHi = math.Min(hi, edge), math.Min(wHi, edge)
+			k.cHi = edge
+		}
+	}
+	if m.flags&flagWeakDown != 0 {
+		if edge := math.Max(e-zn*s, es-zn*ss); edge < hi {
+			lo, wLo = math.Max(lo, edge), math.Max(wLo, edge)
+			k.cLo = edge
+		}
+	}
+	if wLo == lo && wHi == hi {
+		k.wLo, k.wHi = m.finishBand(k, lo, hi)
+		return k.wLo, k.wHi
+	}
+	k.wLo, k.wHi = m.finishBand(k, wLo, wHi)
+	return m.finishBand(k, lo, hi)
+}
+
+// finishBand caps [lo, hi] at bandCapZ fast scales, keeps it at least
+// minBandZ wide and clamps it to the domain.
+func (m *Model) finishBand(k *components, lo, hi float64) (float64, float64) {
+	e, s := k.expFast, k.sFast
+	lo, hi = math.Max(lo, e-bandCapZ*s), math.Min(hi, e+bandCapZ*s)
 	if w := minBandZ * s; !(hi-lo >= w) {
 		mid := lo/2 + hi/2
 		lo, hi = mid-w/2, mid+w/2
@@ -58,16 +132,7 @@ func (m *Model) band(c *Config, k *components, tsMs int64) (lo, hi float64) {
 // clampDomain keeps [lo, hi] inside the domain the series has shown and at
 // least min(s, domain width) wide.
 func (m *Model) clampDomain(lo, hi, s float64) (float64, float64) {
-	dLo, dHi := math.Inf(-1), math.Inf(1)
-	if m.n > 0 && m.lo >= 0 {
-		dLo = 0
-		switch {
-		case m.hi <= 1 && m.hi > 0.99:
-			dHi = 1
-		case m.hi <= 100 && m.hi > 99:
-			dHi = 100
-		}
-	}
+	dLo, dHi := m.domain()
 	if lo < dLo || hi > dHi {
 		lo, hi = max(lo, dLo), min(hi, dHi)
 		if w := min(s, dHi-dLo); !(hi-lo >= w) {
@@ -89,6 +154,23 @@ func (m *Model) clampDomain(lo, hi, s float64) (float64, float64) {
 	return lo, hi
 }
 
+// domain returns the domain the series has shown: [0, +Inf) for a series
+// never negative, [0, 1] or [0, 100] for one that has touched that ceiling
+// and never passed it, else the whole line.
+func (m *Model) domain() (dLo, dHi float64) {
+	dLo, dHi = math.Inf(-1), math.Inf(1)
+	if m.n > 0 && m.lo >= 0 {
+		dLo = 0
+		switch {
+		case m.hi <= 1 && m.hi > 0.99:
+			dHi = 1
+		case m.hi <= 100 && m.hi > 99:
+			dHi = 100
+		}
+	}
+	return dLo, dHi
+}
+
 // adaptiveBand returns the interval in which none of the adaptive detectors
 // (spike, level, change point, learned range) makes the point's score
 // reach Escalate; (+Inf, -Inf) when every value would.
@@ -103,7 +185,7 @@ func (m *Model) adaptiveBand(c *Config, k *components) (lo, hi float64) {
 		t = max(t, p)
 	}
 	if m.hold > 0 {
-		t = max(t, float64(m.held))
+		t = math.Max(t, m.holdBar(c))
 	}
 	needRaw, ok := m.needRaw(c, t, k.d)
 	if !ok {
@@ -139,8 +221,9 @@ func (m *Model) adaptiveBand(c *Config, k *components) (lo, hi float64) {
 		}
 	}
 	if c.RangeTol > 0 && needRaw <= 1 && m.n > 1 && m.rangeCalm(c) && k.spanOK {
-		tol := c.RangeTol * (m.hi - m.lo)
-		lo, hi = max(lo, m.lo-tol), min(hi, m.hi+tol)
+		sLo, sHi := m.span(k.step)
+		tol := c.RangeTol * (sHi - sLo)
+		lo, hi = math.Max(lo, sLo-tol), math.Min(hi, sHi+tol)
 	}
 	if lo > hi {
 		return all[0], all[1]
@@ -247,4 +330,56 @@ func (m *Model) recordsRare(c *Config) bool {
 // since the range last grew, and records rare.
 func (m *Model) rangeCalm(c *Config) bool {
 	return int(m.calm) >= c.RangeCalm && m.recordsRare(c)
+}
+
+// trendStep returns the slope per point of a significant trend, else 0:
+// the slow level's trend when it carries the level by at least RecordTrend
+// slow sigmas over the slow level's memory (1/SlowRate points).
+func (m *Model) trendStep(c *Config) float64 {
+	if c.RecordTrend <= 0 || c.TrendRate <= 0 {
+		return 0
+	}
+	r := c.TrendRate
+	// m.trend is damped (by 1% per point): in a steady linear trend of
+	// slope b it settles at b*0.99r/(1-0.99(1-r)).
+	b := m.trend * (1 - 0.99*(1-r)) / (0.99 * r)
+	if !(math.Abs(b) >= c.RecordTrend*c.SlowRate*m.slowS.Sigma(c.MeanFloor, floorFor(m.slow))) || math.IsInf(b, 0) {
+		return 0
+	}
+	return b
+}
+
+// span returns the learned range for the next point: the record low and
+// high, the end in a significant trend's direction carried along by one
+// step of it (step, from trendStep). A trending series' next record is what its trend predicts;
+// only a value beyond where the trend has carried the record is new. On a
+// series without a trend this is the range of every value learned.
+func (m *Model) span(step float64) (lo, hi float64) {
+	lo, hi = m.lo, m.hi
+	if step == 0 {
+		return lo, hi
+	}
+	// The carried range keeps to the series' domain, so that the domain
+	// stays known (a falling count is still never negative).
+	dLo, dHi := m.domain()
+	switch b := step; {
+	case b > 0:
+		hi = math.Max(hi, math.Min(hi+b, math.Min(dHi, math.MaxFloat64)))
+	case b < 0:
+		lo = math.Min(lo, math.Max(lo+b, math.Max(dLo, -math.MaxFloat64)))
+	}
+	return lo, hi
+}
+
+// pointMask is novMask for the point v: while a trend carries the learned
+// range, the novelty detector's raw range counts only for a value beyond
+// the carried range.
+func (m *Model) pointMask(c *Config, k *components, v float64) novelty.Mask {
+	mask := m.novMask(c)
+	if k.step != 0 {
+		if lo, hi := m.span(k.step); v >= lo && v <= hi {
+			mask &^= novelty.MaskRaw
+		}
+	}
+	return mask
 }

@@ -51,6 +51,25 @@ type Config struct {
 	// one lies at least RecordCalm times the series' history back (default
 	// 0: always). A trending series sets records all the time.
 	RecordCalm float64
+	// RecordTrend: while the slow level's trend carries the level by at
+	// least RecordTrend slow sigmas over its memory (1/SlowRate points),
+	// the learned range's end in the trend's direction moves with the
+	// trend, and a new extreme (the novelty detector's raw range and the
+	// learned-range rule) counts only beyond it (default 1; 0 disables;
+	// see span).
+	RecordTrend float64
+	// ConfirmZ and ConfirmNext: a point that would alert while lying
+	// within ConfirmZ robust scales of both the fast and the slow
+	// expectation is weak evidence: normal on its own, it makes the next
+	// point anomalous when that one lies ConfirmNext scales beyond either
+	// expectation on the same side (ConfirmZ 0 disables).
+	ConfirmZ, ConfirmNext float64
+	// CountAware: on a series of small counts (every value a non-negative
+	// integer, expectation at most maxPoissonMean) a point is far (see
+	// NoveltyMinZ) or strong (ConfirmZ) only when its Poisson tail at the
+	// slow expectation is as small as the normal tail at that many scales
+	// (default true; see counts.go).
+	CountAware bool
 	// StuckMin, StuckFactor, StuckTol and StuckLearn set the stuck
 	// detector (stuck.go): a run of points that do not move (by at most
 	// StuckTol times the long-run noise sigma) is stuck from StuckMin
@@ -140,11 +159,17 @@ type Config struct {
 	// multiplied by SuppressDamp (defaults 0.99 and 0: within about the
 	// next hundred points only a stronger event scores).
 	SuppressDecay, SuppressDamp float64
-	// HoldPoints and HoldCap: after a point scores at or above Escalate,
-	// the next HoldPoints points score at most HoldCap*Escalate unless
-	// they score higher than that alert did (defaults 0, off, and 0.9).
+	// HoldPoints and HoldCap: after a point alerts through the adaptive
+	// detectors (score at or above Escalate, far from the baseline), the
+	// next HoldPoints points score at most HoldCap*Escalate there unless
+	// they pass the bar HoldRise sets (defaults 10 and 0.9; 0 points: off).
 	HoldPoints int
 	HoldCap    float64
+	// HoldRise raises the bar during a hold: a point escapes it only by
+	// scoring above held + HoldRise*(1-held) (default 1: none escapes, one
+	// excursion gives one adaptive alert, as the novelty detector's Quiet;
+	// 0: a point scoring above the alert that started the hold escapes).
+	HoldRise float64
 	// Location is the time zone of the daily profile, the day-of-week
 	// offsets and the novelty detector's time-of-day slots (nil: UTC). A
 	// series whose day follows local business hours keeps its cycle
@@ -167,6 +192,10 @@ func DefaultConfig() Config {
 		Novelty:        novelty.DefaultConfig(),
 		NoveltyMinZ:    3,
 		SlotNeedsCycle: false,
+		RecordTrend:    1,
+		ConfirmZ:       4,
+		ConfirmNext:    3,
+		CountAware:     true,
 		StuckMin:       12,
 		StuckFactor:    4,
 		StuckTol:       0.01,
@@ -200,7 +229,8 @@ func DefaultConfig() Config {
 		SuppressDecay:  0.99,
 		SuppressDamp:   0,
 		Weights:        [3]float64{0.7, 1, 0.7},
-		HoldPoints:     0,
+		HoldPoints:     10,
+		HoldRise:       1,
 		HoldCap:        0.9,
 		MaxGapMs:       7 * 86400 * 1000,
 	}
@@ -259,6 +289,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("suppress damp must be in [0,1], got %v", c.SuppressDamp)
 	case c.HoldPoints < 0 || c.HoldPoints > 65535:
 		return fmt.Errorf("hold points must be in [0,65535], got %v", c.HoldPoints)
+	case !(c.HoldRise >= 0 && c.HoldRise <= 1):
+		return fmt.Errorf("hold rise must be in [0,1], got %v", c.HoldRise)
 	case !(c.HoldCap >= 0 && c.HoldCap < 1):
 		return fmt.Errorf("hold cap must be in [0,1), got %v", c.HoldCap)
 	case c.StuckMin < 0 || c.StuckMin > 65535 || !(c.StuckFactor >= 0) || !(c.StuckTol >= 0) || c.StuckLearn < 0:

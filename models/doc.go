@@ -73,7 +73,7 @@
 // alerting path of the score for the model as it stands before the point
 // (the adaptive detectors with their calibration, likelihood and repeat
 // suppression, the learned-range rule, the novelty ranges, the NoveltyMinZ
-// gate), and the state is then set from the band, so the two cannot
+// gate, the confirmation hull and the count edges), and the state is then set from the band, so the two cannot
 // disagree. The band is capped at 100 fast scales from Expected (a point
 // further out is anomalous even while repeats are suppressed), is never
 // zero wide, and stays in the domain the series has shown: no negative
@@ -82,6 +82,27 @@
 // (Baseline) at the last timestamp shows the last verdict's band. Z is the
 // robust z of the detector that fired (of the spike detector for normal
 // points).
+//
+// Three rules keep healthy series quiet without losing incidents:
+//
+//   - Hold: after a point alerts through the adaptive detectors, none of
+//     the next HoldPoints (10) alerts through them again (HoldRise 1), as
+//     the novelty detector's quiet: one excursion, one alert.
+//   - Trend: while the slow level's damped trend is significant (it moves
+//     the level by at least RecordTrend (1) slow sigmas over 1/SlowRate
+//     points), the learned range's end in its direction is carried along
+//     by the trend each point (span), and a new extreme (raw novelty, the
+//     learned-range rule) counts only beyond it.
+//   - Confirmation: a point that would alert while lying within ConfirmZ
+//     (4) robust scales of both expectations is weak evidence, normal on
+//     its own (the band widens to there) and remembered in a flag; the next
+//     point is anomalous when it lies ConfirmNext (3) scales out on the same
+//     side (it scores Threshold + (1-Threshold)/2). The smoothed value's
+//     novelty, itself several points' evidence, needs no confirmation.
+//   - Counts (counts.go): on a series of small non-negative integers
+//     dispersed like Poisson counts, "far" (NoveltyMinZ) and "strong"
+//     (ConfirmZ) also need the Poisson tail at the slow expectation to be
+//     as small as the normal tail at that many scales.
 //
 // Beside the band, a stuck detector (stuck.go) names points that are
 // ordinary in value but not in stillness: a run of points that do not move

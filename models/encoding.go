@@ -31,9 +31,13 @@ import (
 // Version 3 had no range-novelty state (a v3 model restores with a fresh
 // one); version 4 added it; version 5 adds the stuck detector's run
 // counters (flat, maxFlat) at the end (a v4 model restores with no run
-// history, the counters' zero value).
+// history, the counters' zero value). Version 6 keeps the layout of 5 and
+// adds three flags (weak evidence of the last point, see Config.ConfirmZ;
+// a count series, see counts.go: a v5 model is not known as one);
+// its learned range may be carried by a trend (see span), which a v5 raw
+// range starts from as it is.
 const (
-	encodingVersion    = 5
+	encodingVersion    = 6
 	minEncodingVersion = 3
 )
 
@@ -246,7 +250,7 @@ func (m *Model) UnmarshalBinary(b []byte) error {
 	if c.err != nil {
 		return fmt.Errorf("%w: novelty state: %w", ErrEncoding, c.err)
 	}
-	if err := x.check(); err != nil {
+	if err := x.check(v); err != nil {
 		return fmt.Errorf("%w: %v", ErrEncoding, err)
 	}
 	if v < encodingVersion {
@@ -256,9 +260,14 @@ func (m *Model) UnmarshalBinary(b []byte) error {
 	return nil
 }
 
-// check rejects decoded states the model can never reach.
-func (m *Model) check() error {
-	if m.flags&^(flagOpen|flagSeasonal|flagWeekly) != 0 {
+// check rejects decoded states the model can never reach in encoding
+// version v.
+func (m *Model) check(v uint8) error {
+	known := uint8(flagOpen | flagSeasonal | flagWeekly)
+	if v >= 6 {
+		known |= flagWeakUp | flagWeakDown | flagCount
+	}
+	if m.flags&^known != 0 || m.flags&(flagWeakUp|flagWeakDown) == flagWeakUp|flagWeakDown {
 		return fmt.Errorf("unknown flags %#x", m.flags)
 	}
 	if m.last.State > anomaly.StateAnomalous {

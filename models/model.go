@@ -93,6 +93,9 @@ const (
 	flagOpen     = 1 << iota // an anomaly is open
 	flagSeasonal             // the daily profile is in use
 	flagWeekly               // the day-of-week offsets are in use
+	flagWeakUp               // the last point was weak evidence above the expectation (Config.ConfirmZ)
+	flagWeakDown             // the last point was weak evidence below the expectation
+	flagCount                // every value learned is a non-negative integer (a count; see counts.go)
 )
 
 // Detector slots of Model.cal.
@@ -228,13 +231,18 @@ type components struct {
 	raw      float64 // raw anomaly score in [0,1] fed to the likelihood
 	newRange bool    // the value left the learned range
 	detector Detector
-	score    float64 // after suppression
-	rawScore float64 // before suppression
-	gap      bool    // the point follows a gap longer than MaxGapMs
-	spanOK   bool    // the series has RangeSpanMs of history
-	local    int64   // the timestamp in the profile's local time (Config.Location)
-
-	d *derived // the Config's derived constants (derived.go)
+	score    float64    // after suppression
+	rawScore float64    // before suppression
+	gap      bool       // the point follows a gap longer than MaxGapMs
+	spanOK   bool       // the series has RangeSpanMs of history
+	wLo, wHi float64    // the band without the confirmation hull (ConfirmZ): a normal point outside it is weak evidence
+	cLo, cHi float64    // a point beyond confirms the weak evidence of the one before (ConfirmZ), else ±Inf
+	weak     int8       // the point is weak evidence above (+1) or below (-1) the expectation
+	pois     bool       // a count series judged against Poisson tails (countEdges)
+	pLo, pHi [2]float64 // counts inside are within the Poisson tail of NoveltyMinZ [0] and ConfirmZ [1] scales
+	step     float64    // slope per point of a significant trend carrying the learned range (trendStep), else 0
+	far      bool       // the point lies beyond the gates (gates) of the fast or the slow expectation
+	local    int64      // the timestamp in the profile's local time (Config.Location)
 }
 
 // compute is computeWith with c's derived constants (see consts; it
@@ -278,11 +286,19 @@ func (m *Model) computeWith(c *Config, d *derived, tsMs int64, v float64) compon
 		}
 	}
 	best := stream.Surprise(k.surprise * c.CalibMin)
-	k.raw = min(c.RawMax, max(0, (best-c.RawLo)/(c.RawHi-c.RawLo)))
+	k.raw = math.Min(c.RawMax, math.Max(0, (best-c.RawLo)/(c.RawHi-c.RawLo)))
+	gf, gs := m.gates(c)
+	k.far = math.Abs(k.z[calFast]) >= gf || math.Abs(k.z[calSlow]) >= gs
+	m.countEdges(c, &k)
+	if k.pois && v > k.pLo[0] && v < k.pHi[0] {
+		k.far = false
+	}
 	k.spanOK = tsMs-m.firstTs >= c.RangeSpanMs
+	k.step = m.trendStep(c)
 	if c.RangeTol > 0 && m.n > 1 {
-		tol := c.RangeTol * (m.hi - m.lo)
-		if (v > m.hi+tol || v < m.lo-tol) && m.rangeCalm(c) &&
+		lo, hi := m.span(k.step)
+		tol := c.RangeTol * (hi - lo)
+		if (v > hi+tol || v < lo-tol) && m.rangeCalm(c) &&
 			k.spanOK && k.raw < 1 {
 			k.raw, k.newRange, k.detector = 1, true, DetectorLevel
 		}
@@ -300,8 +316,8 @@ func (m *Model) computeWith(c *Config, d *derived, tsMs int64, v float64) compon
 	if k.score < float64(m.peak) {
 		k.score *= c.SuppressDamp
 	}
-	if m.hold > 0 && k.score <= float64(m.held) {
-		k.score = min(k.score, c.Escalate*c.HoldCap)
+	if m.hold > 0 && k.score <= m.holdBar(c) {
+		k.score = math.Min(k.score, c.Escalate*c.HoldCap)
 	}
 	return k
 }
@@ -333,8 +349,7 @@ func (m *Model) result(c *Config, k *components, post *novelty.Detector, ns floa
 	// Both kinds of alert need the point itself to be far from the robust
 	// baseline: the likelihood is very sensitive on quiet series, and a new
 	// record by a hair of noise is not news.
-	gf, gs := m.gates(c)
-	far := math.Abs(k.z[calFast]) >= gf || math.Abs(k.z[calSlow]) >= gs
+	far := k.far
 	if k.score >= c.Escalate && far {
 		r.Score = c.Threshold + (1-c.Threshold)*min(k.score, 1)
 	} else {
@@ -354,7 +369,11 @@ func (m *Model) result(c *Config, k *components, post *novelty.Detector, ns floa
 	// scores at least Threshold, inside it is normal and scores below.
 	if v < r.Lower || v > r.Upper {
 		r.State = anomaly.StateAnomalous
-		r.Score = max(r.Score, c.Threshold)
+		r.Score = math.Max(r.Score, c.Threshold)
+		if v > k.cHi || v < k.cLo {
+			// confirms the weak evidence of the point before
+			r.Score = math.Max(r.Score, c.Threshold+(1-c.Threshold)/2)
+		}
 		if det == DetectorNone || r.Score == c.Threshold && ns == 0 && k.score < c.Escalate {
 			det = m.edgeDetector(k, v)
 		}
@@ -369,8 +388,16 @@ func (m *Model) result(c *Config, k *components, post *novelty.Detector, ns floa
 		case DetectorChange:
 			r.Z = k.z[calChange]
 		}
-	} else if r.Score >= c.Threshold {
-		r.Score = belowThreshold * c.Threshold
+	} else {
+		if r.Score >= c.Threshold {
+			r.Score = belowThreshold * c.Threshold
+		}
+		switch {
+		case v > k.wHi:
+			k.weak = 1
+		case v < k.wLo:
+			k.weak = -1
+		}
 	}
 	if r.State != anomaly.StateAnomalous && m.stuck(c, v) {
 		// Not a band verdict: the value is ordinary, its stillness is not.
@@ -385,6 +412,13 @@ func (m *Model) result(c *Config, k *components, post *novelty.Detector, ns floa
 	r.Z = finite(r.Z, 0)
 	r.Score = finite(r.Score, 0)
 	return r
+}
+
+// holdBar is the score a point must pass during a hold to alert: the
+// score of the alert that started the hold, raised HoldRise of the way to 1.
+func (m *Model) holdBar(c *Config) float64 {
+	h := float64(m.held)
+	return h + c.HoldRise*(1-h)
 }
 
 // noveltyDetector names the range a novel point left: a new extreme of the
@@ -422,7 +456,7 @@ func (m *Model) peek(c *Config, tsMs int64, v float64, b *Bounds) Result {
 	var dv derived
 	k := m.computeWith(c, c.consts(&dv), tsMs, v)
 	nd := m.nov
-	ns := nd.UpdateMask(&c.Novelty, k.local, v, m.novMask(c))
+	ns := nd.UpdateMask(&c.Novelty, k.local, v, m.pointMask(c, &k, v))
 	r := m.result(c, &k, &nd, ns, tsMs, v)
 	b.apply(c, &r, v)
 	return r
@@ -469,7 +503,7 @@ func (m *Model) update(c *Config, tsMs int64, v float64, b *Bounds) Result {
 	var dv derived
 	k := m.computeWith(c, c.consts(&dv), tsMs, v)
 	nd := m.nov
-	ns := nd.UpdateMask(&c.Novelty, k.local, v, m.novMask(c))
+	ns := nd.UpdateMask(&c.Novelty, k.local, v, m.pointMask(c, &k, v))
 	r := m.result(c, &k, &nd, ns, tsMs, v)
 	b.apply(c, &r, v)
 	if tsMs <= m.lastTs {
@@ -493,6 +527,9 @@ func (m *Model) init(tsMs int64, v float64) {
 	m.firstTs, m.lastTs, m.lastV = tsMs, tsMs, v
 	m.fast, m.fastP, m.slow, m.plain = v, v, v, v
 	m.lo, m.hi = v, v
+	if isCount(v) {
+		m.flags |= flagCount
+	}
 }
 
 func (m *Model) transition(c *Config, r *Result) {
@@ -648,15 +685,19 @@ func (m *Model) learn(c *Config, k *components, tsMs int64, v float64) {
 		lp := c.likParams()
 		m.lik.Fold(k.raw, &lp)
 	}
-	if v < m.lo || v > m.hi {
-		m.lo, m.hi = min(m.lo, v), max(m.hi, v)
+	lo, hi := m.span(k.step)
+	if v < lo || v > hi {
+		m.lo, m.hi = math.Min(lo, v), math.Max(hi, v)
 		m.calm = 0
-	} else if m.calm < math.MaxUint32 {
-		m.calm++
+	} else {
+		m.lo, m.hi = lo, hi
+		if m.calm < math.MaxUint32 {
+			m.calm++
+		}
 	}
 
 	// Hold after an alert.
-	if k.score >= c.Escalate && c.HoldPoints > 0 {
+	if k.score >= c.Escalate && c.HoldPoints > 0 && k.far {
 		m.hold = uint16(min(c.HoldPoints, math.MaxUint16))
 		m.held = float32(k.score)
 	} else if m.hold > 0 {
@@ -665,6 +706,17 @@ func (m *Model) learn(c *Config, k *components, tsMs int64, v float64) {
 
 	// Suppression peak.
 	m.peak = float32(max(float64(m.peak)*c.SuppressDecay, k.rawScore))
+
+	if !isCount(v) {
+		m.flags &^= flagCount
+	}
+	m.flags &^= flagWeakUp | flagWeakDown
+	switch {
+	case k.weak > 0:
+		m.flags |= flagWeakUp
+	case k.weak < 0:
+		m.flags |= flagWeakDown
+	}
 
 	m.n++
 	m.learnFlat(c, v)

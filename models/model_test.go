@@ -478,7 +478,7 @@ func TestLongSeriesStaysFinite(t *testing.T) {
 			}
 		}
 	}
-	if err := m.check(); err != nil {
+	if err := m.check(EncodingVersion); err != nil {
 		t.Errorf("model state after 60 days: %v", err)
 	}
 	if b := m.Baseline(&c, s.Ts[len(s.Ts)-1]); b.PeriodSeconds != 7*86400 {

@@ -75,8 +75,10 @@ func TestFeedbackNewNormal(t *testing.T) {
 	}
 }
 
-// TestFeedbackWithoutRebase: the same shift without feedback keeps alerting
-// for a while (what new_normal saves).
+// TestFeedbackWithoutRebase: the same shift without feedback alerts at its
+// first point and then, with the hold after an alert (one excursion, one
+// alert), not again while the model adapts to the new level on its own;
+// new_normal (TestFeedback) makes that new level normal at once instead.
 func TestFeedbackWithoutRebase(t *testing.T) {
 	_, base := startMain(t)
 	const name = `queue_depth{app="api"}`
@@ -91,7 +93,7 @@ func TestFeedbackWithoutRebase(t *testing.T) {
 	}
 	var res anomaly.IngestResult
 	postJSON(t, base+"/api/v1/points", map[string]any{"points": pts}, &res)
-	if len(res.Anomalies) < 2 {
-		t.Errorf("without feedback the shift alerted on %d points, want several", len(res.Anomalies))
+	if len(res.Anomalies) < 1 || res.Anomalies[0].Value < 150 {
+		t.Errorf("without feedback the shift alerted on %d points (%+v), want its first point", len(res.Anomalies), res.Anomalies)
 	}
 }

@@ -132,8 +132,8 @@ func main() {
 		}
 		t := results[best].half[h].Threshold
 		held := scoreAt(files, windows, results[best].scores, halves[1-h], t, std)
-		fmt.Printf("CV: tuned on half %c -> %s (t=%.4f, %.2f), held-out half %c: %.2f\n",
-			'A'+h, names[best], t, results[best].half[h].Score, 'A'+1-h, held)
+		fmt.Printf("CV: tuned on half %c -> %s (t=%.4f, same detections for t in (%.4f, %.4f]; %.2f), held-out half %c: %.2f\n",
+			'A'+h, names[best], t, below(files, results[best].scores, halves[h], t), t, results[best].half[h].Score, 'A'+1-h, held)
 		cv += held / 2
 	}
 	fmt.Printf("CV standard (mean of both directions): %.2f\n", cv)
@@ -153,6 +153,7 @@ func main() {
 	var raw float64
 	nwAll := 0
 	tLo, tHi := math.Inf(1), math.Inf(-1)
+	bLo := math.Inf(-1) // the highest lower end of the picks' equivalent intervals
 	for _, cat := range catNames {
 		var rest []int
 		for i, f := range files {
@@ -169,6 +170,7 @@ func main() {
 			}
 		}
 		tLo, tHi = math.Min(tLo, bestT), math.Max(tHi, bestT)
+		bLo = math.Max(bLo, below(files, results[best].scores, rest, bestT))
 		for _, j := range cats[cat] {
 			k := files[j].Key()
 			r := score.FileScore(k, results[best].scores[j], windows[k], bestT, std)
@@ -180,6 +182,8 @@ func main() {
 	null, perfect := -std.FN*float64(nwAll), std.TP*float64(nwAll)
 	fmt.Printf("LOCO standard (pooled held-out categories): %.2f; thresholds picked %.4f..%.4f\n",
 		100*(raw-null)/(perfect-null), tLo, tHi)
+	fmt.Printf("Config.Threshold %.4f: the LOCO picks make the same detections as any threshold above %.4f (inside: %v)\n",
+		base.Threshold, bLo, base.Threshold > bLo && base.Threshold <= tLo)
 }
 
 func fail(err error) {
@@ -206,6 +210,22 @@ func subset(files []corpus.File, sc [][]float64, idx []int) ([]corpus.File, [][]
 		fs[i], ss[i] = files[j], sc[j]
 	}
 	return fs, ss
+}
+
+// below returns the largest score under t among the scored rows (after
+// probation) of the files idx: every threshold in (below, t] detects the
+// same rows as t, so the sweep's pick (NAB breaks ties towards the higher
+// threshold) stands for that whole interval.
+func below(files []corpus.File, sc [][]float64, idx []int, t float64) float64 {
+	b := math.Inf(-1)
+	for _, j := range idx {
+		for _, x := range sc[j][score.Probation(files[j].Len()):] {
+			if x < t && x > b {
+				b = x
+			}
+		}
+	}
+	return b
 }
 
 // scoreAt is the normalised standard score of the files idx at threshold t.
