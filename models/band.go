@@ -37,21 +37,21 @@ func (m *Model) band(c *Config, k *components, tsMs int64) (lo, hi float64) {
 	if k.step != 0 {
 		mask &^= novelty.MaskRaw
 	}
-	jLo, jHi := m.nov.Band(&c.Novelty, k.local, c.Threshold, mask)
+	jLo, jHi := m.nov.BandExcess(&c.Novelty, k.local, k.d.novEx, mask)
 	if mask != m.novMask(c) {
 		// The raw range counts beyond the trend-carried range only
 		// (pointMask).
 		sLo, sHi := m.span(k.step)
-		rLo, rHi := m.nov.Band(&c.Novelty, k.local, c.Threshold, novelty.MaskRaw)
+		rLo, rHi := m.nov.BandExcess(&c.Novelty, k.local, k.d.novEx, novelty.MaskRaw)
 		if !math.IsInf(rLo, 0) {
-			rLo = math.Min(rLo, sLo)
+			rLo = min(rLo, sLo)
 		}
 		if !math.IsInf(rHi, 0) {
-			rHi = math.Max(rHi, sHi)
+			rHi = max(rHi, sHi)
 		}
-		jLo, jHi = math.Max(jLo, rLo), math.Min(jHi, rHi)
+		jLo, jHi = max(jLo, rLo), min(jHi, rHi)
 	}
-	lo, hi = math.Max(aLo, jLo), math.Min(aHi, jHi)
+	lo, hi = max(aLo, jLo), min(aHi, jHi)
 	gf, gs := m.gates(c)
 	kLo := max(e-gf*s, k.expSlow-gs*k.sSlow)
 	kHi := min(e+gf*s, k.expSlow+gs*k.sSlow)
@@ -66,7 +66,7 @@ func (m *Model) band(c *Config, k *components, tsMs int64) (lo, hi float64) {
 	}
 	if k.pois && k.pLo[0] <= hi && k.pHi[0] >= lo {
 		// a count within the Poisson tail of the gate is not far
-		lo, hi = math.Min(lo, k.pLo[0]), math.Max(hi, k.pHi[0])
+		lo, hi = min(lo, k.pLo[0]), max(hi, k.pHi[0])
 	}
 	if c.ConfirmZ <= 0 {
 		k.cLo, k.cHi = math.Inf(-1), math.Inf(1)
@@ -80,32 +80,32 @@ func (m *Model) band(c *Config, k *components, tsMs int64) (lo, hi float64) {
 	wLo, wHi := lo, hi
 	es, ss := k.expSlow, k.sSlow
 	if zc := c.ConfirmZ; true {
-		cLo := math.Max(e-zc*s, es-zc*ss)
-		cHi := math.Min(e+zc*s, es+zc*ss)
+		cLo := max(e-zc*s, es-zc*ss)
+		cHi := min(e+zc*s, es+zc*ss)
 		if k.pois && k.pLo[1] <= cHi && k.pHi[1] >= cLo {
-			cLo, cHi = math.Min(cLo, k.pLo[1]), math.Max(cHi, k.pHi[1])
+			cLo, cHi = min(cLo, k.pLo[1]), max(cHi, k.pHi[1])
 		}
 		// The smoothed value's novelty is evidence of several points
 		// already (a sustained shift): it needs no confirmation.
 		if sm := mask & novelty.MaskSmooth; sm != 0 && (cLo < lo || cHi > hi) {
-			smLo, smHi := m.nov.Band(&c.Novelty, k.local, c.Threshold, sm)
-			cLo, cHi = math.Max(cLo, smLo), math.Min(cHi, smHi)
+			smLo, smHi := m.nov.BandExcess(&c.Novelty, k.local, k.d.novEx, sm)
+			cLo, cHi = max(cLo, smLo), min(cHi, smHi)
 		}
 		if cLo <= cHi && lo <= hi {
-			lo, hi = math.Min(lo, cLo), math.Max(hi, cHi)
+			lo, hi = min(lo, cLo), max(hi, cHi)
 		}
 	}
 	zn := c.ConfirmNext
 	k.cLo, k.cHi = math.Inf(-1), math.Inf(1)
 	if m.flags&flagWeakUp != 0 {
-		if edge := math.Min(e+zn*s, es+zn*ss); edge > lo {
-			hi, wHi = math.Min(hi, edge), math.Min(wHi, edge)
+		if edge := min(e+zn*s, es+zn*ss); edge > lo {
+			hi, wHi = min(hi, edge), min(wHi, edge)
 			k.cHi = edge
 		}
 	}
 	if m.flags&flagWeakDown != 0 {
-		if edge := math.Max(e-zn*s, es-zn*ss); edge < hi {
-			lo, wLo = math.Max(lo, edge), math.Max(wLo, edge)
+		if edge := max(e-zn*s, es-zn*ss); edge < hi {
+			lo, wLo = max(lo, edge), max(wLo, edge)
 			k.cLo = edge
 		}
 	}
@@ -121,7 +121,7 @@ func (m *Model) band(c *Config, k *components, tsMs int64) (lo, hi float64) {
 // minBandZ wide and clamps it to the domain.
 func (m *Model) finishBand(k *components, lo, hi float64) (float64, float64) {
 	e, s := k.expFast, k.sFast
-	lo, hi = math.Max(lo, e-bandCapZ*s), math.Min(hi, e+bandCapZ*s)
+	lo, hi = max(lo, e-bandCapZ*s), min(hi, e+bandCapZ*s)
 	if w := minBandZ * s; !(hi-lo >= w) {
 		mid := lo/2 + hi/2
 		lo, hi = mid-w/2, mid+w/2
@@ -185,7 +185,7 @@ func (m *Model) adaptiveBand(c *Config, k *components) (lo, hi float64) {
 		t = max(t, p)
 	}
 	if m.hold > 0 {
-		t = math.Max(t, m.holdBar(c))
+		t = max(t, m.holdBar(c))
 	}
 	needRaw, ok := m.needRaw(c, t, k.d)
 	if !ok {
@@ -223,7 +223,7 @@ func (m *Model) adaptiveBand(c *Config, k *components) (lo, hi float64) {
 	if c.RangeTol > 0 && needRaw <= 1 && m.n > 1 && m.rangeCalm(c) && k.spanOK {
 		sLo, sHi := m.span(k.step)
 		tol := c.RangeTol * (sHi - sLo)
-		lo, hi = math.Max(lo, sLo-tol), math.Min(hi, sHi+tol)
+		lo, hi = max(lo, sLo-tol), min(hi, sHi+tol)
 	}
 	if lo > hi {
 		return all[0], all[1]
@@ -364,9 +364,9 @@ func (m *Model) span(step float64) (lo, hi float64) {
 	dLo, dHi := m.domain()
 	switch b := step; {
 	case b > 0:
-		hi = math.Max(hi, math.Min(hi+b, math.Min(dHi, math.MaxFloat64)))
+		hi = max(hi, min(hi+b, min(dHi, math.MaxFloat64)))
 	case b < 0:
-		lo = math.Min(lo, math.Max(lo+b, math.Max(dLo, -math.MaxFloat64)))
+		lo = min(lo, max(lo+b, max(dLo, -math.MaxFloat64)))
 	}
 	return lo, hi
 }

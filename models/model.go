@@ -243,6 +243,8 @@ type components struct {
 	step     float64    // slope per point of a significant trend carrying the learned range (trendStep), else 0
 	far      bool       // the point lies beyond the gates (gates) of the fast or the slow expectation
 	local    int64      // the timestamp in the profile's local time (Config.Location)
+
+	d *derived // the Config's derived constants (derived.go)
 }
 
 // compute is computeWith with c's derived constants (see consts; it
@@ -286,7 +288,7 @@ func (m *Model) computeWith(c *Config, d *derived, tsMs int64, v float64) compon
 		}
 	}
 	best := stream.Surprise(k.surprise * c.CalibMin)
-	k.raw = math.Min(c.RawMax, math.Max(0, (best-c.RawLo)/(c.RawHi-c.RawLo)))
+	k.raw = min(c.RawMax, max(0, (best-c.RawLo)/(c.RawHi-c.RawLo)))
 	gf, gs := m.gates(c)
 	k.far = math.Abs(k.z[calFast]) >= gf || math.Abs(k.z[calSlow]) >= gs
 	m.countEdges(c, &k)
@@ -317,7 +319,7 @@ func (m *Model) computeWith(c *Config, d *derived, tsMs int64, v float64) compon
 		k.score *= c.SuppressDamp
 	}
 	if m.hold > 0 && k.score <= m.holdBar(c) {
-		k.score = math.Min(k.score, c.Escalate*c.HoldCap)
+		k.score = min(k.score, c.Escalate*c.HoldCap)
 	}
 	return k
 }
@@ -369,10 +371,10 @@ func (m *Model) result(c *Config, k *components, post *novelty.Detector, ns floa
 	// scores at least Threshold, inside it is normal and scores below.
 	if v < r.Lower || v > r.Upper {
 		r.State = anomaly.StateAnomalous
-		r.Score = math.Max(r.Score, c.Threshold)
+		r.Score = max(r.Score, c.Threshold)
 		if v > k.cHi || v < k.cLo {
 			// confirms the weak evidence of the point before
-			r.Score = math.Max(r.Score, c.Threshold+(1-c.Threshold)/2)
+			r.Score = max(r.Score, c.Threshold+(1-c.Threshold)/2)
 		}
 		if det == DetectorNone || r.Score == c.Threshold && ns == 0 && k.score < c.Escalate {
 			det = m.edgeDetector(k, v)
@@ -687,7 +689,7 @@ func (m *Model) learn(c *Config, k *components, tsMs int64, v float64) {
 	}
 	lo, hi := m.span(k.step)
 	if v < lo || v > hi {
-		m.lo, m.hi = math.Min(lo, v), math.Max(hi, v)
+		m.lo, m.hi = min(lo, v), max(hi, v)
 		m.calm = 0
 	} else {
 		m.lo, m.hi = lo, hi
