@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -186,47 +185,6 @@ func BenchmarkShardApply(b *testing.B) {
 				<-req.done
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchBatch), "ns/point")
-		})
-	}
-}
-
-func BenchmarkEngineMemory(b *testing.B) {
-	for _, n := range []int{100_000, 1_000_000} {
-		b.Run(fmt.Sprintf("series=%.0e", float64(n)), func(b *testing.B) {
-			keys := make([]string, n)
-			for i := range keys {
-				keys[i] = benchKey(i)
-			}
-			batch := make([]anomaly.Sample, 0, 10000)
-			var perSeries float64
-			for range b.N {
-				var before, after runtime.MemStats
-				runtime.GC()
-				runtime.ReadMemStats(&before)
-				e, err := NewEngine(Options{MaxSeries: 2 * n, Model: benchConfig()})
-				if err != nil {
-					b.Fatal(err)
-				}
-				for i, k := range keys {
-					batch = append(batch, anomaly.Sample{Series: k, TimestampMs: 0, Value: float64(i)})
-					if len(batch) == cap(batch) || i == n-1 {
-						if _, err := e.Ingest(context.Background(), batch); err != nil {
-							b.Fatal(err)
-						}
-						batch = batch[:0]
-					}
-				}
-				runtime.GC()
-				runtime.ReadMemStats(&after)
-				if e.Stats().Series != n {
-					b.Fatalf("%d live series, want %d", e.Stats().Series, n)
-				}
-				perSeries = float64(after.HeapAlloc-before.HeapAlloc) / float64(n)
-				e.Close(context.Background())
-				runtime.KeepAlive(e)
-			}
-			b.ReportMetric(perSeries, "bytes/series")
-			b.ReportMetric(float64(sizeofSlot), "slot-bytes")
 		})
 	}
 }

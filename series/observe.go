@@ -9,7 +9,9 @@ import (
 // the series' canonical key and hash, the point and its verdict, without
 // building an anomaly.Verdict.
 type Observed struct {
-	Series                 string // canonical key; the engine's own string, do not modify
+	// Series is the canonical key. It shares the engine's bytes and is
+	// valid only during Observe: copy it (strings.Clone) to keep it.
+	Series                 string
 	Hash                   uint64
 	TimestampMs            int64
 	Value                  float64
@@ -46,7 +48,7 @@ type rankEntry struct {
 func (sh *shard) learned(idx int32, ts int64, v float64, r *models.Result, id anomaly.ID) {
 	sl := sh.slot(idx)
 	if int(idx) >= len(sh.ranks) {
-		sh.ranks = append(sh.ranks, make([]rankEntry, len(sh.keys)-len(sh.ranks))...)
+		sh.ranks = append(sh.ranks, make([]rankEntry, int(sh.nslots)-len(sh.ranks))...)
 	}
 	st := r.State
 	if sl.anomalyID != 0 {
@@ -57,7 +59,7 @@ func (sh *shard) learned(idx int32, ts int64, v float64, r *models.Result, id an
 		return
 	}
 	o := Observed{
-		Series: sh.keys[idx], Hash: sl.hash, TimestampMs: ts, Value: v,
+		Series: sh.key(idx), Hash: sl.hash, TimestampMs: ts, Value: v,
 		Expected: r.Expected, Lower: r.Lower, Upper: r.Upper, Score: r.Score,
 		State: r.State, Detector: r.Detector, AnomalyID: id,
 	}

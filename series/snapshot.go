@@ -103,15 +103,14 @@ func (e *Engine) Export(ctx context.Context, chunk int, fn func([]SeriesState) e
 			buf = buf[:0]
 			sh.mu.RLock()
 			t0 := time.Now()
-			n := len(sh.keys)
+			n := int(sh.nslots)
 			for i := start; i < min(start+chunk, n); i++ {
-				key := sh.keys[i]
-				if key == "" {
+				if !sh.used(int32(i)) {
 					continue
 				}
 				sl := sh.slot(int32(i))
 				buf = append(buf, SeriesState{
-					Key:        key,
+					Key:        sh.keyCopy(int32(i)),
 					LastTs:     sl.lastTs,
 					LastUpdate: sl.lastUpdate,
 					AnomalyID:  sl.anomalyID,
@@ -220,41 +219,18 @@ const (
 // It never evicts (an eviction would record timeline events, which only
 // the shard goroutine may send).
 func (sh *shard) restore(h uint64, s *SeriesState) restoreOutcome {
-	var idx int32
-	var ok bool
-	if sh.lru != nil {
-		idx, ok = sh.lru.Get(h)
-	} else {
-		idx, ok = sh.index[h]
-	}
+	idx, ok := sh.lookup(h, s.Key)
 	out := restoreReplaced
-	switch {
-	case ok && sh.keys[idx] != s.Key:
-		return restoreDropped // a hash collision with a held series
-	case !ok:
-		if sh.lru != nil && sh.lru.Len() >= sh.capacity {
+	if !ok {
+		if sh.capacity > 0 && int(sh.live.Load()) >= sh.capacity {
 			return restoreDropped
 		}
-		if n := len(sh.free); n > 0 {
-			idx = sh.free[n-1]
-			sh.free = sh.free[:n-1]
-		} else {
-			idx = int32(len(sh.keys))
-			if int(idx)>>chunkBits == len(sh.chunks) {
-				sh.chunks = append(sh.chunks, make([]slot, chunkSize))
-			}
-			sh.keys = append(sh.keys, "")
-		}
-		sh.keys[idx] = s.Key
-		if sh.lru != nil {
-			sh.lru.Add(h, idx)
-		} else {
-			sh.index[h] = idx
-		}
-		sh.live.Add(1)
+		idx = sh.newSlot()
 		out = restoreAdded
 	}
-	*sh.slot(idx) = slot{
+	sl := sh.slot(idx)
+	kc, ko, kn := sl.keyChunk, sl.keyOff, sl.keyLen
+	*sl = slot{
 		hash:       h,
 		lastTs:     s.LastTs,
 		lastUpdate: s.LastUpdate,
@@ -262,6 +238,11 @@ func (sh *shard) restore(h uint64, s *SeriesState) restoreOutcome {
 		lastID:     s.LastID,
 		needPoints: s.NeedPoints,
 		model:      s.Model,
+	}
+	if out == restoreAdded {
+		sh.place(idx, h, s.Key)
+	} else {
+		sl.keyChunk, sl.keyOff, sl.keyLen = kc, ko, kn
 	}
 	return out
 }
