@@ -68,13 +68,13 @@ type parsed struct {
 // request holds the buffers of one Ingest call; requests are pooled so that
 // the steady state allocates only the result slices.
 type request struct {
-	parsed  []parsed
-	pos     []int32 // sample index -> position in items, -1 when rejected early
-	errs    []*anomaly.Error
-	items   []item
-	outs    []outcome
-	counts  []int32
-	subs    []subBatch
+	parsed []parsed
+	pos    []int32 // sample index -> position in items, -1 when rejected early
+	errs   []*anomaly.Error
+	items  []item
+	outs   []outcome
+	counts []int32
+	subs   []subBatch
 	// canon holds the canonical forms of the samples whose series was not
 	// written canonically: a key is made without an allocation, and the
 	// shard copies it only when it creates the series.
@@ -312,7 +312,7 @@ func (e *Engine) collect(req *request, samples []anomaly.Sample, keys []Key) ano
 			}
 		}
 	}
-	next := 0                 // next entry of req.errs
+	next := 0 // next entry of req.errs
 	// stable returns the key of sample i as a string that outlives req: a
 	// key made in req.canon is copied, once per run of samples that share it.
 	var lastSrc, lastCopy string
