@@ -6,7 +6,9 @@ import (
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/anomalyd/detector/anomaly"
@@ -114,6 +116,7 @@ func BenchmarkEngineIngest(b *testing.B) {
 				ctx := context.Background()
 				b.ReportAllocs()
 				b.ResetTimer()
+				cpu0 := processCPU()
 				var next atomic.Int64 // batches handed out
 				var wg sync.WaitGroup
 				for p := range producers {
@@ -129,12 +132,25 @@ func BenchmarkEngineIngest(b *testing.B) {
 				}
 				wg.Wait()
 				b.StopTimer()
+				cpu := processCPU() - cpu0
 				points := float64(b.N) * benchBatch
 				b.ReportMetric(points/b.Elapsed().Seconds(), "points/s")
 				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/points, "ns/point")
+				b.ReportMetric(float64(cpu.Nanoseconds())/points, "cpu-ns/point")
 			})
 		}
 	}
+}
+
+// processCPU returns the CPU time (user and system) the process has used.
+// On a machine shared with other work it is steadier than the wall clock:
+// it leaves out the time the benchmark waited for a core.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // runProducer ingests one batch of benchBatch points for random series of
@@ -172,6 +188,7 @@ func BenchmarkShardApply(b *testing.B) {
 			r := rand.New(rand.NewPCG(3, 4))
 			b.ReportAllocs()
 			b.ResetTimer()
+			var cpu time.Duration
 			for range b.N {
 				b.StopTimer()
 				ts := f.tick.Add(60000)
@@ -181,10 +198,13 @@ func BenchmarkShardApply(b *testing.B) {
 				}
 				req.pending.Store(1)
 				b.StartTimer()
+				cpu0 := processCPU()
 				sh.apply(sub)
 				<-req.done
+				cpu += processCPU() - cpu0
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchBatch), "ns/point")
+			b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N*benchBatch), "cpu-ns/point")
 		})
 	}
 }

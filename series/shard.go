@@ -83,11 +83,12 @@ type shard struct {
 	free      []int32
 	spare     chan []slot // a chunk made ready ahead; at most one in the making
 	spareBusy bool        // a chunk is in the making (guarded by mu)
+	warmSink uint64 // keeps warm's loads
 	// hand is where the next eviction looks for the least recently
 	// updated series (evictVictim).
 	hand int32
 
-	ranks       []rankEntry     // state and score per slot for sorted listings (observe.go)
+	ranks       [][]rankEntry   // state and score per slot for sorted listings (observe.go), chunked like the slots
 	events      []anomaly.Event // pending events, written under mu, sent after
 	live        atomic.Int64
 	evictedLRU  atomic.Uint64
@@ -144,6 +145,7 @@ func (sh *shard) apply(b *subBatch) {
 	rs := e.rules.Load()
 	now := e.now().UnixNano()
 	sh.mu.Lock()
+	sh.warm(b.items)
 	for i := range b.items {
 		it := &b.items[i]
 		o := &b.outs[i]
@@ -254,6 +256,35 @@ func (sh *shard) flushEvents() {
 	sh.events = sh.events[:0]
 }
 
+// warm reads, for each item, the index entry at its home and the first
+// words of the slot and key it names. The loads of different items do not
+// depend on each other, so the processor overlaps their cache misses,
+// where the lookups of the apply loop wait for them one after the other
+// (the table, the slot and the key of a series are three misses in a
+// row at a million series). Call with mu held.
+func (sh *shard) warm(items []item) {
+	x := &sh.index
+	var sink uint64
+	for i := range items {
+		h := items[i].hash
+		e := x.tab[x.home(h)]
+		if e == 0 || e>>32 != h>>32 {
+			continue
+		}
+		idx := int32(uint32(e) - 1)
+		sl := &sh.chunks[idx>>chunkBits][idx&(chunkSize-1)]
+		sink += sl.hash
+		p := unsafe.Pointer(sl)
+		for off := uintptr(64); off < unsafe.Sizeof(slot{}); off += 64 {
+			sink += uint64(*(*byte)(unsafe.Add(p, off)))
+		}
+		if c := sh.keys.chunks[sl.keyChunk]; int(sl.keyOff) < len(c) {
+			sink += uint64(c[sl.keyOff])
+		}
+	}
+	sh.warmSink = sink
+}
+
 // key returns the canonical key of slot idx, sharing the arena's bytes:
 // for use under mu (compare, match, hand to an observer during the call).
 // Anything that keeps the key takes keyCopy.
@@ -288,6 +319,7 @@ func (sh *shard) newSlot() int32 {
 	idx := sh.nslots
 	if int(idx)>>chunkBits == len(sh.chunks) {
 		sh.chunks = append(sh.chunks, sh.takeChunk())
+		sh.ranks = append(sh.ranks, make([]rankEntry, chunkSize))
 	}
 	sh.nslots++
 	return idx
@@ -334,7 +366,11 @@ func (sh *shard) create(h uint64, key string) int32 {
 		}
 	}
 	idx := sh.newSlot()
-	*sh.slot(idx) = slot{hash: h, lastTs: noTs}
+	// A slot from newSlot is zero (a new chunk, or cleared by evict):
+	// set only what is not, rather than write 600 bytes of cold memory
+	// twice.
+	sl := sh.slot(idx)
+	sl.hash, sl.lastTs = h, noTs
 	sh.place(idx, h, key)
 	sh.e.m.created.Inc()
 	return idx
