@@ -83,7 +83,7 @@ type shard struct {
 	free      []int32
 	spare     chan []slot // a chunk made ready ahead; at most one in the making
 	spareBusy bool        // a chunk is in the making (guarded by mu)
-	warmSink uint64 // keeps warm's loads
+	warmSink  uint64      // keeps warm's loads
 	// hand is where the next eviction looks for the least recently
 	// updated series (evictVictim).
 	hand int32

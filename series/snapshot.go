@@ -147,15 +147,15 @@ type ImportStats struct {
 	// twice in the input) and were overwritten.
 	Replaced int
 	// Dropped is the number of states not imported: a key that is not
-	// canonical under the engine's limits, a hash collision with another
-	// held series, or a shard at its series cap (Import never evicts).
+	// canonical under the engine's limits, or a shard at its series cap
+	// (Import never evicts).
 	Dropped int
 }
 
 // Import loads states into the engine, for restoring a snapshot before
 // the engine serves. A state whose key the engine already holds replaces
-// that series. Import takes each shard's lock once per call, and keeps the
-// Key strings. It also makes sure anomaly ids handed out later are above
+// that series. Import takes each shard's lock once per call, and copies the
+// keys into the engine's arena. It also makes sure anomaly ids handed out later are above
 // every id in states (see ReserveAnomalyIDs). Series are added as most
 // recently updated, in input order. It fails with CodeUnavailable after
 // Close. Safe for concurrent use.
