@@ -154,11 +154,12 @@ type ImportStats struct {
 
 // Import loads states into the engine, for restoring a snapshot before
 // the engine serves. A state whose key the engine already holds replaces
-// that series. Import takes each shard's lock once per call, and copies the
-// keys into the engine's arena. It also makes sure anomaly ids handed out later are above
-// every id in states (see ReserveAnomalyIDs). Series are added as most
-// recently updated, in input order. It fails with CodeUnavailable after
-// Close. Safe for concurrent use.
+// that series. Import takes each shard's lock once per call, and copies
+// the keys into the engine's arena. It also makes sure anomaly ids handed
+// out later are above every id in states (see ReserveAnomalyIDs). Series
+// keep their last update time (SeriesState.LastUpdate), which orders their
+// eviction. It fails with CodeUnavailable after Close. Safe for concurrent
+// use.
 func (e *Engine) Import(states []SeriesState) (ImportStats, error) {
 	var st ImportStats
 	e.closeMu.RLock()
