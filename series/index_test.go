@@ -1,9 +1,13 @@
 package series
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"testing"
+	"time"
+
+	"github.com/anomalyd/detector/anomaly"
 )
 
 // TestIndexAgainstMap inserts and removes at random, with many entries
@@ -64,32 +68,33 @@ func TestIndexAgainstMap(t *testing.T) {
 	}
 }
 
-// TestKeyArenaCompaction churns series through a capped shard until the
-// arena has compacted, and checks that every live series still reads its
-// own key and that the arena holds about the live keys, not all ever
-// written.
+// TestKeyArenaCompaction evicts three series in four, spread over every
+// arena chunk, and checks that the arena then holds about the live keys
+// (the sparse chunks were emptied and let go) and that every live series
+// still finds its own key.
 func TestKeyArenaCompaction(t *testing.T) {
-	const capacity = 2000
-	e := newEngine(t, Options{Shards: 1, MaxSeries: capacity, Now: newClock().Now})
+	clk := newClock()
+	e := newEngine(t, Options{Shards: 1, MaxSeries: -1, IdleTimeout: 90 * time.Second, SweepInterval: time.Hour, Now: clk.Now})
 	sh := e.shards[0]
 	key := func(i int) string { return fmt.Sprintf(`churn{id="%08d",pad="%0100d"}`, i, 0) }
-	const total = 50 * capacity // about 6 MB of keys through a 250 KB working set
-	for start := 0; start < total; start += 1000 {
-		batch := make([]item, 1000)
-		for j := range batch {
-			k := key(start + j)
-			batch[j] = item{hash: HashString(k), key: k, ts: 1, v: 1}
-		}
-		req := &request{done: make(chan struct{}, 1)}
-		req.pending.Store(1)
-		sh.apply(&subBatch{req: req, items: batch, outs: make([]outcome, len(batch))})
-		<-req.done
+	const n = 20000 // about 2.6 MB of keys, ten chunks
+	var batch []anomaly.Sample
+	for i := range n {
+		batch = append(batch, anomaly.Sample{Series: key(i), TimestampMs: 60000, Value: 1})
+	}
+	mustIngest(t, e, batch)
+	clk.Advance(time.Minute)
+	batch = batch[:0]
+	for i := 0; i < n; i += 4 {
+		batch = append(batch, anomaly.Sample{Series: key(i), TimestampMs: 120000, Value: 1})
+	}
+	mustIngest(t, e, batch)
+	clk.Advance(time.Minute)
+	if got, err := e.Sweep(context.Background()); err != nil || got != n-n/4 {
+		t.Fatalf("Sweep = %d, %v; want %d evicted", got, err, n-n/4)
 	}
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
-	if n := sh.live.Load(); n != capacity {
-		t.Fatalf("%d live series, want %d", n, capacity)
-	}
 	for i := range sh.nslots {
 		if !sh.used(i) {
 			continue
@@ -100,7 +105,54 @@ func TestKeyArenaCompaction(t *testing.T) {
 		}
 	}
 	live := sh.keys.liveBytes
-	if got := sh.keys.bytes(); got > 4*live+8*arenaChunk {
-		t.Errorf("arena holds %d bytes for %d live bytes: freed keys are not reclaimed", got, live)
+	if got := sh.keys.bytes(); got > 2*live+2*arenaChunk {
+		t.Errorf("arena holds %d bytes for %d live bytes: the keys of sparse chunks were not moved", got, live)
+	}
+	for i := 0; i < n; i += 4 {
+		if _, err := e.Latest(context.Background(), key(i)); err != nil {
+			t.Fatalf("Latest(series %d) after compaction: %v", i, err)
+		}
+	}
+}
+
+// TestEvictionSparesRecentlyUpdated: at the cap, new series replace series
+// not updated for a while, never the ones just updated, when both kinds
+// are spread over the shard (eviction compares a window of 32 series).
+func TestEvictionSparesRecentlyUpdated(t *testing.T) {
+	clk := newClock()
+	e := newEngine(t, Options{Shards: 1, MaxSeries: 100, Now: clk.Now})
+	name := func(i int) string { return fmt.Sprintf(`m{i="%03d"}`, i) }
+	var batch []anomaly.Sample
+	for i := range 100 {
+		batch = append(batch, anomaly.Sample{Series: name(i), TimestampMs: 60000, Value: 1})
+	}
+	mustIngest(t, e, batch)
+	clk.Advance(time.Minute)
+	batch = batch[:0]
+	for i := 0; i < 100; i += 2 {
+		batch = append(batch, anomaly.Sample{Series: name(i), TimestampMs: 120000, Value: 1})
+	}
+	mustIngest(t, e, batch)
+	for i := range 25 {
+		clk.Advance(time.Minute)
+		mustIngest(t, e, []anomaly.Sample{{Series: name(1000 + i), TimestampMs: 60000, Value: 1}})
+	}
+	ctx := context.Background()
+	evicted := 0
+	for i := range 100 {
+		_, err := e.Latest(ctx, name(i))
+		switch {
+		case err == nil:
+		case i%2 == 0:
+			t.Errorf("series %d, updated a minute after the others, was evicted", i)
+		default:
+			evicted++
+		}
+	}
+	if evicted != 25 {
+		t.Errorf("%d series not updated since creation evicted, want 25", evicted)
+	}
+	if st := e.Stats(); st.Series != 100 || st.EvictedLRU != 25 {
+		t.Errorf("Stats = %+v, want 100 series and 25 evictions", st)
 	}
 }
