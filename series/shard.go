@@ -105,9 +105,11 @@ func newShard(e *Engine, id, depth, capacity int) (*shard, error) {
 		keys:     newKeyArena(),
 		spare:    make(chan []slot, 1),
 	}
-	// Sized for the cap (up to 8M entries, 64 MiB), so that a capped
-	// shard never stops to grow its index; without a cap it grows.
-	sh.index = newIndex(min(capacity, 6<<20))
+	// The index starts small and doubles as series arrive: a growth
+	// reads only the table, in order (each entry carries its hash bits,
+	// no slot is read), so a small engine with a large cap does not hold
+	// a table sized for the cap.
+	sh.index = newIndex(0)
 	return sh, nil
 }
 
