@@ -17,35 +17,33 @@ import (
 
 // Engine benchmarks. Commands:
 //
-//	go test -run '^$' -bench 'EngineIngest|ShardApply' -benchtime 200x -benchmem ./series/
-//	go test -run '^$' -bench 'EngineMemory' -benchtime 1x ./series/
+//	go test -run '^$' -bench 'EngineIngest|ShardApply' -benchtime 200x -benchmem -count 5 ./series/
+//	go test -run '^$' -bench 'EngineMemory' ./series/ -args -memseries 1e5,1e6
 //
 // BenchmarkEngineIngest pushes batches of benchBatch points, each for a
 // random live series, through the real Ingest path (parse and hash of the
 // canonical key, grouping by shard, the shard channels, the model update,
 // the verdicts back) with 1e5 and 1e6 live series that are past their
 // learning phase, from one producer and from four concurrent producers.
-// BenchmarkShardApply is the shard path alone. BenchmarkEngineMemory
-// reports the heap bytes one live series costs: slot (model and
-// bookkeeping), key, LRU index entry, slice slack.
+// BenchmarkShardApply is the shard path alone. Both report cpu-ns/point,
+// the process CPU time per point, which a busy machine disturbs far less
+// than the wall clock. BenchmarkEngineMemory (memory_timing_test.go)
+// reports the heap and RSS one live series costs.
 //
-// Measured on the 2-core development machine (Intel Xeon, GOMAXPROCS 2, so
-// 2 shards), shared with other work (load average about 2), default model
-// config except MinPoints 3; figures varied by about 30% between runs:
+// Measured on the 2-core development machine (GOMAXPROCS 2, so 2 shards)
+// at a load average of 12-30 from other work, default model config except
+// MinPoints 3, medians of 5 runs taken in turns with the build before the
+// key arena and open-addressing index (points/s varied tenfold):
 //
-//	EngineIngest series=1e5 producers=1   0.33-0.47 M points/s   0 allocs/batch
-//	EngineIngest series=1e5 producers=4   0.36-0.66 M points/s   0 allocs/batch
-//	EngineIngest series=1e6 producers=1   0.41-0.44 M points/s   0 allocs/batch
-//	EngineIngest series=1e6 producers=4   0.43-0.63 M points/s   0 allocs/batch
-//	ShardApply   series=1e5               2.2 µs/point           0 allocs
-//	ShardApply   series=1e6               2.5-2.6 µs/point       0 allocs
-//	EngineMemory series=1e5               824 bytes/series (slot 600)
-//	EngineMemory series=1e6               788 bytes/series (slot 600)
-//
-// The model's own update (models.BenchmarkUpdate, one hot model) took
-// 1.4-1.7 µs/point in the same session: the model is most of the shard
-// path; the rest is the LRU lookup-and-touch and cache misses on the 600-byte
-// slot.
+//	                                      before      after (CPU per point)
+//	EngineIngest series=1e5 producers=1   2.47 µs     2.04 µs   0 allocs/batch
+//	EngineIngest series=1e5 producers=4   2.57 µs     2.02 µs
+//	EngineIngest series=1e6 producers=1   3.77 µs     2.86 µs
+//	EngineIngest series=1e6 producers=4   4.28 µs     2.73 µs
+//	ShardApply   series=1e5               1.91 µs     1.26 µs   0 allocs
+//	ShardApply   series=1e6               3.42 µs     1.77 µs
+//	EngineMemory series=1e6 heap / RSS    831 / 903   719 / 741 bytes/series
+//	EngineMemory series=1e7 heap / RSS                706 / 732 bytes/series
 
 const benchBatch = 1000
 
