@@ -1,6 +1,9 @@
 package series
 
-import "math/bits"
+import (
+	"math/bits"
+	"math/rand/v2"
+)
 
 // index is a shard's series index: an open-addressing hash table (linear
 // probing, backward-shift deletion, no tombstones) from series hash to slot
@@ -12,12 +15,17 @@ import "math/bits"
 // and the key in the slot (see shard.find), which resolves hash collisions:
 // two series with the same hash are two entries, found in probe order.
 //
-// The home position of a hash is its top bits, independent of the low bits
-// that pick the shard (hash % shards).
+// Positions and stored bits come from the series hash mixed with a random
+// seed per index (mixed): a bijection, so equal mixed values mean equal
+// hashes, and its top bits do not depend on the low bits that pick the
+// shard (hash % shards). Because the seed is secret, a client cannot mine
+// keys whose hashes share a home position (the series hash, xxhash64, is
+// not keyed) to build long probe runs.
 //
 // Not safe for concurrent use; the shard writes it under its lock.
 type index struct {
 	tab   []uint64
+	seed  uint64
 	shift uint8 // 64 - log2(len(tab))
 	n     int   // entries
 }
@@ -32,22 +40,30 @@ func newIndex(want int) index {
 		b = max(b, bits.Len(uint(want*4/3)))
 	}
 	b = min(b, 32)
-	return index{tab: make([]uint64, 1<<b), shift: uint8(64 - b)}
+	return index{tab: make([]uint64, 1<<b), seed: rand.Uint64(), shift: uint8(64 - b)}
 }
 
-func (x *index) home(h uint64) int { return int(h >> x.shift) }
+// mixed returns the seeded mix of hash h (xor, then Fibonacci hashing:
+// multiplication by an odd constant, which is invertible).
+func (x *index) mixed(h uint64) uint64 { return (h ^ x.seed) * 0x9e3779b97f4a7c15 }
+
+// home returns the home position of a mixed hash or of an entry (whose
+// top 32 bits are the mixed hash's).
+func (x *index) home(m uint64) int { return int(m >> x.shift) }
 
 func (x *index) mask() int { return len(x.tab) - 1 }
 
-func entry(h uint64, idx int32) uint64 { return h>>32<<32 | uint64(uint32(idx)+1) }
+// entry is the table entry of slot idx under mixed hash m.
+func entry(m uint64, idx int32) uint64 { return m>>32<<32 | uint64(uint32(idx)+1) }
 
 // probe calls match with each slot whose entry carries h's top 32 bits, in
 // probe order from h's home, until match returns true (then probe returns
 // that slot, true) or an empty entry ends the run (-1, false).
 func (x *index) probe(h uint64, match func(int32) bool) (int32, bool) {
-	tag := h >> 32
+	mh := x.mixed(h)
+	tag := mh >> 32
 	m := x.mask()
-	for i := x.home(h); ; i = (i + 1) & m {
+	for i := x.home(mh); ; i = (i + 1) & m {
 		e := x.tab[i]
 		if e == 0 {
 			return -1, false
@@ -66,7 +82,7 @@ func (x *index) insert(h uint64, idx int32) {
 	if (x.n+1)*4 > len(x.tab)*3 {
 		x.grow()
 	}
-	x.put(entry(h, idx))
+	x.put(entry(x.mixed(h), idx))
 	x.n++
 }
 
@@ -95,9 +111,10 @@ func (x *index) grow() {
 // run back so that no probe run is broken. It reports whether the entry was
 // there.
 func (x *index) remove(h uint64, idx int32) bool {
-	want := entry(h, idx)
+	mh := x.mixed(h)
+	want := entry(mh, idx)
 	m := x.mask()
-	i := x.home(h)
+	i := x.home(mh)
 	for x.tab[i] != want {
 		if x.tab[i] == 0 {
 			return false

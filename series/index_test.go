@@ -21,7 +21,7 @@ func TestIndexAgainstMap(t *testing.T) {
 	for i := range hashes {
 		hashes[i] = r.Uint64()
 		if i%4 == 0 && i > 0 {
-			hashes[i] = hashes[i-1] ^ 1 // same tag and home, other hash
+			hashes[i] = hashes[i-1] ^ 1 // a neighbouring hash
 		}
 	}
 	held := map[int32]uint64{}

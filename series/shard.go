@@ -274,9 +274,9 @@ func (sh *shard) warm(items []item) {
 	x := &sh.index
 	var sink uint64
 	for i := range items {
-		h := items[i].hash
-		e := x.tab[x.home(h)]
-		if e == 0 || e>>32 != h>>32 {
+		mh := x.mixed(items[i].hash)
+		e := x.tab[x.home(mh)]
+		if e == 0 || e>>32 != mh>>32 {
 			continue
 		}
 		idx := int32(uint32(e) - 1)
