@@ -29,7 +29,8 @@
 //     named by chunk, offset and length in the slot; keys of evicted series
 //     are reclaimed by moving the keys of sparse chunks (compaction);
 //   - index: an open-addressing table of uint64 entries, 32 hash bits and
-//     a slot number (index.go), sized for the cap, checked against the
+//     a slot number (index.go), doubling as series arrive, placed by
+//     the hash mixed with a secret seed, and checked against the
 //     slot's hash and key;
 //   - rank entries for sorted listings, chunked like the slots.
 //
