@@ -34,8 +34,8 @@
 //     slot's hash and key;
 //   - rank entries for sorted listings, chunked like the slots.
 //
-// The garbage collector does not scan any of it, so a collection costs the
-// same at ten million series as at ten. A series costs its slot plus about
+// The garbage collector does not scan any of it: its marking work does not
+// grow with the series. A series costs its slot plus about
 // 60 bytes and its key length (BenchmarkEngineMemory). Keys are
 // canonicalised into a per-request buffer and copied once, when a series is
 // created; strings over the arena stay inside the engine, and what leaves
