@@ -2,6 +2,7 @@ package history
 
 import (
 	"math"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -137,7 +138,7 @@ func (s *Store) Observe(o *series.Observed) {
 		ok = false
 	}
 	if !ok {
-		r = &ring{key: o.Series}
+		r = &ring{key: strings.Clone(o.Series)} // o.Series is the engine's, valid during the call
 		c := s.cost(r)
 		if !useful && st.bytes+c > s.budget {
 			st.mu.Unlock()

@@ -9,26 +9,44 @@
 // and is the series' identity inside the engine. ParseMatchers parses the
 // label selectors used to list series.
 //
-// Inside the engine the hash alone identifies a series on the write path.
-// Two series whose hashes collide (probability about n²/2⁶⁵, 3e-8 at a
-// million series) would share one model; reads compare the stored key and
-// report such a series as not found rather than answer for the other.
+// Inside the engine the hash picks the shard and the index position, and
+// the stored key settles identity: two series whose hashes collide
+// (probability about n²/2⁶⁵, 3e-8 at a million series) are two series with
+// two models, on the write path and on reads.
 //
 // # Engine
 //
 // The Engine keeps one learned models.Model per live series. Series are
 // spread over N shards by hash (hash % N); each shard is owned by one
 // goroutine that receives batches of points over a bounded channel, so the
-// per-point path takes no lock and makes no allocation. A shard keeps its
-// series in flat slices: an index from hash to slot number and a slice of
-// pointer-free slot structs (the model and bookkeeping), with the canonical
-// keys in a separate []string used only for listing and reads. This layout
-// keeps the garbage collector's work small at millions of series (the
-// collector does not scan pointer-free slices) and costs one map lookup per
-// point. The index is a map[uint64]int32 when series are not capped; with a
-// cap (the default) it is the shard's golang-lru simplelru.LRU[uint64,
-// int32], whose Get both finds the slot and marks the series most recently
-// updated.
+// per-point path takes no lock and makes no allocation. A shard keeps
+// nothing per series that holds a pointer, and no heap object per series:
+//
+//   - slots: pointer-free structs (the model and bookkeeping) in chunks of
+//     4096, the next chunk allocated and its pages touched ahead by a
+//     helper goroutine, freed slots reused;
+//   - keys: the canonical text in a byte arena (arena.go), 256 KiB chunks,
+//     named by chunk, offset and length in the slot; keys of evicted series
+//     are reclaimed by moving the keys of sparse chunks (compaction);
+//   - index: an open-addressing table of uint64 entries, 32 hash bits and
+//     a slot number (index.go), doubling as series arrive, placed by
+//     the hash mixed with a secret seed, and checked against the
+//     slot's hash and key;
+//   - rank entries for sorted listings, chunked like the slots.
+//
+// The garbage collector does not scan any of it: its marking work does not
+// grow with the series. A series costs its slot plus about
+// 60 bytes and its key length (BenchmarkEngineMemory). Keys are
+// canonicalised into a per-request buffer and copied once, when a series is
+// created; strings over the arena stay inside the engine, and what leaves
+// it (verdicts, events, listings, exports) is a copy.
+//
+// With a cap (the default), a shard at its share of the cap evicts the
+// least recently updated of the next 32 series after a clock hand
+// (lastUpdate, kept in the slot): CLOCK-style sampling that costs nothing
+// per point and one cache line per candidate per creation, exact while a
+// shard holds 32 series or fewer. MemoryLimit gives the Go memory limit
+// for a cap; `detector serve` sets it unless GOMEMLIMIT is set.
 //
 // The shard goroutine holds its shard's lock while it applies one batch;
 // readers (Latest, WhatIf, List, Get) take the read lock, so a query waits

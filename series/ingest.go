@@ -5,12 +5,18 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/anomalyd/detector/anomaly"
 	"github.com/anomalyd/detector/models"
 )
+
+// maxPooledCanon is the largest canonicalisation buffer a pooled request
+// keeps.
+const maxPooledCanon = 1 << 20
 
 // item is one valid point on its way to a shard.
 type item struct {
@@ -27,7 +33,6 @@ const (
 	outDuplicate        // accepted, same timestamp as the last point: scored only
 	outOutOfOrder       // rejected: older than the last point
 	outOverloaded       // rejected: the shard queue was full
-	outCollision        // rejected: its hash is held by another series
 )
 
 // outcome is what a shard reports for one item. Pointer-free.
@@ -57,18 +62,23 @@ type subBatch struct {
 type parsed struct {
 	key   Key
 	shard int32 // -1 when the sample was rejected before the shards
+	inBuf bool  // key's text is in request.canon (the input was not canonical)
 }
 
 // request holds the buffers of one Ingest call; requests are pooled so that
 // the steady state allocates only the result slices.
 type request struct {
-	parsed  []parsed
-	pos     []int32 // sample index -> position in items, -1 when rejected early
-	errs    []*anomaly.Error
-	items   []item
-	outs    []outcome
-	counts  []int32
-	subs    []subBatch
+	parsed []parsed
+	pos    []int32 // sample index -> position in items, -1 when rejected early
+	errs   []*anomaly.Error
+	items  []item
+	outs   []outcome
+	counts []int32
+	subs   []subBatch
+	// canon holds the canonical forms of the samples whose series was not
+	// written canonically: a key is made without an allocation, and the
+	// shard copies it only when it creates the series.
+	canon   []byte
 	pending atomic.Int32
 	done    chan struct{} // receives once when pending reaches 0
 }
@@ -92,6 +102,7 @@ func (e *Engine) getRequest(n int) *request {
 	}
 	clear(req.counts)
 	req.errs = req.errs[:0]
+	req.canon = req.canon[:0]
 	return req
 }
 
@@ -101,6 +112,9 @@ func (e *Engine) putRequest(req *request) {
 	clear(req.errs)
 	for i := range req.subs {
 		req.subs[i] = subBatch{}
+	}
+	if cap(req.canon) > maxPooledCanon {
+		req.canon = nil // an outlier batch does not keep its buffer
 	}
 	e.pool.Put(req)
 }
@@ -145,6 +159,7 @@ func (e *Engine) IngestKeys(ctx context.Context, samples []anomaly.Sample, keys 
 	var prev string
 	var prevKey Key
 	var prevErr error
+	var prevInBuf bool
 	havePrev := false
 	for i := range samples {
 		s := &samples[i]
@@ -161,7 +176,9 @@ func (e *Engine) IngestKeys(ctx context.Context, samples []anomaly.Sample, keys 
 		}
 		if !havePrev || s.Series != prev {
 			prev, havePrev = s.Series, true
-			prevKey, prevErr = Parse(s.Series, e.limits)
+			n := len(req.canon)
+			prevKey, prevErr = parse(s.Series, &e.limits, &req.canon)
+			prevInBuf = len(req.canon) > n
 		}
 		if prevErr != nil {
 			ae := *prevErr.(*anomaly.Error)
@@ -169,7 +186,7 @@ func (e *Engine) IngestKeys(ctx context.Context, samples []anomaly.Sample, keys 
 			req.errs = append(req.errs, &ae)
 			continue
 		}
-		p.key = prevKey
+		p.key, p.inBuf = prevKey, prevInBuf
 		p.shard = int32(p.key.hash % nshards)
 		req.counts[p.shard]++
 	}
@@ -295,7 +312,19 @@ func (e *Engine) collect(req *request, samples []anomaly.Sample, keys []Key) ano
 			}
 		}
 	}
-	next := 0                 // next entry of req.errs
+	next := 0 // next entry of req.errs
+	// stable returns the key of sample i as a string that outlives req: a
+	// key made in req.canon is copied, once per run of samples that share it.
+	var lastSrc, lastCopy string
+	stable := func(i int, key string) string {
+		if !req.parsed[i].inBuf {
+			return key
+		}
+		if unsafe.StringData(key) != unsafe.StringData(lastSrc) || len(key) != len(lastSrc) {
+			lastSrc, lastCopy = key, strings.Clone(key)
+		}
+		return lastCopy
+	}
 	var all []anomaly.Verdict // every accepted point's verdict, for Options.Verdicts
 	if e.opts.Verdicts != nil {
 		all = make([]anomaly.Verdict, 0, len(req.pos))
@@ -318,11 +347,12 @@ func (e *Engine) collect(req *request, samples []anomaly.Sample, keys []Key) ano
 			res.Accepted++
 			if keys != nil {
 				keys[i] = req.parsed[i].key
+				keys[i].canonical = stable(i, it.key)
 			}
 			if o.state == anomaly.StateAnomalous || e.opts.Verdicts != nil {
 				r := models.Result{Expected: o.expected, Lower: o.lower, Upper: o.upper, Score: o.score, Z: o.z,
 					State: o.state, Detector: o.detector, NeedPoints: int(o.needPoints)}
-				v := verdict(it.key, it.ts, it.v, &r, o.id)
+				v := verdict(stable(i, it.key), it.ts, it.v, &r, o.id)
 				if o.state == anomaly.StateAnomalous {
 					res.Anomalies = append(res.Anomalies, v)
 				}
@@ -335,10 +365,6 @@ func (e *Engine) collect(req *request, samples []anomaly.Sample, keys []Key) ano
 				Message: fmt.Sprintf("timestamp %s is before the last timestamp %s of series %s",
 					fmtTs(it.ts), fmtTs(o.lastTs), it.key)})
 			count(anomaly.CodeOutOfOrder)
-		case outCollision:
-			res.Errors = append(res.Errors, anomaly.ItemError{Index: i, Code: anomaly.CodeConflict, Field: "series",
-				Message: fmt.Sprintf("series %s has the 64-bit hash of another held series: not learned, so that the two baselines stay apart", it.key)})
-			count(anomaly.CodeConflict)
 		default: // outOverloaded, or never applied
 			res.Errors = append(res.Errors, anomaly.ItemError{Index: i, Code: anomaly.CodeOverloaded,
 				Message: "ingest queue full; retry later"})

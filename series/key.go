@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/cespare/xxhash/v2"
 
@@ -213,6 +214,14 @@ type label struct {
 // allocates the canonical string.
 func Parse(s string, lim Limits) (Key, error) {
 	lim = lim.withDefaults()
+	return parse(s, &lim, nil)
+}
+
+// parse is Parse with lim's defaults filled in. When s is not canonical and
+// dst is not nil, the canonical form is appended to *dst and the Key's text
+// shares those bytes (valid until the caller reuses *dst; bytes already in
+// *dst are never changed); with a nil dst it is a new string.
+func parse(s string, lim *Limits, dst *[]byte) (Key, error) {
 	if len(s) > 2*lim.MaxKeyLen {
 		return Key{}, anomaly.Errorf(anomaly.CodeLimit, "series is %d bytes long, limit is %d", len(s), lim.MaxKeyLen)
 	}
@@ -262,7 +271,7 @@ func Parse(s string, lim Limits) (Key, error) {
 			if ws {
 				canonical = false
 			}
-			l, err := p.label(&lim)
+			l, err := p.label(lim)
 			if err != nil {
 				return Key{}, err
 			}
@@ -308,7 +317,18 @@ func Parse(s string, lim Limits) (Key, error) {
 	}
 	out := s
 	if !canonical {
-		out = build(name, labels)
+		if dst != nil {
+			start := len(*dst)
+			*dst = appendBuild(*dst, name, labels)
+			if n := len(*dst) - start; n > lim.MaxKeyLen {
+				*dst = (*dst)[:start]
+				return Key{}, anomaly.Errorf(anomaly.CodeLimit, "series is %d bytes long in canonical form, limit is %d", n, lim.MaxKeyLen)
+			}
+			b := (*dst)[start:]
+			out = unsafe.String(unsafe.SliceData(b), len(b))
+		} else {
+			out = build(name, labels)
+		}
 	}
 	if len(out) > lim.MaxKeyLen {
 		return Key{}, anomaly.Errorf(anomaly.CodeLimit, "series is %d bytes long in canonical form, limit is %d", len(out), lim.MaxKeyLen)
@@ -343,29 +363,34 @@ func build(name string, labels []label) string {
 	for _, l := range labels {
 		n += len(l.name) + len(l.raw) + 4
 	}
-	var b strings.Builder
-	b.Grow(n)
-	b.WriteString(name)
+	b := appendBuild(make([]byte, 0, n), name, labels)
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}
+
+// appendBuild appends the canonical form of name and its sorted labels to
+// dst.
+func appendBuild(dst []byte, name string, labels []label) []byte {
+	dst = append(dst, name...)
 	first := true
 	for _, l := range labels {
 		if l.raw == "" {
 			continue
 		}
 		if first {
-			b.WriteByte('{')
+			dst = append(dst, '{')
 			first = false
 		} else {
-			b.WriteByte(',')
+			dst = append(dst, ',')
 		}
-		b.WriteString(l.name)
-		b.WriteString(`="`)
-		b.WriteString(l.raw)
-		b.WriteByte('"')
+		dst = append(dst, l.name...)
+		dst = append(dst, '=', '"')
+		dst = append(dst, l.raw...)
+		dst = append(dst, '"')
 	}
 	if !first {
-		b.WriteByte('}')
+		dst = append(dst, '}')
 	}
-	return b.String()
+	return dst
 }
 
 type parser struct {

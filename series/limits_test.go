@@ -72,25 +72,61 @@ func TestKeyLenBound(t *testing.T) {
 	}
 }
 
-// TestHashCollisionIsNotMerged: a series whose hash is held by another
-// series is refused, not learned into the other's model. A real 64-bit
-// collision cannot be found for a test, so the held key is rewritten.
+// TestHashCollisionIsNotMerged: two series with the same 64-bit hash are
+// two series, each with its own model, found by its own key, and evicting
+// one leaves the other. A real collision cannot be found for a test, so the
+// shard is handed points whose hash is forced.
 func TestHashCollisionIsNotMerged(t *testing.T) {
-	e := newEngine(t, Options{Shards: 1, Now: newClock().Now})
-	ctx := context.Background()
-	if _, err := e.Ingest(ctx, []anomaly.Sample{{Series: "a", TimestampMs: 1000, Value: 1}}); err != nil {
-		t.Fatal(err)
-	}
+	e := newEngine(t, Options{Shards: 1, MaxSeries: -1, Now: newClock().Now})
 	sh := e.shards[0]
-	sh.mu.Lock()
-	idx, _ := sh.index[sh.slot(0).hash]
-	sh.keys[idx] = "other" // as if "other" held the hash of "a"
-	sh.mu.Unlock()
-	res, err := e.Ingest(ctx, []anomaly.Sample{{Series: "a", TimestampMs: 2000, Value: 1}})
-	if err != nil {
-		t.Fatal(err)
+	const h = 0x1234_5678_9abc_def0
+	apply := func(items ...item) []outcome {
+		req := &request{done: make(chan struct{}, 1)}
+		sub := &subBatch{req: req, items: items, outs: make([]outcome, len(items))}
+		req.pending.Store(1)
+		sh.apply(sub)
+		<-req.done
+		return sub.outs
 	}
-	if res.Accepted != 0 || len(res.Errors) != 1 || res.Errors[0].Code != anomaly.CodeConflict {
-		t.Errorf("Ingest into a colliding hash = %+v, want one %s error", res, anomaly.CodeConflict)
+	for i := range 5 {
+		ts := int64(i+1) * 60000
+		outs := apply(item{hash: h, key: "a", ts: ts, v: 1}, item{hash: h, key: "b", ts: ts, v: 1000})
+		for j, o := range outs {
+			if o.code != outLearned {
+				t.Fatalf("point %d of round %d: code %d, want learned", j, i, o.code)
+			}
+		}
+	}
+	if n := e.Stats().Series; n != 2 {
+		t.Fatalf("Stats().Series = %d, want 2 series under one hash", n)
+	}
+	last := func(key string) (float64, bool) {
+		sh.mu.RLock()
+		defer sh.mu.RUnlock()
+		idx, ok := sh.find(Key{canonical: key, hash: h})
+		if !ok {
+			return 0, false
+		}
+		_, v, _ := sh.slot(idx).model.Last()
+		return v, true
+	}
+	if v, ok := last("a"); !ok || v != 1 {
+		t.Errorf("series a: last value %v (found %v), want 1", v, ok)
+	}
+	if v, ok := last("b"); !ok || v != 1000 {
+		t.Errorf("series b: last value %v (found %v), want 1000", v, ok)
+	}
+	if _, ok := last("c"); ok {
+		t.Error("series c, never written, with the same hash: found")
+	}
+	sh.mu.Lock()
+	idx, _ := sh.find(Key{canonical: "a", hash: h})
+	sh.evict(idx, evictIdle)
+	sh.mu.Unlock()
+	if _, ok := last("a"); ok {
+		t.Error("series a found after its eviction")
+	}
+	if v, ok := last("b"); !ok || v != 1000 {
+		t.Errorf("series b after a's eviction: last value %v (found %v), want 1000", v, ok)
 	}
 }

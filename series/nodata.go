@@ -61,12 +61,9 @@ func (sh *shard) sweepNoData(factor float64) int {
 	cfg := &sh.e.cfg
 	opened := 0
 	sh.mu.Lock()
-	for idx, key := range sh.keys {
-		if key == "" {
-			continue
-		}
-		sl := sh.slot(int32(idx))
-		if sl.anomalyID != 0 || sl.lastTs == noTs || !sl.model.Cadenced(cfg) {
+	for idx := range sh.nslots {
+		sl := sh.slot(idx)
+		if sl.keyLen == 0 || sl.anomalyID != 0 || sl.lastTs == noTs || !sl.model.Cadenced(cfg) {
 			continue
 		}
 		silent := time.Duration(now.UnixNano() - sl.lastUpdate)
@@ -79,7 +76,7 @@ func (sh *shard) sweepNoData(factor float64) int {
 			State: anomaly.StateAnomalous, Detector: models.DetectorNoData}
 		sl.anomalyID = anomaly.ID(sh.e.nextID.Add(1))
 		sl.noData = true
-		sh.event(anomaly.EventOpened, sl.anomalyID, int32(idx), now.UnixMilli(), v, &r)
+		sh.event(anomaly.EventOpened, sl.anomalyID, idx, now.UnixMilli(), v, &r)
 		opened++
 	}
 	sh.mu.Unlock()

@@ -9,7 +9,9 @@ import (
 // the series' canonical key and hash, the point and its verdict, without
 // building an anomaly.Verdict.
 type Observed struct {
-	Series                 string // canonical key; the engine's own string, do not modify
+	// Series is the canonical key. It shares the engine's bytes and is
+	// valid only during Observe: copy it (strings.Clone) to keep it.
+	Series                 string
 	Hash                   uint64
 	TimestampMs            int64
 	Value                  float64
@@ -31,8 +33,8 @@ type PointObserver interface {
 // SetObserver installs o (nil removes it). Call it before the first Ingest.
 func (e *Engine) SetObserver(o PointObserver) { e.observer = o }
 
-// rankEntry is what a sorted listing needs of a slot, kept in a dense
-// array beside the slots so that a scan of a million series reads 16 MB in
+// rankEntry is what a sorted listing needs of a slot, kept in dense
+// chunks beside the slot chunks (shard.ranks) so that a scan of a million series reads 16 MB in
 // order instead of a cache line of each 600-byte slot. hash 0: not set
 // since the slot was created or restored.
 type rankEntry struct {
@@ -45,19 +47,16 @@ type rankEntry struct {
 // and hands the point to the observer. Call with sh.mu held.
 func (sh *shard) learned(idx int32, ts int64, v float64, r *models.Result, id anomaly.ID) {
 	sl := sh.slot(idx)
-	if int(idx) >= len(sh.ranks) {
-		sh.ranks = append(sh.ranks, make([]rankEntry, len(sh.keys)-len(sh.ranks))...)
-	}
 	st := r.State
 	if sl.anomalyID != 0 {
 		st = anomaly.StateAnomalous
 	}
-	sh.ranks[idx] = rankEntry{hash: sl.hash, score: float32(anomaly.Finite(r.Score)), state: st}
+	sh.ranks[idx>>chunkBits][idx&(chunkSize-1)] = rankEntry{hash: sl.hash, score: float32(anomaly.Finite(r.Score)), state: st}
 	if sh.e.observer == nil {
 		return
 	}
 	o := Observed{
-		Series: sh.keys[idx], Hash: sl.hash, TimestampMs: ts, Value: v,
+		Series: sh.key(idx), Hash: sl.hash, TimestampMs: ts, Value: v,
 		Expected: r.Expected, Lower: r.Lower, Upper: r.Upper, Score: r.Score,
 		State: r.State, Detector: r.Detector, AnomalyID: id,
 	}
@@ -67,10 +66,8 @@ func (sh *shard) learned(idx int32, ts int64, v float64, r *models.Result, id an
 // rank returns the sort position of slot idx, from the dense array when it
 // is current and from the slot otherwise. Call with sh.mu held.
 func (sh *shard) rank(idx int32) sortKey {
-	if int(idx) < len(sh.ranks) {
-		if re := sh.ranks[idx]; re.hash != 0 {
-			return sortKey{state: re.state, score: float64(re.score), hash: re.hash}
-		}
+	if re := sh.ranks[idx>>chunkBits][idx&(chunkSize-1)]; re.hash != 0 {
+		return sortKey{state: re.state, score: float64(re.score), hash: re.hash}
 	}
 	return sh.slotRank(idx)
 }

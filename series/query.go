@@ -45,7 +45,7 @@ func (sh *shard) latest(idx int32) anomaly.Verdict {
 	if r.State == anomaly.StateLearning && r.NeedPoints == 0 {
 		r.NeedPoints = int(sl.needPoints)
 	}
-	return verdict(sh.keys[idx], ts, v, &r, sl.lastID)
+	return verdict(sh.keyCopy(idx), ts, v, &r, sl.lastID)
 }
 
 // summary describes slot idx. Call with sh.mu held.
@@ -53,7 +53,7 @@ func (sh *shard) summary(idx int32) anomaly.SeriesSummary {
 	sl := sh.slot(idx)
 	ts, v, r := sl.model.Last()
 	return anomaly.SeriesSummary{
-		Series:        sh.keys[idx],
+		Series:        sh.keyCopy(idx),
 		State:         r.State,
 		Points:        sl.model.Points(),
 		LastTimestamp: fromMs(ts),
@@ -190,10 +190,13 @@ func (e *Engine) List(ctx context.Context, match string, limit int, cursor strin
 				return anomaly.SeriesPage{}, fmt.Errorf("series: list: %w", err)
 			}
 			sh.mu.RLock()
-			n := len(sh.keys)
+			n := int(sh.nslots)
 			for i := from; i < min(from+ListChunk, n); i++ {
-				key := sh.keys[i]
-				if key == "" || (cursor != "" && key <= after) {
+				if !sh.used(int32(i)) {
+					continue
+				}
+				key := sh.key(int32(i))
+				if cursor != "" && key <= after {
 					continue
 				}
 				if len(*h) > limit && key >= (*h)[0].Series {

@@ -333,7 +333,7 @@ func (sh *shard) view(rs *ruleSet, idx int32) slotRules {
 	if sl.rules.gen == rs.gen {
 		return sl.rules
 	}
-	return rs.match(sh.keys[idx], sl.hash)
+	return rs.match(sh.key(idx), sl.hash)
 }
 
 // readCfg returns the model configuration and the bounds (nil: none) of

@@ -1,14 +1,12 @@
 package series
 
 import (
-	"fmt"
 	"math"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/hashicorp/golang-lru/v2/simplelru"
+	"unsafe"
 
 	"github.com/anomalyd/detector/anomaly"
 	"github.com/anomalyd/detector/models"
@@ -26,10 +24,13 @@ type slot struct {
 	lastUpdate int64      // engine clock (Unix ns) of the last accepted point
 	anomalyID  anomaly.ID // the open anomaly, 0 when none
 	lastID     anomaly.ID // anomaly id on the verdict of the last learned point
-	needPoints int32      // NeedPoints of the verdict of the last learned point
-	noData     bool       // anomalyID is a no-data anomaly (nodata.go)
-	rules      slotRules  // the rules matched (rules.go)
-	model      models.Model
+	// The canonical key in the shard's arena (arena.go); keyLen 0 marks a
+	// free slot (a canonical key is never empty).
+	keyChunk, keyOff, keyLen uint32
+	needPoints               int32     // NeedPoints of the verdict of the last learned point
+	rules                    slotRules // the rules matched (rules.go)
+	noData                   bool      // anomalyID is a no-data anomaly (nodata.go)
+	model                    models.Model
 }
 
 // Slots are allocated chunkSize at a time.
@@ -55,28 +56,39 @@ type task struct {
 // shard owns a disjoint part of the series. Its goroutine (run) is the only
 // writer; it holds mu for writing while it applies one task, and readers
 // hold mu for reading.
+//
+// Everything a shard keeps per series is pointer-free: the slot, its key
+// bytes in the arena, its index entry and its rank entry. There is no heap
+// object per series (see the package doc for the layout and the figures).
 type shard struct {
 	e        *Engine
 	id       int
 	in       chan task
 	capacity int // live series cap, 0 for none
 
-	// The index maps a series hash to its slot. Without a series cap it is
-	// index; with a cap it is lru, whose map doubles as the index so that a
-	// point costs one lookup, not two (measured: the second lookup cost
-	// about 15% of the shard path at 1e5 series). Readers use only
-	// read-only operations (map reads, LRU Peek) under the read lock.
+	// index maps a series hash to its slot (index.go); the slot's hash and
+	// key settle which of the entries with the same hash bits is the
+	// series. Readers only probe it, under the read lock.
 	mu    sync.RWMutex
-	index map[uint64]int32
-	lru   *simplelru.LRU[uint64, int32] // nil without a cap
+	index index
+	keys  keyArena // the canonical keys (arena.go)
 	// Slots live in fixed-size chunks: growing never copies the live
 	// state (a copy of a 300 MB slice would stall the shard and its
-	// readers) and leaves at most one partly used chunk.
-	chunks [][]slot
-	keys   []string // canonical key per slot, "" for a free slot
-	free   []int32
+	// readers) and leaves at most one partly used chunk. The next chunk
+	// is allocated and its pages touched ahead, off the shard goroutine
+	// (spare), so that creating series does not stop at a page fault
+	// every few slots.
+	chunks    [][]slot
+	nslots    int32 // slots handed out so far: chunks hold nslots used or free slots
+	free      []int32
+	spare     chan []slot // a chunk made ready ahead; at most one in the making
+	spareBusy bool        // a chunk is in the making (guarded by mu)
+	warmSink  uint64      // keeps warm's loads
+	// hand is where the next eviction looks for the least recently
+	// updated series (evictVictim).
+	hand int32
 
-	ranks       []rankEntry     // state and score per slot for sorted listings (observe.go)
+	ranks       [][]rankEntry   // state and score per slot for sorted listings (observe.go), chunked like the slots
 	events      []anomaly.Event // pending events, written under mu, sent after
 	live        atomic.Int64
 	evictedLRU  atomic.Uint64
@@ -90,16 +102,14 @@ func newShard(e *Engine, id, depth, capacity int) (*shard, error) {
 		id:       id,
 		in:       make(chan task, depth),
 		capacity: capacity,
+		keys:     newKeyArena(),
+		spare:    make(chan []slot, 1),
 	}
-	if capacity > 0 {
-		lru, err := simplelru.NewLRU[uint64, int32](capacity, nil)
-		if err != nil {
-			return nil, fmt.Errorf("series: shard %d: %w", id, err)
-		}
-		sh.lru = lru
-	} else {
-		sh.index = make(map[uint64]int32)
-	}
+	// The index starts small and doubles as series arrive: a growth
+	// reads only the table, in order (each entry carries its hash bits,
+	// no slot is read), so a small engine with a large cap does not hold
+	// a table sized for the cap.
+	sh.index = newIndex(0)
 	return sh, nil
 }
 
@@ -138,20 +148,14 @@ func (sh *shard) apply(b *subBatch) {
 	now := e.now().UnixNano()
 	sh.mu.Lock()
 	for i := range b.items {
+		if i%warmAhead == 0 {
+			sh.warm(b.items[i:min(i+warmAhead, len(b.items))])
+		}
 		it := &b.items[i]
 		o := &b.outs[i]
-		var idx int32
-		var ok bool
-		if sh.lru != nil {
-			idx, ok = sh.lru.Get(it.hash) // and mark most recently updated
-		} else {
-			idx, ok = sh.index[it.hash]
-		}
+		idx, ok := sh.lookup(it.hash, it.key)
 		if !ok {
 			idx = sh.create(it.hash, it.key)
-		} else if sh.keys[idx] != it.key {
-			o.code = outCollision // never merge two series' models
-			continue
 		}
 		sl := sh.slot(idx)
 		var r models.Result
@@ -159,7 +163,7 @@ func (sh *shard) apply(b *subBatch) {
 		var bb models.Bounds
 		if rs != nil {
 			if sl.rules.gen != rs.gen {
-				sl.rules = rs.match(sh.keys[idx], sl.hash)
+				sl.rules = rs.match(sh.key(idx), sl.hash)
 			}
 			c = rs.config(&sl.rules, cfg)
 			if rs.bounds(&sl.rules, &bb) {
@@ -233,7 +237,7 @@ func (sh *shard) event(kind anomaly.EventKind, id anomaly.ID, idx int32, ts int6
 	if sh.e.events == nil {
 		return
 	}
-	key := sh.keys[idx]
+	key := sh.keyCopy(idx) // events outlive the slot
 	sh.events = append(sh.events, anomaly.Event{
 		Kind:        kind,
 		AnomalyID:   id,
@@ -256,36 +260,176 @@ func (sh *shard) flushEvents() {
 	sh.events = sh.events[:0]
 }
 
+// warmAhead is the number of items apply reads ahead (warm): 128 slots,
+// 80 KB, stay in the core's cache until the loop reaches them.
+const warmAhead = 128
+
+// warm reads, for each item, the index entry at its home and the first
+// words of the slot and key it names. The loads of different items do not
+// depend on each other, so the processor overlaps their cache misses,
+// where the lookups of the apply loop wait for them one after the other
+// (the table, the slot and the key of a series are three misses in a
+// row at a million series). Call with mu held.
+func (sh *shard) warm(items []item) {
+	x := &sh.index
+	var sink uint64
+	for i := range items {
+		mh := x.mixed(items[i].hash)
+		e := x.tab[x.home(mh)]
+		if e == 0 || e>>32 != mh>>32 {
+			continue
+		}
+		idx := int32(uint32(e) - 1)
+		sl := &sh.chunks[idx>>chunkBits][idx&(chunkSize-1)]
+		sink += sl.hash
+		p := unsafe.Pointer(sl)
+		for off := uintptr(64); off < unsafe.Sizeof(slot{}); off += 64 {
+			sink += uint64(*(*byte)(unsafe.Add(p, off)))
+		}
+		if c := sh.keys.chunks[sl.keyChunk]; int(sl.keyOff) < len(c) {
+			sink += uint64(c[sl.keyOff])
+		}
+	}
+	sh.warmSink = sink
+}
+
+// key returns the canonical key of slot idx, sharing the arena's bytes:
+// for use under mu (compare, match, hand to an observer during the call).
+// Anything that keeps the key takes keyCopy.
+func (sh *shard) key(idx int32) string {
+	sl := sh.slot(idx)
+	return sh.keys.str(sl.keyChunk, sl.keyOff, sl.keyLen)
+}
+
+// keyCopy returns the canonical key of slot idx as a string of its own.
+func (sh *shard) keyCopy(idx int32) string { return strings.Clone(sh.key(idx)) }
+
+// used reports whether slot idx holds a series.
+func (sh *shard) used(idx int32) bool { return sh.slot(idx).keyLen != 0 }
+
+// lookup returns the slot of the series with hash h and canonical key key.
+// Call with mu held.
+func (sh *shard) lookup(h uint64, key string) (int32, bool) {
+	return sh.index.probe(h, func(idx int32) bool {
+		sl := sh.slot(idx)
+		return sl.hash == h && sh.keys.str(sl.keyChunk, sl.keyOff, sl.keyLen) == key
+	})
+}
+
+// newSlot returns a free slot number, from the free list or a new one.
+// Call with mu held for writing.
+func (sh *shard) newSlot() int32 {
+	if n := len(sh.free); n > 0 {
+		idx := sh.free[n-1]
+		sh.free = sh.free[:n-1]
+		return idx
+	}
+	idx := sh.nslots
+	if int(idx)>>chunkBits == len(sh.chunks) {
+		sh.chunks = append(sh.chunks, sh.takeChunk())
+		sh.ranks = append(sh.ranks, make([]rankEntry, chunkSize))
+	}
+	sh.nslots++
+	return idx
+}
+
+// takeChunk returns a chunk of zeroed slots, the one made ready ahead when
+// it is there, and starts making the next one.
+func (sh *shard) takeChunk() []slot {
+	var c []slot
+	select {
+	case c = <-sh.spare:
+		sh.spareBusy = false
+	default:
+	}
+	if c == nil {
+		c = make([]slot, chunkSize)
+	}
+	if !sh.spareBusy {
+		sh.spareBusy = true
+		go func() { sh.spare <- prefault(make([]slot, chunkSize)) }()
+	}
+	return c
+}
+
+// prefault writes one word of every page of c, so that the page faults of
+// fresh memory are taken here rather than by the first series of each
+// page.
+func prefault(c []slot) []slot {
+	const page = 4096
+	step := max(1, page/int(unsafe.Sizeof(slot{})))
+	for i := 0; i < len(c); i += step {
+		c[i].lastTs = 0
+	}
+	return c
+}
+
 // create adds a series, evicting the least recently updated one when the
-// shard is at its cap. The key is copied so that the store never keeps a
-// caller's buffer alive.
+// shard is at its cap. The key is copied into the arena: the store never
+// keeps a caller's buffer.
 func (sh *shard) create(h uint64, key string) int32 {
-	if sh.lru != nil && sh.lru.Len() >= sh.capacity {
-		if _, old, ok := sh.lru.RemoveOldest(); ok {
+	if sh.capacity > 0 && int(sh.live.Load()) >= sh.capacity {
+		if old, ok := sh.evictVictim(); ok {
 			sh.evict(old, evictLRU)
 		}
 	}
-	var idx int32
-	if n := len(sh.free); n > 0 {
-		idx = sh.free[n-1]
-		sh.free = sh.free[:n-1]
-	} else {
-		idx = int32(len(sh.keys))
-		if int(idx)>>chunkBits == len(sh.chunks) {
-			sh.chunks = append(sh.chunks, make([]slot, chunkSize))
-		}
-		sh.keys = append(sh.keys, "")
-	}
-	*sh.slot(idx) = slot{hash: h, lastTs: noTs}
-	sh.keys[idx] = strings.Clone(key)
-	if sh.lru != nil {
-		sh.lru.Add(h, idx)
-	} else {
-		sh.index[h] = idx
-	}
-	sh.live.Add(1)
+	idx := sh.newSlot()
+	// A slot from newSlot is zero (a new chunk, or cleared by evict):
+	// set only what is not, rather than write 600 bytes of cold memory
+	// twice.
+	sl := sh.slot(idx)
+	sl.hash, sl.lastTs = h, noTs
+	sh.place(idx, h, key)
 	sh.e.m.created.Inc()
 	return idx
+}
+
+// place records a new series with hash h and key in slot idx, whose other
+// fields are set: key bytes, index entry, live count.
+func (sh *shard) place(idx int32, h uint64, key string) {
+	sl := sh.slot(idx)
+	sl.keyChunk, sl.keyOff = sh.keys.add(key)
+	sl.keyLen = uint32(len(key))
+	sh.index.insert(h, idx)
+	sh.live.Add(1)
+}
+
+// evictWindow is the number of series an eviction compares: it evicts the
+// least recently updated of the next evictWindow series after the hand
+// (all of them when the shard holds fewer). This is CLOCK-style sampling
+// of the update order kept in the slots (lastUpdate): it costs one cache
+// line per candidate at creation time and nothing per point, where a
+// linked list would cost two random writes on every point.
+const evictWindow = 32
+
+// evictVictim picks the series to evict for a new one. Call with mu held
+// for writing.
+func (sh *shard) evictVictim() (int32, bool) {
+	n := sh.nslots
+	if n == 0 {
+		return 0, false
+	}
+	best, found := int32(0), false
+	var bestTs int64
+	seen := 0
+	i := sh.hand
+	for range n {
+		if i >= n {
+			i = 0
+		}
+		if sl := sh.slot(i); sl.keyLen != 0 {
+			if !found || sl.lastUpdate < bestTs {
+				best, bestTs, found = i, sl.lastUpdate, true
+			}
+			if seen++; seen == evictWindow {
+				i++
+				break
+			}
+		}
+		i++
+	}
+	sh.hand = i
+	return best, found
 }
 
 type evictCause uint8
@@ -296,23 +440,14 @@ const (
 )
 
 // evict removes the series in slot idx. An open anomaly is resolved with
-// the series' last verdict. The caller has already removed the series from
-// the LRU when the cause is evictLRU.
+// the series' last verdict.
 func (sh *shard) evict(idx int32, cause evictCause) {
 	sl := sh.slot(idx)
 	if sl.anomalyID != 0 {
 		ts, v, r := sl.model.Last()
 		sh.event(anomaly.EventResolved, sl.anomalyID, idx, ts, v, &r)
 	}
-	if sh.lru == nil {
-		delete(sh.index, sl.hash)
-	} else if cause != evictLRU {
-		sh.lru.Remove(sl.hash)
-	}
-	*sl = slot{}
-	sh.keys[idx] = ""
-	sh.free = append(sh.free, idx)
-	sh.live.Add(-1)
+	sh.remove(idx)
 	switch cause {
 	case evictLRU:
 		sh.evictedLRU.Add(1)
@@ -320,6 +455,46 @@ func (sh *shard) evict(idx int32, cause evictCause) {
 	case evictIdle:
 		sh.evictedIdle.Add(1)
 		sh.e.m.evictIdle.Inc()
+	}
+}
+
+// remove forgets the series in slot idx (index entry, key, rank, slot)
+// and frees the slot, without an event or an eviction count: evict, and
+// callers that move a series elsewhere, call it. Call with mu held for
+// writing.
+func (sh *shard) remove(idx int32) {
+	sl := sh.slot(idx)
+	sh.index.remove(sl.hash, idx)
+	sh.keys.free(sl.keyChunk, sl.keyLen)
+	*sl = slot{}
+	sh.ranks[idx>>chunkBits][idx&(chunkSize-1)] = rankEntry{}
+	sh.free = append(sh.free, idx)
+	sh.live.Add(-1)
+	if sh.keys.needsCompaction() {
+		sh.compactKeys()
+	}
+}
+
+// compactKeys moves the keys of sparse arena chunks (less than half live)
+// to the tail, so that those chunks are released. It runs when the freed
+// bytes exceed the live ones, so its cost (one pass over the slots and a
+// copy of at most the live bytes) is spread over at least as many bytes of
+// evicted keys. Call with mu held for writing.
+func (sh *shard) compactKeys() {
+	a := &sh.keys
+	sparse := make([]bool, len(a.chunks))
+	for c := range a.chunks {
+		sparse[c] = a.sparse(uint32(c))
+	}
+	for i := range sh.nslots {
+		sl := sh.slot(i)
+		if sl.keyLen == 0 || int(sl.keyChunk) >= len(sparse) || !sparse[sl.keyChunk] {
+			continue
+		}
+		old := a.str(sl.keyChunk, sl.keyOff, sl.keyLen)
+		c, n := sl.keyChunk, sl.keyLen
+		sl.keyChunk, sl.keyOff = a.add(old)
+		a.free(c, n) // releases c with its last key
 	}
 }
 
@@ -332,9 +507,9 @@ func (sh *shard) sweepIdle() int {
 	cutoff := e.now().Add(-e.opts.IdleTimeout).UnixNano()
 	n := 0
 	sh.mu.Lock()
-	for i := range sh.keys {
-		if sh.keys[i] != "" && sh.slot(int32(i)).lastUpdate < cutoff {
-			sh.evict(int32(i), evictIdle)
+	for i := range sh.nslots {
+		if sl := sh.slot(i); sl.keyLen != 0 && sl.lastUpdate < cutoff {
+			sh.evict(i, evictIdle)
 			n++
 		}
 	}
@@ -346,21 +521,9 @@ func (sh *shard) sweepIdle() int {
 	return n
 }
 
-// find returns the slot of k, checking the stored key so that a hash
-// collision reads as "not found" rather than another series. Call with mu
-// held.
+// find returns the slot of k. Call with mu held.
 func (sh *shard) find(k Key) (int32, bool) {
-	var idx int32
-	var ok bool
-	if sh.lru != nil {
-		idx, ok = sh.lru.Peek(k.hash)
-	} else {
-		idx, ok = sh.index[k.hash]
-	}
-	if !ok || sh.keys[idx] != k.canonical {
-		return 0, false
-	}
-	return idx, true
+	return sh.lookup(k.hash, k.canonical)
 }
 
 // verdict builds the verdict of one point, the one constructor of a

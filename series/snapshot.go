@@ -103,15 +103,14 @@ func (e *Engine) Export(ctx context.Context, chunk int, fn func([]SeriesState) e
 			buf = buf[:0]
 			sh.mu.RLock()
 			t0 := time.Now()
-			n := len(sh.keys)
+			n := int(sh.nslots)
 			for i := start; i < min(start+chunk, n); i++ {
-				key := sh.keys[i]
-				if key == "" {
+				if !sh.used(int32(i)) {
 					continue
 				}
 				sl := sh.slot(int32(i))
 				buf = append(buf, SeriesState{
-					Key:        key,
+					Key:        sh.keyCopy(int32(i)),
 					LastTs:     sl.lastTs,
 					LastUpdate: sl.lastUpdate,
 					AnomalyID:  sl.anomalyID,
@@ -148,18 +147,19 @@ type ImportStats struct {
 	// twice in the input) and were overwritten.
 	Replaced int
 	// Dropped is the number of states not imported: a key that is not
-	// canonical under the engine's limits, a hash collision with another
-	// held series, or a shard at its series cap (Import never evicts).
+	// canonical under the engine's limits, or a shard at its series cap
+	// (Import never evicts).
 	Dropped int
 }
 
 // Import loads states into the engine, for restoring a snapshot before
 // the engine serves. A state whose key the engine already holds replaces
-// that series. Import takes each shard's lock once per call, and keeps the
-// Key strings. It also makes sure anomaly ids handed out later are above
-// every id in states (see ReserveAnomalyIDs). Series are added as most
-// recently updated, in input order. It fails with CodeUnavailable after
-// Close. Safe for concurrent use.
+// that series. Import takes each shard's lock once per call, and copies
+// the keys into the engine's arena. It also makes sure anomaly ids handed
+// out later are above every id in states (see ReserveAnomalyIDs). Series
+// keep their last update time (SeriesState.LastUpdate), which orders their
+// eviction. It fails with CodeUnavailable after Close. Safe for concurrent
+// use.
 func (e *Engine) Import(states []SeriesState) (ImportStats, error) {
 	var st ImportStats
 	e.closeMu.RLock()
@@ -220,41 +220,18 @@ const (
 // It never evicts (an eviction would record timeline events, which only
 // the shard goroutine may send).
 func (sh *shard) restore(h uint64, s *SeriesState) restoreOutcome {
-	var idx int32
-	var ok bool
-	if sh.lru != nil {
-		idx, ok = sh.lru.Get(h)
-	} else {
-		idx, ok = sh.index[h]
-	}
+	idx, ok := sh.lookup(h, s.Key)
 	out := restoreReplaced
-	switch {
-	case ok && sh.keys[idx] != s.Key:
-		return restoreDropped // a hash collision with a held series
-	case !ok:
-		if sh.lru != nil && sh.lru.Len() >= sh.capacity {
+	if !ok {
+		if sh.capacity > 0 && int(sh.live.Load()) >= sh.capacity {
 			return restoreDropped
 		}
-		if n := len(sh.free); n > 0 {
-			idx = sh.free[n-1]
-			sh.free = sh.free[:n-1]
-		} else {
-			idx = int32(len(sh.keys))
-			if int(idx)>>chunkBits == len(sh.chunks) {
-				sh.chunks = append(sh.chunks, make([]slot, chunkSize))
-			}
-			sh.keys = append(sh.keys, "")
-		}
-		sh.keys[idx] = s.Key
-		if sh.lru != nil {
-			sh.lru.Add(h, idx)
-		} else {
-			sh.index[h] = idx
-		}
-		sh.live.Add(1)
+		idx = sh.newSlot()
 		out = restoreAdded
 	}
-	*sh.slot(idx) = slot{
+	sl := sh.slot(idx)
+	kc, ko, kn := sl.keyChunk, sl.keyOff, sl.keyLen
+	*sl = slot{
 		hash:       h,
 		lastTs:     s.LastTs,
 		lastUpdate: s.LastUpdate,
@@ -262,6 +239,11 @@ func (sh *shard) restore(h uint64, s *SeriesState) restoreOutcome {
 		lastID:     s.LastID,
 		needPoints: s.NeedPoints,
 		model:      s.Model,
+	}
+	if out == restoreAdded {
+		sh.place(idx, h, s.Key)
+	} else {
+		sl.keyChunk, sl.keyOff, sl.keyLen = kc, ko, kn
 	}
 	return out
 }

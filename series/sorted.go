@@ -110,7 +110,7 @@ func (e *Engine) ListSorted(ctx context.Context, match, by string, limit int, cu
 func (sh *shard) scanSorted(ctx context.Context, h *sortHeap, ms Matchers, limit int, after sortKey, hasAfter bool) {
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
-	for i := range sh.keys {
+	for i := range int(sh.nslots) {
 		if i&4095 == 0 && ctx.Err() != nil {
 			return
 		}
@@ -132,11 +132,10 @@ func (sh *shard) scanSorted(ctx context.Context, h *sortHeap, ms Matchers, limit
 				continue
 			}
 		}
-		key := sh.keys[i]
-		if key == "" {
+		if sl.keyLen == 0 {
 			continue
 		}
-		if len(ms) > 0 && !ms.Matches(keyFromCanonical(key, sl.hash)) {
+		if len(ms) > 0 && !ms.Matches(keyFromCanonical(sh.key(int32(i)), sl.hash)) {
 			continue
 		}
 		it := sortItem{k: k, s: sh.summary(int32(i))}

@@ -322,6 +322,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	setMemoryLimit(&cfg, log) // memlimit.go
 	m, err := NewMain(cfg, log)
 	if err != nil {
 		return err
