@@ -2,30 +2,27 @@ package api
 
 import (
 	"bytes"
-	"sync"
-
-	"github.com/go-json-experiment/json/jsontext"
 )
 
 // The request bodies are read by one validating pass (scanner) that finds
 // the members of the top-level object and, for ingest, decodes the points
 // as it goes: nothing is validated twice and no point allocates.
 //
-// Why a hand-written pass for the flat part and a library for the rest:
-// the hot path is one shape, an array of flat objects of strings and
-// numbers, and a loop specialised to it validates and decodes it at
-// several times the speed of a general tokenizer. Measured on this
-// service's points (api/decode_timing_test.go and README, Performance):
-// encoding/json's Valid alone ~2.3 M points/s, jsontext (the tokenizer of
-// encoding/json/v2, github.com/go-json-experiment/json) ~2 M, valyala/
-// fastjson's tree parser ~3.7 M but it is not a validator (it accepts
-// invalid escapes, control characters and NaN), goccy/go-json decodes only
-// into types, which cannot keep the per-point errors of a partly valid
-// batch. Everything outside that shape (nested objects and arrays, in the
-// points or in any other body) is validated by jsontext, the maintained
-// strict RFC 8259 tokenizer, with encoding/json's settings (duplicate names
-// and invalid UTF-8 allowed, depth 10000). Error messages still come from
-// encoding/json, run only on a body this pass refused.
+// Why a pass written here rather than a library (the libraries were
+// measured on this service's points, see README, Performance): the
+// maintained strict tokenizer, jsontext (encoding/json/v2's, module
+// github.com/go-json-experiment/json), validates at about the speed of
+// encoding/json.Valid alone (~2 M points/s), and restarting it at a value
+// costs ~700 ns, which made it too slow even as the validator of nested
+// values (a body of [0] items took 8 to 18 times json.Valid's time); valyala/fastjson
+// parses faster (~3.7 M) but is no validator (it takes invalid escapes,
+// control characters and NaN), so it would need its Validate pass too;
+// goccy/go-json decodes into Go types only, which cannot keep the per-point
+// errors of a batch that is partly valid. The grammar here is RFC 8259 as
+// encoding/json reads it (duplicate names and invalid UTF-8 allowed, 10000
+// levels at most); the differential tests (decode_diff_test.go) hold it to
+// encoding/json and to the decoder it replaced, and error messages still
+// come from encoding/json, run only on a body this pass refused.
 
 // maxNestingDepth is encoding/json's limit of nested arrays and objects.
 const maxNestingDepth = 10000
@@ -153,7 +150,7 @@ func (s *scanner) lit(word string) bool {
 }
 
 // value reads any JSON value at the cursor (leading space already
-// skipped). Arrays and objects are handed to jsontext.
+// skipped).
 func (s *scanner) value() bool {
 	switch c := s.peek(); c {
 	case '"':
@@ -172,62 +169,93 @@ func (s *scanner) value() bool {
 	}
 }
 
-// delegate is a jsontext decoder reading straight from a body's bytes.
-type delegate struct {
-	buf bytes.Buffer
-	dec *jsontext.Decoder
+// scalar reads the string, number or literal at the cursor.
+func (s *scanner) scalar() bool {
+	switch s.peek() {
+	case '"':
+		_, ok := s.str()
+		return ok
+	case 't':
+		return s.lit("true")
+	case 'f':
+		return s.lit("false")
+	case 'n':
+		return s.lit("null")
+	default:
+		return s.num()
+	}
 }
 
-var delegates = sync.Pool{New: func() any {
-	d := new(delegate)
-	d.dec = jsontext.NewDecoder(&d.buf)
-	return d
-}}
-
-// container validates the array or object at the cursor with jsontext,
-// with encoding/json's rules: duplicate names and invalid UTF-8 allowed,
-// at most maxNestingDepth levels counting those around the cursor.
-func (s *scanner) container() bool {
-	d := delegates.Get().(*delegate)
-	defer delegates.Put(d)
-	d.buf = *bytes.NewBuffer(s.b[s.i:]) // read in place, not copied
-	d.dec.Reset(&d.buf, jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
-	v, err := d.dec.ReadValue()
-	end := s.i + int(d.dec.InputOffset())
-	d.buf = bytes.Buffer{}
-	d.dec.Reset(&d.buf) // drop the reference to the body
-	if err != nil {
+// key reads an object's key, the colon and the space before the value.
+func (s *scanner) key() bool {
+	if s.peek() != '"' {
 		return false
 	}
-	// A value nested k deep is at least 2k bytes: count only when it may
-	// reach the limit with the levels around it.
-	if s.depth > 0 && len(v) >= 2*(maxNestingDepth-s.depth) && s.depth+nesting(v) > maxNestingDepth {
+	if _, ok := s.str(); !ok {
 		return false
 	}
-	s.i = end
+	s.ws()
+	if s.peek() != ':' {
+		return false
+	}
+	s.i++
+	s.ws()
 	return true
 }
 
-// nesting returns the deepest nesting of arrays and objects in the valid
-// JSON value v.
-func nesting(v []byte) int {
-	depth, most := 0, 0
-	for i := 0; i < len(v); i++ {
-		switch v[i] {
-		case '"':
-			for i++; i < len(v) && v[i] != '"'; i++ {
-				if v[i] == '\\' {
-					i++
-				}
+// container reads the array or object at the cursor, at most
+// maxNestingDepth levels deep counting those around the cursor, as
+// encoding/json allows. It loops over an explicit stack of the open
+// containers: no recursion, however deep the value.
+func (s *scanner) container() bool {
+	var small [32]byte
+	open := small[:0] // '{' or '[' per open level
+	for {
+		// The cursor is at a value.
+		if c := s.peek(); c == '{' || c == '[' {
+			s.i++
+			s.depth++
+			if s.depth > maxNestingDepth {
+				return false
 			}
-		case '{', '[':
-			depth++
-			most = max(most, depth)
-		case '}', ']':
-			depth--
+			open = append(open, c)
+			s.ws()
+			if s.peek() != c+2 { // not empty: '}' is '{'+2, ']' is '['+2
+				if c == '{' && !s.key() {
+					return false
+				}
+				continue
+			}
+			s.i++
+			s.depth--
+			open = open[:len(open)-1]
+		} else if !s.scalar() {
+			return false
+		}
+		// After a value: a comma, or the ends of containers.
+		for {
+			if len(open) == 0 {
+				return true
+			}
+			s.ws()
+			top := open[len(open)-1]
+			c := s.peek()
+			if c == ',' {
+				s.i++
+				s.ws()
+				if top == '{' && !s.key() {
+					return false
+				}
+				break
+			}
+			if c != top+2 {
+				return false
+			}
+			s.i++
+			s.depth--
+			open = open[:len(open)-1]
 		}
 	}
-	return most
 }
 
 // end reports whether only white space is left.
