@@ -54,3 +54,11 @@ func putBodyBuf(b []byte) {
 	b = b[:0]
 	bodyPools[shift-minBodyShift].Put(&b)
 }
+
+// growBody returns the capacity a full body buffer of capacity c grows
+// to: the next power of two, so that it belongs to a size class again,
+// and no more than the body limit needs.
+func growBody(c int, limit int64) int {
+	next := 1 << bits.Len(uint(max(c, 1<<minBodyShift)))
+	return int(min(int64(next), max(int64(c)+1, limit+1)))
+}

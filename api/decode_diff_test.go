@@ -200,7 +200,8 @@ func TestSeriesTextsOutliveTheBody(t *testing.T) {
 	var kept []string
 	for i := range 50 {
 		body := []byte(`{"points":[{"series":"cpu{host=\"h` + strings.Repeat("x", i) + `\"}","timestamp":1767614400,"value":1},` +
-			`{"series":"esc\u00e9` + strings.Repeat("y", i) + `","timestamp":1767614400,"value":2}]}`)
+			`{"series":"esc\u00e9` + strings.Repeat("y", i) + `","timestamp":1767614400,"value":2},` +
+			`{"series":"plain` + strings.Repeat("z", 50-i) + `","timestamp":1767614400,"value":3}]}`)
 		w := e.do("POST", "/api/v1/points", string(body))
 		if w.Code != 200 {
 			t.Fatalf("%d %s", w.Code, w.Body)
@@ -211,15 +212,14 @@ func TestSeriesTextsOutliveTheBody(t *testing.T) {
 		kept = append(kept, s.Series)
 	}
 	e.engine.mu.Unlock()
-	if len(kept) != 100 {
-		t.Fatalf("engine got %d points, want 100", len(kept))
+	if len(kept) != 150 {
+		t.Fatalf("engine got %d points, want 150", len(kept))
 	}
 	for i := range 50 {
-		if want := `cpu{host="h` + strings.Repeat("x", i) + `"}`; kept[2*i] != want {
-			t.Errorf("point %d series %q, want %q", 2*i, kept[2*i], want)
-		}
-		if want := "esc\u00e9" + strings.Repeat("y", i); kept[2*i+1] != want {
-			t.Errorf("point %d series %q, want %q", 2*i+1, kept[2*i+1], want)
+		for k, want := range []string{`cpu{host="h` + strings.Repeat("x", i) + `"}`, "esc\u00e9" + strings.Repeat("y", i), "plain" + strings.Repeat("z", 50-i)} {
+			if got := kept[3*i+k]; got != want {
+				t.Errorf("point %d series %q, want %q", 3*i+k, got, want)
+			}
 		}
 	}
 	// The buffers are reused: a larger body after the others still reads right.

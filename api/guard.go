@@ -347,7 +347,8 @@ func (a *API) readGuarded(w http.ResponseWriter, r *http.Request) ([]byte, error
 		}
 		if len(buf) == cap(buf) {
 			old := buf
-			buf = slices.Grow(buf, max(32<<10, len(buf)))
+			buf = make([]byte, len(old), growBody(cap(old), a.cfg.MaxBodyBytes))
+			copy(buf, old)
 			putBodyBuf(old)
 		}
 		m, err := body.Read(buf[len(buf):min(cap(buf), len(buf)+64<<10)])
