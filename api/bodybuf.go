@@ -2,6 +2,7 @@ package api
 
 import (
 	"math/bits"
+	"net/http"
 	"sync"
 )
 
@@ -9,10 +10,10 @@ import (
 // Content-Length n takes a buffer of the smallest class that holds n+1
 // bytes (the +1 lets the read see the end without growing), so that a
 // steady stream of batches reuses the same few buffers instead of growing
-// a fresh one per request. A buffer goes back to its pool when the
-// request's admit turn is released (guard.go): nothing may keep a slice of
-// the body past that (readBody's results are copies, and the series
-// texts of points are a string of their own, points.go).
+// a fresh one per request. A buffer goes back to its pool once the request
+// is answered (recycleBody, called by wrap and wrapWrite): nothing may keep
+// a slice of the body past that (readBody's results are copies, and the
+// series texts of points are a string of their own, points.go).
 const (
 	minBodyShift = 12      // the smallest class: 4 KiB
 	maxBodyShift = 26      // the largest pooled: 64 MiB
@@ -61,4 +62,12 @@ func putBodyBuf(b []byte) {
 func growBody(c int, limit int64) int {
 	next := 1 << bits.Len(uint(max(c, 1<<minBodyShift)))
 	return int(min(int64(next), max(int64(c)+1, limit+1)))
+}
+
+// recycleBody gives the body admit read for r back to the pool. The
+// wrappers call it once the answer is written.
+func recycleBody(r *http.Request) {
+	if b, ok := bodyBytes(r); ok {
+		putBodyBuf(b)
+	}
 }

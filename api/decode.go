@@ -33,8 +33,8 @@ type body struct {
 // readBody reads the request body (bounded by http.MaxBytesReader in wrap),
 // checks it is one valid JSON object and that every member is one of
 // allowed, in one validating pass (jsonscan.go). Errors are whole-request
-// *anomaly.Error. The body's bytes are valid until the request's admit
-// turn is released: what the handler keeps must be copied.
+// *anomaly.Error. The body's bytes are valid until the request is
+// answered (recycleBody): what the handler keeps must be copied.
 func readBody(r *http.Request, allowed ...string) (*body, error) {
 	return readPointsBody(r, nil, 0, allowed...)
 }

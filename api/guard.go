@@ -213,7 +213,7 @@ func clientOf(r *http.Request) string {
 type bodyKey struct{}
 
 // bodyBytes returns the body admit read, if any. Its bytes go back to a
-// pool when admit's release is called: copy what is kept.
+// pool once the request is answered (recycleBody): copy what is kept.
 func bodyBytes(r *http.Request) ([]byte, bool) {
 	b, ok := r.Context().Value(bodyKey{}).([]byte)
 	return b, ok
@@ -291,12 +291,7 @@ func (a *API) admitBody(w http.ResponseWriter, r *http.Request, gunzip bool) (*h
 	}
 	r = r.WithContext(context.WithValue(r.Context(), bodyKey{}, b))
 	var once sync.Once
-	return r, func() {
-		once.Do(func() {
-			<-a.inFlight
-			putBodyBuf(b) // the body's bytes are not used past release
-		})
-	}, nil
+	return r, func() { once.Do(func() { <-a.inFlight }) }, nil
 }
 
 // acquireWithin takes a decoding turn, waiting at most wait (trying once
