@@ -13,24 +13,37 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf16"
+	"unicode/utf8"
+	"unsafe"
 
 	"github.com/anomalyd/detector/anomaly"
 )
 
 // body is a request body that has been read whole and checked to be one
 // JSON object with known members only. fields holds each member's raw
-// value, a slice of the body (the last one wins when a key repeats).
+// value, a slice of the body (the last one wins when a key repeats); pts
+// holds the "points" array decoded on the way, for the routes that take
+// points (readPointsBody).
 type body struct {
 	fields map[string][]byte
 	raw    []byte // the whole body
+	pts    *pointBatch
 }
 
 // readBody reads the request body (bounded by http.MaxBytesReader in wrap),
 // checks it is one valid JSON object and that every member is one of
-// allowed. It makes one validating pass over the body; the members and the
-// items of arrays are then found by a scanner that relies on that
-// validation. Errors are whole-request *anomaly.Error.
+// allowed, in one validating pass (jsonscan.go). Errors are whole-request
+// *anomaly.Error. The body's bytes are valid until the request is
+// answered (recycleBody): what the handler keeps must be copied.
 func readBody(r *http.Request, allowed ...string) (*body, error) {
+	return readPointsBody(r, nil, 0, allowed...)
+}
+
+// readPointsBody is readBody that also decodes the "points" member, when
+// it is an array, in the same pass: its first max items as points of
+// shape, the rest only counted. The caller releases the batch
+// (b.pts.release()) once nothing uses its samples.
+func readPointsBody(r *http.Request, shape *pointShape, max int, allowed ...string) (*body, error) {
 	if r.Body == nil {
 		return nil, anomaly.Errorf(anomaly.CodeInvalidJSON, "request body is empty: send a JSON object")
 	}
@@ -42,21 +55,43 @@ func readBody(r *http.Request, allowed ...string) (*body, error) {
 		}
 		raw = buf.Bytes()
 	}
+	b, err := parseBody(raw, shape, max, allowed)
+	if err != nil && b != nil {
+		b.pts.release()
+	}
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// parseBody is readBody's pass over raw.
+func parseBody(raw []byte, shape *pointShape, max int, allowed []string) (*body, error) {
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return nil, anomaly.Errorf(anomaly.CodeInvalidJSON, "request body is empty: send a JSON object")
 	}
-	if !json.Valid(raw) {
-		// Slow path, errors only: let encoding/json say where.
-		var v any
-		err := json.Unmarshal(raw, &v)
-		if err == nil {
-			err = errors.New("invalid JSON")
+	s := &scanner{b: raw}
+	s.ws()
+	if s.peek() != '{' {
+		if !s.value() || !s.end() {
+			return nil, syntaxError(raw)
 		}
-		return nil, bodyError(err)
+		return nil, anomaly.Errorf(anomaly.CodeInvalidType, "the body must be a JSON object, got %s", jsonType(bytes.TrimSpace(raw)))
 	}
 	b := &body{fields: make(map[string][]byte, len(allowed)), raw: raw}
 	var unknown, dup []byte
-	isObject := eachField(raw, func(key, val []byte) {
+	ok := s.members(func(ks, ke int, esc bool) bool {
+		key := keyText(raw, ks, ke, esc)
+		vs := s.i
+		if shape != nil && b.pts == nil && s.peek() == '[' && string(key) == "points" {
+			b.pts = getBatch()
+			if !s.points(b.pts, shape, max) {
+				return false
+			}
+		} else if !s.value() {
+			return false
+		}
+		val := raw[vs:s.i]
 		if slices.Contains(allowed, string(key)) {
 			if _, seen := b.fields[string(key)]; seen && dup == nil {
 				dup = key
@@ -65,19 +100,32 @@ func readBody(r *http.Request, allowed ...string) (*body, error) {
 		} else if unknown == nil {
 			unknown = key
 		}
+		return true
 	})
-	if !isObject {
-		return nil, anomaly.Errorf(anomaly.CodeInvalidType, "the body must be a JSON object, got %s", jsonType(bytes.TrimSpace(raw)))
+	if !ok || !s.end() {
+		return b, syntaxError(raw)
 	}
 	if dup != nil {
-		return nil, &anomaly.Error{Code: anomaly.CodeInvalidJSON, Field: string(dup), Index: -1,
+		return b, &anomaly.Error{Code: anomaly.CodeInvalidJSON, Field: string(dup), Index: -1,
 			Message: fmt.Sprintf("field %q appears more than once", dup)}
 	}
 	if unknown != nil {
-		return nil, &anomaly.Error{Code: anomaly.CodeInvalidJSON, Field: string(unknown), Index: -1,
+		return b, &anomaly.Error{Code: anomaly.CodeInvalidJSON, Field: string(unknown), Index: -1,
 			Message: fmt.Sprintf("unknown field %q; this body takes %s", unknown, strings.Join(allowed, ", "))}
 	}
 	return b, nil
+}
+
+// syntaxError is the error of a body the scanner refused. It is the slow
+// path, errors only: encoding/json says where (checking only: a RawMessage
+// builds nothing).
+func syntaxError(raw []byte) error {
+	var v json.RawMessage
+	err := json.Unmarshal(raw, &v)
+	if err == nil {
+		err = errors.New("invalid JSON")
+	}
+	return bodyError(err)
 }
 
 // present returns the raw value of a member; null counts as absent.
@@ -87,21 +135,6 @@ func (b *body) present(name string) ([]byte, bool) {
 		return nil, false
 	}
 	return v, true
-}
-
-// array returns the items of the array member name, which is required.
-func (b *body) array(name string) ([][]byte, error) {
-	v, ok := b.present(name)
-	if !ok {
-		return nil, &anomaly.Error{Code: anomaly.CodeMissingField, Field: name, Index: -1,
-			Message: name + " is required: an array"}
-	}
-	var items [][]byte
-	if !eachItem(v, func(item []byte) { items = append(items, item) }) {
-		return nil, &anomaly.Error{Code: anomaly.CodeInvalidType, Field: name, Index: -1,
-			Message: fmt.Sprintf("%s must be an array, got %s", name, jsonType(v))}
-	}
-	return items, nil
 }
 
 // str returns the string member name; nil when absent or null.
@@ -163,72 +196,28 @@ type pointShape struct {
 	maxFuture   time.Duration
 }
 
-// parsePoint decodes item i of a batch. raw is one item of an array that
-// readBody has checked to be valid JSON. Errors are item
-// errors (*anomaly.Error with Index i and the field).
+// parsePoint decodes item i of a batch, one valid JSON value, with the
+// rules of the batch decoder (points.go). Errors are item errors
+// (*anomaly.Error with Index i and the field).
 func parsePoint(raw []byte, i int, shape *pointShape) (anomaly.Sample, *anomaly.Error) {
 	var (
-		s                    anomaly.Sample
-		series, tsRaw, value []byte
-		unknown              []byte
+		s  anomaly.Sample
+		p  pointRaw
+		sc = scanner{b: raw}
 	)
-	ok := eachField(raw, func(key, val []byte) {
-		switch string(key) {
-		case "series":
-			if shape.series {
-				series = val
-				return
-			}
-		case "timestamp":
-			tsRaw = val
-			return
-		case "value":
-			value = val
-			return
-		}
-		if unknown == nil {
-			unknown = key
-		}
-	})
-	if !ok {
+	sc.ws()
+	if sc.peek() != '{' || !sc.point(&p, shape.series) {
 		return s, anomaly.FieldError(anomaly.CodeInvalidType, i, "",
 			`each point must be a JSON object like {"timestamp":..., "value":...}, got %s`, jsonType(raw))
 	}
-	if unknown != nil {
-		return s, anomaly.FieldError(anomaly.CodeInvalidJSON, i, string(unknown), "unknown field %q", unknown)
+	ms, v, err := p.check(raw, i, shape)
+	if err != nil {
+		return s, err
 	}
 	if shape.series {
-		if series == nil {
-			return s, anomaly.FieldError(anomaly.CodeMissingField, i, "series", "series is required")
-		}
-		str, ok := jsonString(series)
-		if !ok {
-			return s, anomaly.FieldError(anomaly.CodeInvalidType, i, "series",
-				`series must be a string like "cpu{host=\"a\"}", got %s`, jsonType(series))
-		}
-		if str == "" {
-			return s, anomaly.FieldError(anomaly.CodeInvalidSeries, i, "series", "series is empty")
-		}
-		s.Series = str
+		s.Series, _ = jsonString(raw[p.series.s:p.series.e])
 	}
-	if tsRaw == nil {
-		return s, anomaly.FieldError(anomaly.CodeMissingField, i, "timestamp", "timestamp is required")
-	}
-	ms, err := parseJSONTimestamp(tsRaw, shape)
-	if err != nil {
-		err.Index, err.Field = i, "timestamp"
-		return s, err
-	}
-	s.TimestampMs = ms
-	if value == nil {
-		return s, anomaly.FieldError(anomaly.CodeMissingField, i, "value", "value is required")
-	}
-	v, err := parseJSONValue(value)
-	if err != nil {
-		err.Index, err.Field = i, "value"
-		return s, err
-	}
-	s.Value = v
+	s.TimestampMs, s.Value = ms, v
 	return s, nil
 }
 
@@ -242,6 +231,15 @@ func parseJSONTimestamp(raw []byte, shape *pointShape) (int64, *anomaly.Error) {
 	)
 	switch raw[0] {
 	case '"':
+		if inner := raw[1 : len(raw)-1]; bytes.IndexByte(inner, '\\') < 0 && len(inner) > 0 {
+			// Read in place: parseTimeText keeps nothing of its argument
+			// on success; an error is made again from a copy, since its
+			// Err may hold the text.
+			if ms, err = parseTimeText(unsafe.String(&inner[0], len(inner))); err != nil {
+				ms, err = parseTimeText(string(inner))
+			}
+			break
+		}
 		str, _ := jsonString(raw)
 		ms, err = parseTimeText(str)
 	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
@@ -417,58 +415,68 @@ func jsonString(raw []byte) (string, bool) {
 		return "", false
 	}
 	inner := raw[1 : len(raw)-1]
-	first := bytes.IndexByte(inner, '\\')
-	if first < 0 {
+	if bytes.IndexByte(inner, '\\') < 0 {
 		return string(inner), true
 	}
-	var sb strings.Builder
-	sb.Grow(len(inner))
-	sb.Write(inner[:first])
-	for i := first; i < len(inner); i++ {
+	out, ok := appendUnescaped(make([]byte, 0, len(inner)), inner)
+	if !ok {
+		return "", false
+	}
+	return string(out), true
+}
+
+// appendUnescaped appends the text of the inside of a JSON string (valid
+// JSON, quotes removed) to dst.
+func appendUnescaped(dst, inner []byte) ([]byte, bool) {
+	for i := 0; i < len(inner); i++ {
 		c := inner[i]
 		if c != '\\' {
-			sb.WriteByte(c)
-			continue
+			j := bytes.IndexByte(inner[i:], '\\')
+			if j < 0 {
+				return append(dst, inner[i:]...), true
+			}
+			dst = append(dst, inner[i:i+j]...)
+			i += j
 		}
 		i++
 		if i >= len(inner) {
-			return "", false
+			return dst, false
 		}
 		switch inner[i] {
 		case '"', '\\', '/':
-			sb.WriteByte(inner[i])
+			dst = append(dst, inner[i])
 		case 'b':
-			sb.WriteByte('\b')
+			dst = append(dst, '\b')
 		case 'f':
-			sb.WriteByte('\f')
+			dst = append(dst, '\f')
 		case 'n':
-			sb.WriteByte('\n')
+			dst = append(dst, '\n')
 		case 'r':
-			sb.WriteByte('\r')
+			dst = append(dst, '\r')
 		case 't':
-			sb.WriteByte('\t')
+			dst = append(dst, '\t')
 		case 'u':
 			r := hex4(inner[i+1:])
 			if r < 0 {
-				return "", false
+				return dst, false
 			}
 			i += 4
 			if utf16.IsSurrogate(r) {
 				if len(inner) >= i+7 && inner[i+1] == '\\' && inner[i+2] == 'u' {
 					if dec := utf16.DecodeRune(r, hex4(inner[i+3:])); dec != unicode.ReplacementChar {
-						sb.WriteRune(dec)
+						dst = utf8.AppendRune(dst, dec)
 						i += 6
 						continue
 					}
 				}
 				r = unicode.ReplacementChar
 			}
-			sb.WriteRune(r)
+			dst = utf8.AppendRune(dst, r)
 		default:
-			return "", false
+			return dst, false
 		}
 	}
-	return sb.String(), true
+	return dst, true
 }
 
 // hex4 decodes the four hex digits at the start of b, or returns -1.
@@ -494,121 +502,20 @@ func hex4(b []byte) rune {
 }
 
 // eachField calls fn with the (unescaped) key and the raw value of every
-// member of the JSON object raw, in order. raw must be valid JSON (readBody
-// checks it). It returns false when raw is not an object.
+// member of the JSON object raw, in order. It returns false when raw is
+// not a valid JSON object.
 func eachField(raw []byte, fn func(key, val []byte)) bool {
-	i := skipSpace(raw, 0)
-	if i >= len(raw) || raw[i] != '{' {
+	s := &scanner{b: raw}
+	s.ws()
+	if s.peek() != '{' {
 		return false
 	}
-	i++
-	for {
-		i = skipSpace(raw, i)
-		if i >= len(raw) || raw[i] == '}' {
-			return true
+	return s.members(func(ks, ke int, esc bool) bool {
+		vs := s.i
+		if !s.value() {
+			return false
 		}
-		if raw[i] == ',' {
-			i = skipSpace(raw, i+1)
-		}
-		end := skipValue(raw, i) // the key, a string
-		key := raw[i:end]
-		if bytes.IndexByte(key, '\\') >= 0 {
-			s, _ := jsonString(key)
-			key = []byte(s)
-		} else if len(key) >= 2 {
-			key = key[1 : len(key)-1]
-		}
-		i = skipSpace(raw, end)
-		i = skipSpace(raw, i+1) // the colon
-		end = skipValue(raw, i)
-		fn(key, raw[i:end])
-		i = end
-	}
-}
-
-// eachItem calls fn with every item of the JSON array raw, in order. raw
-// must be valid JSON. It returns false when raw is not an array.
-func eachItem(raw []byte, fn func(item []byte)) bool {
-	i := skipSpace(raw, 0)
-	if i >= len(raw) || raw[i] != '[' {
-		return false
-	}
-	i++
-	for {
-		i = skipSpace(raw, i)
-		if i >= len(raw) || raw[i] == ']' {
-			return true
-		}
-		if raw[i] == ',' {
-			i = skipSpace(raw, i+1)
-		}
-		end := skipValue(raw, i)
-		fn(raw[i:end])
-		i = end
-	}
-}
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// skipValue returns the index just past the valid JSON value starting at i.
-func skipValue(b []byte, i int) int {
-	if i >= len(b) {
-		return i
-	}
-	switch b[i] {
-	case '"':
-		return skipString(b, i)
-	case '{', '[':
-		depth := 0
-		for i < len(b) {
-			switch b[i] {
-			case '"':
-				i = skipString(b, i)
-				continue
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return i + 1
-				}
-			}
-			i++
-		}
-		return i
-	}
-	for i < len(b) {
-		switch b[i] {
-		case ',', '}', ']', ' ', '\t', '\n', '\r':
-			return i
-		}
-		i++
-	}
-	return i
-}
-
-// skipString returns the index just past the JSON string starting at i: the
-// first quote not escaped by an odd run of backslashes.
-func skipString(b []byte, i int) int {
-	for j := i + 1; j < len(b); {
-		k := bytes.IndexByte(b[j:], '"')
-		if k < 0 {
-			return len(b)
-		}
-		q := j + k
-		n := 0
-		for p := q - 1; p > i && b[p] == '\\'; p-- {
-			n++
-		}
-		if n%2 == 0 {
-			return q + 1
-		}
-		j = q + 1
-	}
-	return len(b)
+		fn(keyText(raw, ks, ke, esc), raw[vs:s.i])
+		return true
+	}) && s.end()
 }

@@ -212,7 +212,8 @@ func clientOf(r *http.Request) string {
 
 type bodyKey struct{}
 
-// bodyBytes returns the body admit read, if any.
+// bodyBytes returns the body admit read, if any. Its bytes go back to a
+// pool once the request is answered (recycleBody): copy what is kept.
 func bodyBytes(r *http.Request) ([]byte, bool) {
 	b, ok := r.Context().Value(bodyKey{}).([]byte)
 	return b, ok
@@ -271,7 +272,9 @@ func (a *API) admitBody(w http.ResponseWriter, r *http.Request, gunzip bool) (*h
 	readFrom := time.Now()
 	b, err := a.readGuarded(w, r)
 	if err == nil && gunzip && strings.EqualFold(strings.TrimSpace(r.Header.Get("Content-Encoding")), "gzip") {
-		b, err = a.gunzip(b)
+		zb := b
+		b, err = a.gunzip(zb)
+		putBodyBuf(zb)
 	}
 	if err != nil {
 		a.readers.release(client)
@@ -313,20 +316,18 @@ func (a *API) acquireWithin(ctx context.Context, wait time.Duration) error {
 		"%d requests with a body are being served, the limit: retry later", cap(a.inFlight))
 }
 
-// readGuarded reads r's body whole. The read deadline moves with the data:
-// byte n must have arrived by start + BodyGrace + n/BodyMinRate, and the
-// whole body by start + BodyTimeout; past it the answer is 408. The
-// buffer grows with what arrives, never from the declared length alone.
+// readGuarded reads r's body whole, into a pooled buffer (bodybuf.go). The
+// read deadline moves with the data: byte n must have arrived by start +
+// BodyGrace + n/BodyMinRate, and the whole body by start + BodyTimeout;
+// past it the answer is 408. A new buffer grows with what arrives, never
+// past maxFreshBody from the declared length alone.
 func (a *API) readGuarded(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	g := &a.cfg.Guard
 	rc := http.NewResponseController(w)
 	start := time.Now()
 	hard := start.Add(g.BodyTimeout)
 	body := http.MaxBytesReader(w, r.Body, a.cfg.MaxBodyBytes)
-	var buf bytes.Buffer
-	if r.ContentLength > 0 {
-		buf.Grow(int(min(r.ContentLength, 256<<10)) + bytes.MinRead)
-	}
+	buf := getBodyBuf(r.ContentLength) // bodybuf.go
 	n := int64(0)
 	deadlines := true
 	for {
@@ -339,10 +340,14 @@ func (a *API) readGuarded(w http.ResponseWriter, r *http.Request) ([]byte, error
 				deadlines = false // a writer without deadlines (tests)
 			}
 		}
-		buf.Grow(32 << 10)
-		p := buf.AvailableBuffer()[:min(buf.Available(), 64<<10)]
-		m, err := body.Read(p)
-		buf.Write(p[:m])
+		if len(buf) == cap(buf) {
+			old := buf
+			buf = make([]byte, len(old), growBody(cap(old), a.cfg.MaxBodyBytes))
+			copy(buf, old)
+			putBodyBuf(old)
+		}
+		m, err := body.Read(buf[len(buf):min(cap(buf), len(buf)+64<<10)])
+		buf = buf[:len(buf)+m]
 		n += int64(m)
 		if err == io.EOF {
 			if deadlines {
@@ -351,9 +356,10 @@ func (a *API) readGuarded(w http.ResponseWriter, r *http.Request) ([]byte, error
 				// server's discarding of the rest fails at once.)
 				rc.SetReadDeadline(time.Time{})
 			}
-			return buf.Bytes(), nil
+			return buf, nil
 		}
 		if err != nil {
+			putBodyBuf(buf)
 			if isTimeout(err) {
 				return nil, &anomaly.Error{Code: codeTimeout, Index: -1, Err: err,
 					Message: fmt.Sprintf("the body did not arrive in time: %d bytes in %s; send at least %d bytes/s after %s, the whole body within %s",

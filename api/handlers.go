@@ -18,18 +18,23 @@ func unavailable(what string) error {
 	return anomaly.Errorf(anomaly.CodeUnavailable, "%s is not configured on this server", what)
 }
 
-// points returns the required "points" array of a body, bounded by
-// Config.MaxPoints.
-func (a *API) points(b *body) ([][]byte, error) {
-	items, err := b.array("points")
-	if err != nil {
-		return nil, err
+// points returns the required "points" array of a body read by
+// readPointsBody, bounded by Config.MaxPoints.
+func (a *API) points(b *body) (*pointBatch, error) {
+	v, ok := b.present("points")
+	if !ok {
+		return nil, &anomaly.Error{Code: anomaly.CodeMissingField, Field: "points", Index: -1,
+			Message: "points is required: an array"}
 	}
-	if len(items) > a.cfg.MaxPoints {
+	if b.pts == nil || v[0] != '[' {
+		return nil, &anomaly.Error{Code: anomaly.CodeInvalidType, Field: "points", Index: -1,
+			Message: fmt.Sprintf("points must be an array, got %s", jsonType(v))}
+	}
+	if b.pts.n > a.cfg.MaxPoints {
 		return nil, &anomaly.Error{Code: anomaly.CodeLimit, Field: "points", Index: -1,
-			Message: fmt.Sprintf("%d points in one request; the limit is %d: split the batch", len(items), a.cfg.MaxPoints)}
+			Message: fmt.Sprintf("%d points in one request; the limit is %d: split the batch", b.pts.n, a.cfg.MaxPoints)}
 	}
-	return items, nil
+	return b.pts, nil
 }
 
 // ingest handles POST /api/v1/points. Each point is validated on its own;
@@ -39,26 +44,21 @@ func (a *API) ingest(r *http.Request) (any, error) {
 	if a.deps.Engine == nil {
 		return nil, unavailable("the series engine")
 	}
-	body, err := readBody(r, "points")
-	if err != nil {
-		return nil, err
-	}
-	raws, err := a.points(body)
-	if err != nil {
-		return nil, err
-	}
 	shape := pointShape{series: true, checkFuture: true, now: a.deps.Now(), maxFuture: a.cfg.MaxFuture}
-	samples := make([]anomaly.Sample, 0, len(raws))
-	orig := make([]int, 0, len(raws)) // orig[j] is the request index of samples[j]
+	body, err := readPointsBody(r, &shape, a.cfg.MaxPoints, "points")
+	if err != nil {
+		return nil, err
+	}
+	defer body.pts.release() // the engine keeps no sample (Ingester)
+	pts, err := a.points(body)
+	if err != nil {
+		return nil, err
+	}
+	pts.finish(body.raw)
+	samples, orig := pts.samples, pts.orig // orig[j] is the request index of samples[j]
 	var itemErrs []anomaly.ItemError
-	for i, raw := range raws {
-		s, perr := parsePoint(raw, i, &shape)
-		if perr != nil {
-			itemErrs = append(itemErrs, perr.Item())
-			continue
-		}
-		samples = append(samples, s)
-		orig = append(orig, i)
+	for _, perr := range pts.errs {
+		itemErrs = append(itemErrs, perr.Item())
 	}
 	res := anomaly.IngestResult{}
 	if len(samples) > 0 {
@@ -118,20 +118,18 @@ type VerdictList struct {
 	Verdicts []anomaly.Verdict `json:"verdicts"`
 }
 
-// parseSeriesPoints decodes the points of a what-if or batch request. Since
-// nothing is stored, the first bad point fails the whole request (400, with
-// its index). Timestamps are not checked against the clock: scoring a
-// hypothetical future point is a fair question.
-func parseSeriesPoints(raws [][]byte, series string) ([]anomaly.Sample, error) {
-	shape := pointShape{}
-	samples := make([]anomaly.Sample, len(raws))
-	for i, raw := range raws {
-		s, err := parsePoint(raw, i, &shape)
-		if err != nil {
-			return nil, err
-		}
-		s.Series = series
-		samples[i] = s
+// seriesPoints returns the points of a what-if or batch request, all of
+// series. Since nothing is stored, the first bad point fails the whole
+// request (400, with its index). Timestamps are not checked against the
+// clock: scoring a hypothetical future point is a fair question. The batch
+// is not released: the samples are the caller's.
+func seriesPoints(pts *pointBatch, series string) ([]anomaly.Sample, error) {
+	if err := pts.first(); err != nil {
+		return nil, err
+	}
+	samples := pts.samples
+	for i := range samples {
+		samples[i].Series = series
 	}
 	return samples, nil
 }
@@ -141,7 +139,7 @@ func (a *API) whatIf(r *http.Request) (any, error) {
 	if a.deps.Engine == nil {
 		return nil, unavailable("the series engine")
 	}
-	body, err := readBody(r, "series", "points")
+	body, err := readPointsBody(r, &pointShape{}, a.cfg.MaxPoints, "series", "points")
 	if err != nil {
 		return nil, err
 	}
@@ -155,11 +153,11 @@ func (a *API) whatIf(r *http.Request) (any, error) {
 	if *series == "" {
 		return nil, &anomaly.Error{Code: anomaly.CodeInvalidSeries, Field: "series", Index: -1, Message: "series is empty"}
 	}
-	raws, err := a.points(body)
+	pts, err := a.points(body)
 	if err != nil {
 		return nil, err
 	}
-	samples, err := parseSeriesPoints(raws, *series)
+	samples, err := seriesPoints(pts, *series)
 	if err != nil {
 		return nil, err
 	}
@@ -178,11 +176,11 @@ func (a *API) batch(r *http.Request) (any, error) {
 	if a.deps.Batch == nil {
 		return nil, unavailable("batch detection")
 	}
-	body, err := readBody(r, "series", "points", "period")
+	body, err := readPointsBody(r, &pointShape{}, a.cfg.MaxPoints, "series", "points", "period")
 	if err != nil {
 		return nil, err
 	}
-	raws, err := a.points(body)
+	pts, err := a.points(body)
 	if err != nil {
 		return nil, err
 	}
@@ -207,7 +205,7 @@ func (a *API) batch(r *http.Request) (any, error) {
 	if sp != nil {
 		series = *sp
 	}
-	samples, err := parseSeriesPoints(raws, series)
+	samples, err := seriesPoints(pts, series)
 	if err != nil {
 		return nil, err
 	}

@@ -72,6 +72,7 @@ func (a *API) wrap(f apiFunc) http.Handler {
 				a.writeError(w, r, err)
 				return
 			}
+			defer recycleBody(r) // once the answer is out (bodybuf.go)
 		} else if r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, a.cfg.MaxBodyBytes)
 		}

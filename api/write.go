@@ -110,6 +110,7 @@ func (a *API) wrapWrite(f writeFunc) http.Handler {
 			return
 		}
 		defer release()
+		defer recycleBody(r) // bodybuf.go
 		b, _ := bodyBytes(r)
 		r.Body = io.NopCloser(bytes.NewReader(b))
 		f(w, r)

@@ -555,7 +555,10 @@ func (s *Store) match(rs *ruleSet, sh *shard, shi uint32, e int32, exists bool, 
 			if canonical == "" {
 				canonical = strings.Clone(key.Canonical())
 			}
-			b.pending = append(b.pending, pending{rule: r, group: group, member: member, series: canonical, hash: h, shard: shi, ring: ring})
+			// The member is a label value, a substring of the caller's
+			// series text: kept as a copy of its own, so that a tracked
+			// member never holds a whole request's text alive.
+			b.pending = append(b.pending, pending{rule: r, group: group, member: strings.Clone(member), series: canonical, hash: h, shard: shi, ring: ring})
 		}
 	}
 	if !exists {

@@ -1,0 +1,294 @@
+package api
+
+import (
+	"bytes"
+	"strings"
+	"sync"
+
+	"github.com/anomalyd/detector/anomaly"
+)
+
+// span is the position of a raw JSON value in a body, quotes included; s
+// is -1 when the value is absent.
+type span struct{ s, e int }
+
+var absent = span{-1, -1}
+
+// pointRaw is one point object as the scanner found it: the raw values of
+// its known members (the last one wins when a key repeats, as in
+// encoding/json) and the first unknown key.
+type pointRaw struct {
+	series, ts, value span
+	seriesEsc         bool // the series string holds an escape
+	unknown           span // the first unknown key
+	unknownEsc        bool
+}
+
+// point reads the object at the cursor as a point. It is the hot loop of
+// ingest: no closure, no allocation, each byte read once.
+func (s *scanner) point(p *pointRaw, wantSeries bool) bool {
+	*p = pointRaw{series: absent, ts: absent, value: absent, unknown: absent}
+	b := s.b
+	s.i++ // {
+	s.depth++
+	if s.depth > maxNestingDepth {
+		return false
+	}
+	s.ws()
+	if s.peek() == '}' {
+		s.i++
+		s.depth--
+		return true
+	}
+	for {
+		if s.peek() != '"' {
+			return false
+		}
+		ks := s.i
+		esc, ok := s.str()
+		if !ok {
+			return false
+		}
+		ke := s.i
+		key := b[ks+1 : ke-1]
+		if esc {
+			k, _ := jsonString(b[ks:ke])
+			key = []byte(k)
+		}
+		var which *span
+		switch string(key) {
+		case "series":
+			if wantSeries {
+				which = &p.series
+			}
+		case "timestamp":
+			which = &p.ts
+		case "value":
+			which = &p.value
+		}
+		if which == nil && p.unknown.s < 0 {
+			p.unknown, p.unknownEsc = span{ks, ke}, esc
+		}
+		s.ws()
+		if s.peek() != ':' {
+			return false
+		}
+		s.i++
+		s.ws()
+		vs := s.i
+		if s.peek() == '"' {
+			vesc, ok := s.str()
+			if !ok {
+				return false
+			}
+			if which == &p.series {
+				p.seriesEsc = vesc
+			}
+		} else if !s.value() {
+			return false
+		}
+		if which != nil {
+			*which = span{vs, s.i}
+		}
+		s.ws()
+		switch s.peek() {
+		case ',':
+			s.i++
+			s.ws()
+		case '}':
+			s.i++
+			s.depth--
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+// check applies the rules of a point, in the order the API has always
+// reported them: unknown field, series, timestamp, value. b is the text
+// the spans point into and i the point's index in the request.
+func (p *pointRaw) check(b []byte, i int, shape *pointShape) (ms int64, v float64, _ *anomaly.Error) {
+	if p.unknown.s >= 0 {
+		k := keyText(b, p.unknown.s, p.unknown.e, p.unknownEsc)
+		return 0, 0, anomaly.FieldError(anomaly.CodeInvalidJSON, i, string(k), "unknown field %q", k)
+	}
+	if shape.series {
+		if p.series.s < 0 {
+			return 0, 0, anomaly.FieldError(anomaly.CodeMissingField, i, "series", "series is required")
+		}
+		raw := b[p.series.s:p.series.e]
+		if raw[0] != '"' {
+			return 0, 0, anomaly.FieldError(anomaly.CodeInvalidType, i, "series",
+				`series must be a string like "cpu{host=\"a\"}", got %s`, jsonType(raw))
+		}
+		if len(raw) == 2 {
+			return 0, 0, anomaly.FieldError(anomaly.CodeInvalidSeries, i, "series", "series is empty")
+		}
+	}
+	if p.ts.s < 0 {
+		return 0, 0, anomaly.FieldError(anomaly.CodeMissingField, i, "timestamp", "timestamp is required")
+	}
+	ms, err := parseJSONTimestamp(b[p.ts.s:p.ts.e], shape)
+	if err != nil {
+		err.Index, err.Field = i, "timestamp"
+		return 0, 0, err
+	}
+	if p.value.s < 0 {
+		return 0, 0, anomaly.FieldError(anomaly.CodeMissingField, i, "value", "value is required")
+	}
+	v, err = parseJSONValue(b[p.value.s:p.value.e])
+	if err != nil {
+		err.Index, err.Field = i, "value"
+		return 0, 0, err
+	}
+	return ms, v, nil
+}
+
+// seriesRef is where the series text of a decoded point lies in the body.
+type seriesRef struct {
+	span
+	esc bool
+}
+
+// pointBatch is the "points" array of a request, decoded in the body's one
+// pass. Batches are pooled: samples and errors are reused, and the series
+// texts of one batch share one string (see finish).
+type pointBatch struct {
+	n       int              // items in the array, decoded or not
+	samples []anomaly.Sample // the valid points, in order
+	orig    []int            // orig[j] is the request index of samples[j]
+	refs    []seriesRef      // refs[j] is the series text of samples[j] (when the shape has series)
+	errs    []*anomaly.Error // the item errors, in index order
+	scratch []byte
+}
+
+var batches = sync.Pool{New: func() any { return new(pointBatch) }}
+
+func getBatch() *pointBatch { return batches.Get().(*pointBatch) }
+
+// release returns pb to the pool. The caller must not use pb or its samples
+// afterwards; the series strings stay valid (they are not pooled).
+func (pb *pointBatch) release() {
+	if pb == nil {
+		return
+	}
+	clear(pb.samples) // the series strings
+	clear(pb.errs)
+	pb.n, pb.samples, pb.orig, pb.refs, pb.errs = 0, pb.samples[:0], pb.orig[:0], pb.refs[:0], pb.errs[:0]
+	pb.scratch = pb.scratch[:0]
+	batches.Put(pb)
+}
+
+// points reads the array at the cursor into pb: items up to max are
+// decoded as points, the rest only validated (the request is refused
+// for its size, and n says how many there were).
+func (s *scanner) points(pb *pointBatch, shape *pointShape, max int) bool {
+	s.i++ // [
+	s.depth++
+	if s.depth > maxNestingDepth {
+		return false
+	}
+	s.ws()
+	if s.peek() == ']' {
+		s.i++
+		s.depth--
+		return true
+	}
+	var p pointRaw
+	for {
+		idx := pb.n
+		pb.n++
+		switch {
+		case idx >= max:
+			if !s.value() {
+				return false
+			}
+		case s.peek() == '{':
+			if !s.point(&p, shape.series) {
+				return false
+			}
+			ms, v, err := p.check(s.b, idx, shape)
+			if err != nil {
+				pb.errs = append(pb.errs, err)
+				break
+			}
+			pb.samples = append(pb.samples, anomaly.Sample{TimestampMs: ms, Value: v})
+			pb.orig = append(pb.orig, idx)
+			if shape.series {
+				pb.refs = append(pb.refs, seriesRef{p.series, p.seriesEsc})
+			}
+		default:
+			vs := s.i
+			if !s.value() {
+				return false
+			}
+			pb.errs = append(pb.errs, anomaly.FieldError(anomaly.CodeInvalidType, idx, "",
+				`each point must be a JSON object like {"timestamp":..., "value":...}, got %s`, jsonType(s.b[vs:s.i])))
+		}
+		s.ws()
+		switch s.peek() {
+		case ',':
+			s.i++
+			s.ws()
+		case ']':
+			s.i++
+			s.depth--
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+// finish sets the series of the decoded samples from their text in b, the
+// body: all of them are substrings of one string allocated for the batch
+// (consecutive points of one series share theirs), so that a point costs
+// no allocation and nothing refers to the pooled body once the request
+// is done. The engine, the verdict sink and the peer groups may keep a
+// series string past the request (the engine's verdicts carry the text it
+// was given): that keeps the batch's string alive, never a buffer that is
+// reused.
+func (pb *pointBatch) finish(b []byte) {
+	total := 0
+	var prev []byte
+	for j := range pb.refs {
+		raw := b[pb.refs[j].s:pb.refs[j].e]
+		if bytes.Equal(raw, prev) {
+			pb.refs[j].s = -1 // same as the point before
+			continue
+		}
+		prev = raw
+		total += len(raw) - 2 // unescaped text is never longer
+	}
+	var sb strings.Builder
+	sb.Grow(total)
+	for j := range pb.refs {
+		r := &pb.refs[j]
+		if r.s < 0 {
+			r.span = pb.refs[j-1].span
+			continue
+		}
+		inner := b[r.s+1 : r.e-1]
+		start := sb.Len()
+		if r.esc {
+			pb.scratch, _ = appendUnescaped(pb.scratch[:0], inner)
+			sb.Write(pb.scratch)
+		} else {
+			sb.Write(inner)
+		}
+		r.span = span{start, sb.Len()}
+	}
+	all := sb.String()
+	for j := range pb.refs {
+		pb.samples[j].Series = all[pb.refs[j].s:pb.refs[j].e]
+	}
+}
+
+// first returns the item error of the lowest index, nil when there is none.
+func (pb *pointBatch) first() *anomaly.Error {
+	if len(pb.errs) == 0 {
+		return nil
+	}
+	return pb.errs[0]
+}
