@@ -34,7 +34,9 @@ func judge(ok bool) string {
 func targets(r *report) []target {
 	var ts []target
 	js := r.phase("steady " + formatJSON)
-	size := func(n int) string { return fmt.Sprintf("not measured (run has %d series, the goal is at %d)", r.Series, n) }
+	size := func(n int) string {
+		return fmt.Sprintf("not measured (run has %d series, the goal is at %d)", r.Series, n)
+	}
 	{
 		t := target{Name: ">= 1.5 M points/s over HTTP JSON at 1 M series, steady state"}
 		switch {
