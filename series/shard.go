@@ -3,6 +3,7 @@ package series
 import (
 	"fmt"
 	"math"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -129,6 +130,12 @@ func (sh *shard) run() {
 	}
 }
 
+// applyYield is the number of points apply learns between releases of the
+// write lock: about 0.3 ms of model updates on a slow core, while a
+// 5,000-point request gives each of 2 shards 2,500 points (measured: detect
+// p50 7.8 ms during ingest holding the lock for whole sub-batches).
+const applyYield = 256
+
 // apply learns and scores one sub-batch, then sends the events it caused and
 // signals the request.
 func (sh *shard) apply(b *subBatch) {
@@ -138,6 +145,14 @@ func (sh *shard) apply(b *subBatch) {
 	now := e.now().UnixNano()
 	sh.mu.Lock()
 	for i := range b.items {
+		if i > 0 && i%applyYield == 0 {
+			// Let the waiting readers in, and give up the core to
+			// whatever waits for one: a verdict read waits for at most
+			// applyYield points, not for the whole sub-batch.
+			sh.mu.Unlock()
+			runtime.Gosched()
+			sh.mu.Lock()
+		}
 		it := &b.items[i]
 		o := &b.outs[i]
 		var idx int32

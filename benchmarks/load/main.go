@@ -58,7 +58,7 @@ type options struct {
 	url, bin                            string
 	pid                                 int
 	serverArgs                          string
-	probeEvery                          time.Duration
+	probeEvery, idle                    time.Duration
 	quiet                               bool // no per-round lines
 }
 
@@ -76,6 +76,7 @@ func main() {
 	flag.StringVar(&o.bin, "bin", "", "the detector binary to start (default: go build ./cmd/detector)")
 	flag.StringVar(&o.serverArgs, "server-args", "", "extra flags for the service the harness starts, space-separated")
 	flag.DurationVar(&o.probeEvery, "probe-every", 5*time.Millisecond, "pause between verdict reads of the latency probe")
+	flag.DurationVar(&o.idle, "idle", 2*time.Second, "verdict reads without ingest after the learning phase, for comparison (0: none)")
 	flag.BoolVar(&o.quiet, "quiet", false, "print the phase and target summaries only")
 	flag.Parse()
 	for _, f := range strings.Split(fm, ",") {
@@ -215,6 +216,18 @@ func run(ctx context.Context, o options, out io.Writer) (*report, error) {
 	}
 	if err := runPhase("learning (json)", formatJSON, o.learn); err != nil {
 		return rep, err
+	}
+	if o.idle > 0 {
+		// Verdict reads with no ingest: the baseline the reads during
+		// ingest compare with.
+		p := startProbe(ctx, probeClient, probeURLs, true, o.probeEvery)
+		select {
+		case <-time.After(o.idle):
+		case <-ctx.Done():
+		}
+		lat := p.stop()
+		rep.Phases = append(rep.Phases, phase{Name: "idle (no ingest)", Seconds: o.idle.Seconds(),
+			P50: pct(lat, 0.5), P99: pct(lat, 0.99), P999: pct(lat, 0.999), Probes: len(lat)})
 	}
 	for _, f := range o.formats {
 		if err := runPhase("steady "+f, f, o.points); err != nil {

@@ -96,6 +96,10 @@ func printReport(out io.Writer, r *report) {
 	fmt.Fprintln(out, "| phase | rounds | points/s | server µs/pt | server cores | client µs/pt | client cores | RSS B/series | detect p50 ms | p99 ms | p999 ms | 429s |")
 	fmt.Fprintln(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, p := range r.Phases {
+		if p.Rounds == 0 {
+			fmt.Fprintf(out, "| %s | 0 | - | - | - | - | - | - | %s | %s | %s | - |\n", p.Name, ms(p.P50), ms(p.P99), ms(p.P999))
+			continue
+		}
 		fmt.Fprintf(out, "| %s | %d | %.0f | %.2f | %.2f | %.2f | %.2f | %.0f | %s | %s | %s | %d |\n",
 			p.Name, p.Rounds, p.PointsPerSec, p.ServerCPUUs, p.ServerCores, p.ClientCPUUs, p.ClientCores, p.RSSPerSeries,
 			ms(p.P50), ms(p.P99), ms(p.P999), p.Retries)
