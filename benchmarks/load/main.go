@@ -212,6 +212,9 @@ func run(ctx context.Context, o options, out io.Writer) (*report, error) {
 		ph.ClientCores = cliCPU.Seconds() / ph.Seconds
 		ph.P50, ph.P99, ph.P999, ph.Probes = pct(lat, 0.5), pct(lat, 0.99), pct(lat, 0.999), len(lat)
 		rep.Phases = append(rep.Phases, ph)
+		if o.quiet {
+			fmt.Fprintf(out, "%s: %d rounds, %.0f points/s, detect p99 %s ms\n", name, ph.Rounds, ph.PointsPerSec, ms(ph.P99))
+		}
 		return nil
 	}
 	if err := runPhase("learning (json)", formatJSON, o.learn); err != nil {
