@@ -59,7 +59,8 @@ type options struct {
 	pid                                 int
 	serverArgs                          string
 	probeEvery, idle                    time.Duration
-	quiet                               bool // no per-round lines
+	maxRSS                              int64 // stop the run when the service's RSS passes it; 0: 90% of MemAvailable, <0: none
+	quiet                               bool  // no per-round lines
 }
 
 func main() {
@@ -77,6 +78,7 @@ func main() {
 	flag.StringVar(&o.serverArgs, "server-args", "", "extra flags for the service the harness starts, space-separated")
 	flag.DurationVar(&o.probeEvery, "probe-every", 5*time.Millisecond, "pause between verdict reads of the latency probe")
 	flag.DurationVar(&o.idle, "idle", 2*time.Second, "verdict reads without ingest after the learning phase, for comparison (0: none)")
+	flag.Int64Var(&o.maxRSS, "max-rss", 0, "stop the run when the service's RSS passes this many bytes (0: 90% of the memory available at the start; -1: never)")
 	flag.BoolVar(&o.quiet, "quiet", false, "print the phase and target summaries only")
 	flag.Parse()
 	for _, f := range strings.Split(fm, ",") {
@@ -152,6 +154,16 @@ func run(ctx context.Context, o options, out io.Writer) (*report, error) {
 	if pid == 0 {
 		return nil, errors.New("-url needs -pid: the harness measures the service's CPU and memory from /proc")
 	}
+	if o.maxRSS == 0 {
+		o.maxRSS = memAvailable() * 9 / 10
+	}
+	if o.maxRSS > 0 {
+		// Stop the run before the service takes the machine's memory.
+		var cancel context.CancelCauseFunc
+		ctx, cancel = context.WithCancelCause(ctx)
+		defer cancel(nil)
+		go watchRSS(ctx, cancel, pid, o.maxRSS)
+	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.conns + 2, DisableCompression: true}, Timeout: 2 * time.Minute}
 	probeClient := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2, DisableCompression: true}, Timeout: time.Minute}
 	probeURLs := makeProbeURLs(base, o.series)
@@ -184,6 +196,9 @@ func run(ctx context.Context, o options, out io.Writer) (*report, error) {
 			el := time.Since(t0)
 			rl := p.stop()
 			if err != nil {
+				if c := context.Cause(ctx); c != nil && c != ctx.Err() {
+					err = c
+				}
 				return fmt.Errorf("%s round %d: %w", name, k+1, err)
 			}
 			s1, _ := procstat.CPUTime(pid)
@@ -384,6 +399,42 @@ func pct(ds []time.Duration, q float64) float64 {
 	}
 	slices.Sort(ds)
 	return float64(ds[min(len(ds)-1, int(q*float64(len(ds))))]) / float64(time.Millisecond)
+}
+
+// watchRSS cancels the run when process pid's RSS passes limit.
+func watchRSS(ctx context.Context, cancel context.CancelCauseFunc, pid int, limit int64) {
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if rss, err := procstat.RSS(pid); err == nil && rss > limit {
+			cancel(fmt.Errorf("the service's RSS reached %.2f GiB, over -max-rss %.2f GiB: run stopped", float64(rss)/(1<<30), float64(limit)/(1<<30)))
+			return
+		}
+	}
+}
+
+// memAvailable returns the machine's MemAvailable in bytes, -1 when
+// unknown.
+func memAvailable() int64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "MemAvailable:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			if err != nil {
+				return -1
+			}
+			return kb << 10
+		}
+	}
+	return -1
 }
 
 // peakRSS returns the peak resident set size of process pid (VmHWM).
