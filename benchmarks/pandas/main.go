@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -41,7 +42,7 @@ func main() {
 	window := flag.Int("window", 60, "pandas rolling window")
 	python := flag.String("python", "/usr/bin/python3", "Python with pandas")
 	flag.Parse()
-	if err := run(*nSeries, *nPoints, *window, *python); err != nil {
+	if err := run(os.Stdout, *nSeries, *nPoints, *window, *python, "benchmarks/pandas/robustz.py"); err != nil {
 		fmt.Fprintln(os.Stderr, "pandas:", err)
 		os.Exit(1)
 	}
@@ -57,7 +58,7 @@ func value(rng *rand.Rand, s, t int) float64 {
 	return v
 }
 
-func run(nSeries, nPoints, window int, python string) error {
+func run(out io.Writer, nSeries, nPoints, window int, python, script string) error {
 	rng := rand.New(rand.NewPCG(7, 11))
 	vals := make([]float64, nSeries*nPoints) // row-major: time step, then series
 	for t := 0; t < nPoints; t++ {
@@ -80,7 +81,7 @@ func run(nSeries, nPoints, window int, python string) error {
 	}
 	buf = nil
 
-	out, err := exec.Command(python, "benchmarks/pandas/robustz.py", path, strconv.Itoa(nSeries), strconv.Itoa(nPoints), strconv.Itoa(window)).Output()
+	pyOut, err := exec.Command(python, script, path, strconv.Itoa(nSeries), strconv.Itoa(nPoints), strconv.Itoa(window)).Output()
 	if err != nil {
 		if ee, ok := err.(*exec.ExitError); ok {
 			return fmt.Errorf("robustz.py (run from the repository root; needs python3-pandas): %v\n%s", err, ee.Stderr)
@@ -94,8 +95,8 @@ func run(nSeries, nPoints, window int, python string) error {
 		GroupbySeconds float64 `json:"groupby_seconds"`
 		GroupbyFlagged int     `json:"groupby_flagged"`
 	}
-	if err := json.Unmarshal(out, &py); err != nil {
-		return fmt.Errorf("robustz.py printed %q: %v", out, err)
+	if err := json.Unmarshal(pyOut, &py); err != nil {
+		return fmt.Errorf("robustz.py printed %q: %v", pyOut, err)
 	}
 
 	goSec, anomalous, err := engineRun(vals, nSeries, nPoints)
@@ -105,12 +106,12 @@ func run(nSeries, nPoints, window int, python string) error {
 	goRate := float64(nSeries*nPoints) / goSec
 	wideRate := float64(py.Points) / py.WideSeconds
 	groupRate := float64(py.Points) / py.GroupbySeconds
-	fmt.Printf("points: %d (%d series x %d), one run, %d cores\n", nSeries*nPoints, nSeries, nPoints, runtime.NumCPU())
-	fmt.Printf("pandas %s, wide frame, rolling median/MAD z (window %d): %.2f s, %.2f M points/s, %d flagged\n", pyVersion(python), window, py.WideSeconds, wideRate/1e6, py.WideFlagged)
-	fmt.Printf("pandas groupby(series).rolling median/MAD z (window %d): %.2f s, %.2f M points/s, %d flagged\n", window, py.GroupbySeconds, groupRate/1e6, py.GroupbyFlagged)
-	fmt.Printf("detector engine (full model, %d shards): %.2f s, %.2f M points/s, %d anomalous verdicts\n", runtime.GOMAXPROCS(0), goSec, goRate/1e6, anomalous)
-	fmt.Printf("ratio vs wide frame: %.1fx (target >= 10x: %s)\n", goRate/wideRate, met(goRate/wideRate >= 10))
-	fmt.Printf("ratio vs groupby:    %.1fx (target >= 10x: %s)\n", goRate/groupRate, met(goRate/groupRate >= 10))
+	fmt.Fprintf(out, "points: %d (%d series x %d), one run, %d cores\n", nSeries*nPoints, nSeries, nPoints, runtime.NumCPU())
+	fmt.Fprintf(out, "pandas %s, wide frame, rolling median/MAD z (window %d): %.2f s, %.2f M points/s, %d flagged\n", pyVersion(python), window, py.WideSeconds, wideRate/1e6, py.WideFlagged)
+	fmt.Fprintf(out, "pandas groupby(series).rolling median/MAD z (window %d): %.2f s, %.2f M points/s, %d flagged\n", window, py.GroupbySeconds, groupRate/1e6, py.GroupbyFlagged)
+	fmt.Fprintf(out, "detector engine (full model, %d shards): %.2f s, %.2f M points/s, %d anomalous verdicts\n", runtime.GOMAXPROCS(0), goSec, goRate/1e6, anomalous)
+	fmt.Fprintf(out, "ratio vs wide frame: %.1fx (target >= 10x: %s)\n", goRate/wideRate, met(goRate/wideRate >= 10))
+	fmt.Fprintf(out, "ratio vs groupby:    %.1fx (target >= 10x: %s)\n", goRate/groupRate, met(goRate/groupRate >= 10))
 	return nil
 }
 
