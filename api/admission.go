@@ -21,7 +21,7 @@ import (
 // /write) decode and apply in at most AdmissionConfig.Slots requests at
 // once, GOMAXPROCS-1 by default: one core's worth stays for the reads,
 // which bypass admission. A few more ingest requests, their bodies read,
-// may wait for a slot (Queue, up to Config.InFlightWait); beyond that the
+// may wait for a slot (Queue, each up to Wait); beyond that the
 // answer is 429 overloaded with Retry-After at once, which every client
 // of those routes retries. The ingest routes then take no MaxInFlight
 // turn, so ingest never delays the POST reads (what-if, batch detect)
@@ -35,21 +35,26 @@ type AdmissionConfig struct {
 	// ingest requests share the Config.MaxInFlight turns of every POST.
 	Slots int
 	// Queue is the number of ingest requests, bodies read, that may wait
-	// for a slot (each at most Config.InFlightWait); more get 429 at once.
+	// for a slot (each at most Wait); more get 429 at once.
 	// Default 4 x GOMAXPROCS.
 	Queue int
+	// Wait bounds the time a request waits in the queue (its body is
+	// already received: refusing it costs the client a resend). Default
+	// 2 s.
+	Wait time.Duration
 }
 
 // DefaultAdmissionConfig returns the admission `detector serve` runs with.
 func DefaultAdmissionConfig() AdmissionConfig {
 	s := max(1, runtime.GOMAXPROCS(0)-1)
-	return AdmissionConfig{Slots: s, Queue: 4 * runtime.GOMAXPROCS(0)}
+	return AdmissionConfig{Slots: s, Queue: 4 * runtime.GOMAXPROCS(0), Wait: 2 * time.Second}
 }
 
 // admission is the ingest routes' gate. It is safe for concurrent use.
 type admission struct {
 	slots    chan struct{} // nil: admission off
 	queue    int32
+	wait     time.Duration
 	waiting  atomic.Int32
 	admitted prometheus.Counter
 	queued   prometheus.Counter
@@ -65,7 +70,10 @@ func newAdmission(c AdmissionConfig, reg prometheus.Registerer) (*admission, err
 	if c.Queue <= 0 {
 		c.Queue = d.Queue
 	}
-	ad := &admission{queue: int32(c.Queue)}
+	if c.Wait <= 0 {
+		c.Wait = d.Wait
+	}
+	ad := &admission{queue: int32(c.Queue), wait: c.Wait}
 	if c.Slots > 0 {
 		ad.slots = make(chan struct{}, c.Slots)
 	}
@@ -94,10 +102,12 @@ func newAdmission(c AdmissionConfig, reg prometheus.Registerer) (*admission, err
 // on reports whether ingest admission is in force.
 func (ad *admission) on() bool { return ad != nil && ad.slots != nil }
 
-// acquire takes a slot, waiting at most wait (not at all when the queue is
-// full or wait is not positive). It returns the release function, or an
-// overloaded error (429 with Retry-After).
-func (ad *admission) acquire(ctx context.Context, wait time.Duration) (func(), error) {
+// acquire takes a slot, waiting at most the admission's wait less what
+// the request already waited for its body reader turn (not at all when
+// the queue is full). It returns the release function, or an overloaded
+// error (429 with Retry-After).
+func (ad *admission) acquire(ctx context.Context, waited time.Duration) (func(), error) {
+	wait := ad.wait - waited
 	select {
 	case ad.slots <- struct{}{}:
 		ad.admitted.Inc()
@@ -122,8 +132,8 @@ func (ad *admission) acquire(ctx context.Context, wait time.Duration) (func(), e
 	}
 	ad.rejected.Inc()
 	return nil, anomaly.Errorf(anomaly.CodeOverloaded,
-		"%d ingest requests are being decoded and applied and %d are waiting, the limit (--ingest-slots, --ingest-queue): retry later",
-		cap(ad.slots), ad.queue)
+		"%d ingest requests are being decoded and applied and up to %d wait at most %s, the limit (--ingest-slots, --ingest-queue, --ingest-wait): retry later",
+		cap(ad.slots), ad.queue, ad.wait)
 }
 
 func (ad *admission) releaser() func() {
@@ -152,11 +162,11 @@ func (a *API) ingestRoute(h http.Handler) http.Handler {
 
 // turn takes what a request with its body read needs before it is
 // decoded: an ingest slot on the ingest routes, else a MaxInFlight turn.
-func (a *API) turn(r *http.Request, wait time.Duration) (func(), error) {
+func (a *API) turn(r *http.Request, waited time.Duration) (func(), error) {
 	if on, _ := r.Context().Value(ingestRouteKey{}).(bool); on {
-		return a.admission.acquire(r.Context(), wait)
+		return a.admission.acquire(r.Context(), waited)
 	}
-	if err := a.acquireWithin(r.Context(), wait); err != nil {
+	if err := a.acquireWithin(r.Context(), a.cfg.InFlightWait-waited); err != nil {
 		return nil, err
 	}
 	var done atomic.Bool

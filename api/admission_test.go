@@ -23,7 +23,7 @@ func TestIngestAdmission(t *testing.T) {
 	eng := &blockingEngine{fakeEngine: &fakeEngine{}, entered: make(chan struct{}, 4), release: make(chan struct{})}
 	reg := prometheus.NewRegistry()
 	a, err := New(Config{MaxInFlight: 1, InFlightWait: time.Minute, RetryAfter: 2 * time.Second,
-		Admission: AdmissionConfig{Slots: 1, Queue: 1}},
+		Admission: AdmissionConfig{Slots: 1, Queue: 1, Wait: time.Minute}},
 		Deps{Engine: eng, Now: func() time.Time { return now }, Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
@@ -49,7 +49,7 @@ func TestIngestAdmission(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 
-	// The queue is full: refused at once, without waiting InFlightWait.
+	// The queue is full: refused at once, without waiting.
 	rec := send(http.MethodPost, "/api/v1/points", "application/json", points)
 	if rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") != "2" {
 		t.Errorf("POST /api/v1/points while saturated = %d, Retry-After %q, want 429 and 2 (%s)", rec.Code, rec.Header().Get("Retry-After"), rec.Body)

@@ -282,7 +282,7 @@ func (a *API) admitBody(w http.ResponseWriter, r *http.Request, gunzip bool) (*h
 	// one InFlightWait: a refused request is answered as soon as before.
 	waited := time.Since(waitFrom) - time.Since(readFrom)
 	// (The ingest routes take an ingest slot instead: admission.go.)
-	release, err := a.turn(r, a.cfg.InFlightWait-waited)
+	release, err := a.turn(r, waited)
 	a.readers.release(client)
 	if err != nil {
 		return r, nil, err
