@@ -131,9 +131,10 @@ func (sh *shard) run() {
 }
 
 // applyYield is the number of points apply learns between releases of the
-// write lock: about 0.3 ms of model updates on a slow core, while a
-// 5,000-point request gives each of 2 shards 2,500 points (measured: detect
-// p50 7.8 ms during ingest holding the lock for whole sub-batches).
+// write lock and of the core: about 0.3-0.8 ms of model updates on a slow
+// core, while a 5,000-point request gives each of 2 shards 2,500 points.
+// With the API's ingest admission (api/admission.go) it keeps verdict
+// reads during full ingest near their idle latency.
 const applyYield = 256
 
 // apply learns and scores one sub-batch, then sends the events it caused and
