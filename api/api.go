@@ -133,6 +133,8 @@ type Config struct {
 	BucketLabel string
 	// Guard: slow clients, cross-site requests, answer sizes (guard.go).
 	Guard GuardConfig
+	// Admission: ingest requests at work at once (admission.go).
+	Admission AdmissionConfig
 }
 
 // DefaultConfig returns the limits `detector serve` runs with.
@@ -253,6 +255,9 @@ type API struct {
 	readers  *gate         // bodies being received (Guard.MaxBodyReaders)
 	queries  *gate         // expensive GETs being served (Guard.MaxQueries)
 	handler  http.Handler  // front(router)
+
+	// admission holds the ingest slots (admission.go).
+	admission *admission
 }
 
 // allowRule is a route's path pattern and methods.
@@ -288,6 +293,9 @@ func New(cfg Config, deps Deps) (*API, error) {
 	if a.writes, err = newWriteMetrics(deps.Registerer); err != nil {
 		return nil, err
 	}
+	if a.admission, err = newAdmission(cfg.Admission, deps.Registerer); err != nil {
+		return nil, err
+	}
 	a.readers, a.queries = newGate(cfg.Guard.MaxBodyReaders), newGate(cfg.Guard.MaxQueries)
 	a.router = a.routes()
 	a.handler = a.front(a.router)
@@ -316,7 +324,7 @@ func (a *API) routes() *mux.Router {
 	// Full paths on one router: mux answers 405 for a method mismatch only
 	// on routes of the router that matched, not through a subrouter.
 	const v1 = "/api/v1"
-	r.Handle(v1+"/points", a.wrap(a.ingest)).Methods(http.MethodPost)
+	r.Handle(v1+"/points", a.ingestRoute(a.wrap(a.ingest))).Methods(http.MethodPost)
 	r.Handle(v1+"/detect", a.wrap(a.latest)).Methods(http.MethodGet)
 	r.Handle(v1+"/detect", a.wrap(a.whatIf)).Methods(http.MethodPost)
 	r.Handle(v1+"/detect/batch", a.wrap(a.batch)).Methods(http.MethodPost)

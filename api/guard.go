@@ -284,14 +284,14 @@ func (a *API) admitBody(w http.ResponseWriter, r *http.Request, gunzip bool) (*h
 	// so that bodies read and waiting are bounded too. Both waits share
 	// one InFlightWait: a refused request is answered as soon as before.
 	waited := time.Since(waitFrom) - time.Since(readFrom)
-	err = a.acquireWithin(r.Context(), a.cfg.InFlightWait-waited)
+	// (The ingest routes take an ingest slot instead: admission.go.)
+	release, err := a.turn(r, waited)
 	a.readers.release(client)
 	if err != nil {
 		return r, nil, err
 	}
 	r = r.WithContext(context.WithValue(r.Context(), bodyKey{}, b))
-	var once sync.Once
-	return r, func() { once.Do(func() { <-a.inFlight }) }, nil
+	return r, release, nil
 }
 
 // acquireWithin takes a decoding turn, waiting at most wait (trying once

@@ -47,7 +47,7 @@ func (c *countingReader) Read(p []byte) (int, error) {
 // requests with a body are served again.
 func TestInFlightLimit(t *testing.T) {
 	eng := &blockingEngine{fakeEngine: &fakeEngine{}, entered: make(chan struct{}, 4), release: make(chan struct{})}
-	a, err := New(Config{MaxInFlight: 1, InFlightWait: time.Millisecond, RetryAfter: 2 * time.Second},
+	a, err := New(Config{MaxInFlight: 1, InFlightWait: time.Millisecond, RetryAfter: 2 * time.Second, Admission: AdmissionConfig{Slots: -1}},
 		Deps{Engine: eng, Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)

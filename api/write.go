@@ -38,9 +38,9 @@ import (
 //     ({"code":"invalid","message":...,"line":N} for 2.x,
 //     {"error":"partial write: ..."} for 1.x).
 func (a *API) writeRoutes(r *mux.Router) {
-	r.Handle("/api/v1/write", a.wrapWrite(a.remoteWrite)).Methods(http.MethodPost)
-	r.Handle("/api/v2/write", a.wrapWrite(a.influxWriteV2)).Methods(http.MethodPost)
-	r.Handle("/write", a.wrapWrite(a.influxWriteV1)).Methods(http.MethodPost)
+	r.Handle("/api/v1/write", a.ingestRoute(a.wrapWrite(a.remoteWrite))).Methods(http.MethodPost)
+	r.Handle("/api/v2/write", a.ingestRoute(a.wrapWrite(a.influxWriteV2))).Methods(http.MethodPost)
+	r.Handle("/write", a.ingestRoute(a.wrapWrite(a.influxWriteV1))).Methods(http.MethodPost)
 	r.Handle("/ping", http.HandlerFunc(influxPing)).Methods(http.MethodGet, http.MethodHead)
 }
 
