@@ -16,6 +16,7 @@ import (
 	"github.com/anomalyd/detector/anomaly"
 	"github.com/anomalyd/detector/peers"
 	"github.com/anomalyd/detector/series"
+	"github.com/anomalyd/detector/timeline"
 )
 
 // maxShareBytes bounds one member's answer to a fan-out.
@@ -438,4 +439,75 @@ func (f *Forwarder) broadcast(w http.ResponseWriter, r *http.Request, next http.
 		w.Header().Set("X-Detector-Missing", strings.Join(failed, ", "))
 	}
 	relay(w, &local)
+}
+
+// AnomalyPage is the answer of GET /api/v1/anomalies on a cluster: the
+// page a single node gives (anomalies newest first, next_cursor), plus
+// partial and missing as in SeriesPage.
+type AnomalyPage struct {
+	anomaly.AnomalyPage
+	Partial bool            `json:"partial"`
+	Missing []MissingMember `json:"missing,omitempty"`
+}
+
+// listAnomalies fans GET /api/v1/anomalies out and merges the pages newest
+// first, as one timeline orders them (start time, then id, descending).
+// Each node's timeline holds the anomalies of the series it owned when they
+// happened, so every member is asked; every member gets the client's
+// cursor, a position in that order (timeline.EncodeCursor).
+func (f *Forwarder) listAnomalies(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	limit, ok := f.limit(r)
+	if !ok {
+		next.ServeHTTP(w, r)
+		return
+	}
+	limit = min(limit, timeline.MaxLimit)
+	shares := f.gather(r, next, nil, f.members())
+	if s := &shares[0]; !s.ok() && s.err == nil && s.status >= 400 && s.status < 500 {
+		relay(w, s) // a bad filter or cursor
+		return
+	}
+	var (
+		all      []anomaly.Anomaly
+		more     bool
+		answered *share
+		missing  []MissingMember
+	)
+	for i := range shares {
+		s := &shares[i]
+		var p anomaly.AnomalyPage
+		if s.ok() {
+			if err := json.Unmarshal(s.body, &p); err != nil {
+				s.err = fmt.Errorf("answered a page that is not JSON: %v", err)
+			}
+		}
+		if !s.ok() {
+			missing = append(missing, s.missing())
+			continue
+		}
+		if answered == nil {
+			answered = s
+		}
+		all = append(all, p.Anomalies...)
+		more = more || p.NextCursor != ""
+	}
+	if answered == nil {
+		relay(w, &shares[0])
+		return
+	}
+	slices.SortStableFunc(all, func(a, b anomaly.Anomaly) int {
+		return cmp.Or(b.StartedAt.Compare(a.StartedAt), cmp.Compare(b.ID, a.ID))
+	})
+	page := AnomalyPage{AnomalyPage: anomaly.AnomalyPage{Anomalies: all}, Missing: missing, Partial: len(missing) > 0}
+	if len(all) > limit {
+		page.Anomalies, more = all[:limit], true
+	}
+	if more && len(page.Anomalies) > 0 {
+		last := page.Anomalies[len(page.Anomalies)-1]
+		page.NextCursor = timeline.EncodeCursor(last.StartedAt, last.ID)
+	}
+	if page.Anomalies == nil {
+		page.Anomalies = []anomaly.Anomaly{}
+	}
+	f.answerMerged(w, answered, page, page.Partial)
 }

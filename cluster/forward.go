@@ -225,6 +225,8 @@ func (f *Forwarder) Handler(next http.Handler) http.Handler {
 			f.perSeries(w, r, next, text)
 		case rest == "series" && r.Method == http.MethodGet && !hop:
 			f.listSeries(w, r, next)
+		case rest == "anomalies" && r.Method == http.MethodGet && !hop:
+			f.listAnomalies(w, r, next)
 		case rest == "peers/outliers" && r.Method == http.MethodGet && !hop:
 			f.listOutliers(w, r, next)
 		case rest == "peers/rules" && r.Method == http.MethodPost:

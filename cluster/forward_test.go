@@ -21,6 +21,7 @@ import (
 	"github.com/anomalyd/detector/cluster"
 	"github.com/anomalyd/detector/peers"
 	"github.com/anomalyd/detector/series"
+	"github.com/anomalyd/detector/timeline"
 )
 
 const (
@@ -38,6 +39,7 @@ type node struct {
 	dir   *cluster.StaticDirectory
 	eng   *series.Engine
 	peers *peers.Groups
+	tl    *timeline.Memory
 	fwd   *cluster.Forwarder
 	// inner counts the requests that reached this node's own API, and
 	// auth is the last Authorization header one of them carried.
@@ -91,7 +93,8 @@ func newTestCluster(t *testing.T, n int, labels []string, timeout time.Duration)
 		if err != nil {
 			t.Fatal(err)
 		}
-		a, err := api.New(api.Config{}, api.Deps{Engine: nd.eng, Peers: nd.peers})
+		nd.tl = timeline.NewMemory(10_000)
+		a, err := api.New(api.Config{}, api.Deps{Engine: nd.eng, Peers: nd.peers, Timeline: nd.tl})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -688,5 +691,87 @@ func TestConcurrentForwarding(t *testing.T) {
 	close(errs)
 	for e := range errs {
 		t.Error(e)
+	}
+}
+
+// The anomaly listing merges every node's timeline newest first, with the
+// page sizes and cursors of one timeline holding them all: each node's ids
+// are its own counter, so ids repeat across nodes and the order falls
+// back on them only for anomalies that started at the same time.
+func TestFanOutAnomalies(t *testing.T) {
+	tc := newTestCluster(t, 3, nil, 0)
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	type ref struct {
+		series string
+		start  time.Time
+		id     anomaly.ID
+	}
+	var want []ref
+	for i, nd := range tc.nodes {
+		for j := range 17 {
+			id := anomaly.ID(j + 1)
+			start := base.Add(time.Duration((j*5+i*3)%23) * time.Minute) // equal starts across nodes too
+			s := fmt.Sprintf(`cpu{host="n%d-%d"}`, i, j)
+			nd.tl.Record(anomaly.Event{Kind: anomaly.EventOpened, AnomalyID: id, AnomalyKind: anomaly.KindPoint, Series: s, At: start,
+				Verdict: anomaly.Verdict{Series: s, Timestamp: start, State: anomaly.StateAnomalous, Score: 0.999}})
+			if j%3 == 0 {
+				end := start.Add(time.Minute)
+				nd.tl.Record(anomaly.Event{Kind: anomaly.EventResolved, AnomalyID: id, AnomalyKind: anomaly.KindPoint, Series: s, At: end,
+					Verdict: anomaly.Verdict{Series: s, Timestamp: end, State: anomaly.StateNormal}})
+			}
+			want = append(want, ref{s, start, id})
+		}
+	}
+	slices.SortFunc(want, func(a, b ref) int {
+		if c := b.start.Compare(a.start); c != 0 {
+			return c
+		}
+		return int(b.id) - int(a.id)
+	})
+	for _, limit := range []int{1, 5, 16, 100} {
+		cursor, got := "", []string{}
+		for pages := 0; ; pages++ {
+			if pages > 100 {
+				t.Fatal("the listing does not end")
+			}
+			q := url.Values{"limit": {fmt.Sprint(limit)}}
+			if cursor != "" {
+				q.Set("cursor", cursor)
+			}
+			a := get(t, tc.nodes[pages%3].url+"/api/v1/anomalies?"+q.Encode())
+			if a.status != http.StatusOK || a.header.Get(cluster.PartialHeader) != "false" {
+				t.Fatalf("anomalies limit %d: %d %s", limit, a.status, a.body)
+			}
+			var p cluster.AnomalyPage
+			if err := json.Unmarshal(a.body, &p); err != nil {
+				t.Fatal(err)
+			}
+			if len(p.Anomalies) > limit {
+				t.Fatalf("page of %d anomalies, limit %d", len(p.Anomalies), limit)
+			}
+			for _, an := range p.Anomalies {
+				got = append(got, an.Series)
+			}
+			if p.NextCursor == "" {
+				break
+			}
+			cursor = p.NextCursor
+		}
+		var ws []string
+		for _, w := range want {
+			ws = append(ws, w.series)
+		}
+		if !slices.Equal(got, ws) {
+			t.Fatalf("limit %d: merged listing\n got %v\nwant %v", limit, got, ws)
+		}
+	}
+	// Filters reach every node: the open ones only.
+	a := get(t, tc.nodes[1].url+"/api/v1/anomalies?state=open&limit=1000")
+	var p cluster.AnomalyPage
+	if err := json.Unmarshal(a.body, &p); err != nil || len(p.Anomalies) != 3*11 {
+		t.Fatalf("open anomalies: %d of %d (%v)", len(p.Anomalies), 3*11, err)
+	}
+	if a := get(t, tc.nodes[1].url+"/api/v1/anomalies?state=bogus"); a.status != http.StatusBadRequest {
+		t.Fatalf("bad state = %d", a.status)
 	}
 }
