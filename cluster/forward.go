@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -288,6 +289,11 @@ func (f *Forwarder) perSeriesBody(w http.ResponseWriter, r *http.Request, next h
 	var probe struct {
 		Series *string `json:"series"`
 	}
+	if strings.EqualFold(r.Header.Get("Content-Encoding"), "gzip") {
+		if zr, err := gzip.NewReader(bytes.NewReader(body)); err == nil {
+			body, _ = io.ReadAll(io.LimitReader(zr, f.cfg.MaxBodyBytes))
+		}
+	}
 	if json.Unmarshal(body, &probe) != nil || probe.Series == nil {
 		next.ServeHTTP(w, r) // the API's own 400
 		return
@@ -295,24 +301,43 @@ func (f *Forwarder) perSeriesBody(w http.ResponseWriter, r *http.Request, next h
 	f.perSeries(w, r, next, *probe.Series)
 }
 
-// peek reads a request body whole (at most MaxBodyBytes, one of MaxPeeks
-// turns) and puts it back so that the request can be served or forwarded
-// as it came. It answers the request itself and returns false when the
-// body cannot be read.
+// peek reads a request body whole (at most MaxBodyBytes, within Timeout,
+// holding one of MaxPeeks turns) and puts it back so that the request can
+// be served or forwarded as it came. A request that finds no turn within
+// a second is answered 429: slow bodies cannot queue up behind the turns.
+// It answers the request itself and returns false when the body cannot be
+// read.
 func (f *Forwarder) peek(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	wait := time.NewTimer(time.Second)
+	defer wait.Stop()
 	select {
 	case f.peeks <- struct{}{}:
+	case <-wait.C:
+		w.Header().Set("Retry-After", f.retryAfter())
+		writeError(w, http.StatusTooManyRequests, "overloaded", "too many request bodies are being read at once: retry shortly", "")
+		return nil, false
 	case <-r.Context().Done():
 		return nil, false
 	}
 	defer func() { <-f.peeks }()
+	rc := http.NewResponseController(w)
+	if rc.SetReadDeadline(time.Now().Add(f.cfg.Timeout)) == nil {
+		defer rc.SetReadDeadline(time.Time{})
+	}
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, f.cfg.MaxBodyBytes))
 	if err != nil {
+		// The rest of the body is not read: the connection cannot carry
+		// another request.
+		w.Header().Set("Connection", "close")
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		switch {
+		case errors.As(err, &mbe):
 			writeError(w, http.StatusRequestEntityTooLarge, "body_too_large",
 				fmt.Sprintf("request body is over %d bytes", f.cfg.MaxBodyBytes), "")
-		} else {
+		case isTimeout(err):
+			writeError(w, http.StatusRequestTimeout, "request_timeout",
+				fmt.Sprintf("the request body did not arrive within %v", f.cfg.Timeout), "")
+		default:
 			writeError(w, http.StatusBadRequest, "invalid_json", "reading the request body: "+err.Error(), "")
 		}
 		return nil, false

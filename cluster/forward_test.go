@@ -1,11 +1,14 @@
 package cluster_test
 
 import (
+	"bufio"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -773,5 +776,37 @@ func TestFanOutAnomalies(t *testing.T) {
 	}
 	if a := get(t, tc.nodes[1].url+"/api/v1/anomalies?state=bogus"); a.status != http.StatusBadRequest {
 		t.Fatalf("bad state = %d", a.status)
+	}
+}
+
+// A what-if body that is gzip-compressed still reaches the owner; one that
+// does not arrive is cut off within the timeout instead of holding a turn.
+func TestForwardBodies(t *testing.T) {
+	tc := newTestCluster(t, 3, nil, 500*time.Millisecond)
+	s := `plays{device="d1",title="t07"}`
+	tc.ingest([]string{s}, 3)
+	var zb bytes.Buffer
+	zw := gzip.NewWriter(&zb)
+	fmt.Fprintf(zw, `{"series":%q,"points":[{"timestamp":"2026-01-01T01:00:00Z","value":10}]}`, s)
+	zw.Close()
+	a := do(t, http.MethodPost, tc.other(s).url+"/api/v1/detect", zb.Bytes(), map[string]string{"Content-Type": "application/json", "Content-Encoding": "gzip"})
+	if a.status != http.StatusOK || a.header.Get(cluster.OwnerHeader) != tc.owner(s).url {
+		t.Fatalf("gzip what-if via a non-owner = %d %s", a.status, a.body)
+	}
+	// A body that stalls: the headers promise 100 bytes, 10 come.
+	conn, err := net.Dial("tcp", strings.TrimPrefix(tc.nodes[0].url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /api/v1/detect HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"series\":", strings.TrimPrefix(tc.nodes[0].url, "http://"), testToken)
+	conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("stalled body: no answer: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestTimeout {
+		t.Fatalf("stalled body = %d", resp.StatusCode)
 	}
 }
