@@ -295,6 +295,7 @@ func (f *Forwarder) listSeries(w http.ResponseWriter, r *http.Request, next http
 	if page.Series == nil {
 		page.Series = []anomaly.SeriesSummary{}
 	}
+	f.m.merge("/api/v1/series", page.Partial)
 	f.answerMerged(w, answered, page, page.Partial)
 }
 
@@ -343,6 +344,7 @@ func (f *Forwarder) listOutliers(w http.ResponseWriter, r *http.Request, next ht
 		out.Groups = []peers.GroupResult{}
 	}
 	out.Partial = len(out.Missing) > 0
+	f.m.merge("/api/v1/peers/outliers", out.Partial)
 	f.answerMerged(w, answered, out, out.Partial)
 }
 
@@ -509,5 +511,6 @@ func (f *Forwarder) listAnomalies(w http.ResponseWriter, r *http.Request, next h
 	if page.Anomalies == nil {
 		page.Anomalies = []anomaly.Anomaly{}
 	}
+	f.m.merge("/api/v1/anomalies", page.Partial)
 	f.answerMerged(w, answered, page, page.Partial)
 }

@@ -17,6 +17,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/anomalyd/detector/series"
 )
 
@@ -77,6 +79,10 @@ type Config struct {
 	DefaultLimit, MaxLimit int
 	// Logger gets forwarding failures; nil discards.
 	Logger *slog.Logger
+	// Registerer receives the forwarder's metrics
+	// (detector_cluster_requests_total, detector_cluster_merged_total);
+	// nil registers none.
+	Registerer prometheus.Registerer
 }
 
 // Forwarder sends each per-series request to the node that owns the
@@ -90,6 +96,7 @@ type Forwarder struct {
 	proxy  *httputil.ReverseProxy
 	log    *slog.Logger
 	peeks  chan struct{}
+	m      *metrics
 }
 
 // NewForwarder checks cfg and builds a Forwarder.
@@ -123,8 +130,12 @@ func NewForwarder(cfg Config) (*Forwarder, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: metrics: %w", err)
+	}
 	f := &Forwarder{cfg: cfg, dir: cfg.Directory, client: cfg.Client, log: cfg.Logger,
-		peeks: make(chan struct{}, cfg.MaxPeeks)}
+		peeks: make(chan struct{}, cfg.MaxPeeks), m: m}
 	if f.client == nil {
 		f.client = &http.Client{Transport: newTransport(cfg.Timeout)}
 	}
@@ -133,7 +144,11 @@ func NewForwarder(cfg Config) (*Forwarder, error) {
 		Transport:     f.client.Transport,
 		FlushInterval: -1, // stream the owner's answer as it comes
 		ErrorHandler:  f.proxyError,
-		ErrorLog:      slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+		ModifyResponse: func(*http.Response) error {
+			f.m.outcome(outcomeForwarded)
+			return nil
+		},
+		ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
 	}
 	return f, nil
 }
@@ -257,6 +272,7 @@ func (f *Forwarder) perSeries(w http.ResponseWriter, r *http.Request, next http.
 		return
 	}
 	if !rt.OK {
+		f.m.outcome(outcomeNoOwner)
 		w.Header().Set("Retry-After", f.retryAfter())
 		msg := fmt.Sprintf("series %s belongs to partition %d, which has no owner yet (the group is rebalancing): retry shortly", clip(text), rt.Partition)
 		if rt.Partition < 0 {
@@ -269,6 +285,7 @@ func (f *Forwarder) perSeries(w http.ResponseWriter, r *http.Request, next http.
 		// A second hop: the sender thought this node owned the series,
 		// this node thinks another does. Their views of the group differ
 		// (a rebalance in progress); refuse rather than bounce.
+		f.m.outcome(outcomeLoop)
 		w.Header().Set(OwnerHeader, rt.Owner)
 		w.Header().Set("Retry-After", f.retryAfter())
 		writeError(w, http.StatusLoopDetected, "forward_loop",
@@ -387,10 +404,13 @@ func (f *Forwarder) proxyError(w http.ResponseWriter, r *http.Request, err error
 	f.log.Warn("forwarding to the owner failed", "owner", owner, "path", r.URL.Path, "error", err)
 	status, code := http.StatusBadGateway, "owner_unreachable"
 	msg := fmt.Sprintf("the owner of this series, %s, did not answer: %v", owner, err)
+	outcome := outcomeUnreachable
 	if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
+		outcome = outcomeTimeout
 		status, code = http.StatusGatewayTimeout, "owner_timeout"
 		msg = fmt.Sprintf("the owner of this series, %s, did not answer within %v", owner, f.cfg.Timeout)
 	}
+	f.m.outcome(outcome)
 	w.Header().Set("Retry-After", f.retryAfter())
 	writeError(w, status, code, msg, owner)
 }

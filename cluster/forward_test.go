@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/anomalyd/detector/anomaly"
 	"github.com/anomalyd/detector/api"
 	"github.com/anomalyd/detector/cluster"
@@ -44,6 +46,7 @@ type node struct {
 	peers *peers.Groups
 	tl    *timeline.Memory
 	fwd   *cluster.Forwarder
+	reg   *prometheus.Registry
 	// inner counts the requests that reached this node's own API, and
 	// auth is the last Authorization header one of them carried.
 	inner atomic.Int64
@@ -114,7 +117,8 @@ func newTestCluster(t *testing.T, n int, labels []string, timeout time.Duration)
 		nd.srv.Start()
 		nd.url = nd.srv.URL
 		nd.dir = cluster.NewStaticDirectory(nd.url, nil)
-		nd.fwd, err = cluster.NewForwarder(cluster.Config{Directory: nd.dir, KeyLabels: labels, Timeout: timeout})
+		nd.reg = prometheus.NewRegistry()
+		nd.fwd, err = cluster.NewForwarder(cluster.Config{Directory: nd.dir, KeyLabels: labels, Timeout: timeout, Registerer: nd.reg})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -478,6 +482,33 @@ func TestOwnerDown(t *testing.T) {
 	if d := time.Since(start); d > 20*time.Second {
 		t.Fatalf("a hanging owner held the request %v", d)
 	}
+	for outcome, want := range map[string]float64{"unreachable": 1, "timeout": 1, "forwarded": 0} {
+		if got := counter(t, tc.nodes[0].reg, "detector_cluster_requests_total", outcome); got != want {
+			t.Errorf("detector_cluster_requests_total{outcome=%q} = %v, want %v", outcome, got, want)
+		}
+	}
+}
+
+// counter returns the value of the counter name whose one label has value v.
+func counter(t *testing.T, reg *prometheus.Registry, name, v string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetValue() == v {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
 }
 
 type mergedPage struct {
@@ -596,6 +627,9 @@ func TestFanOutPartial(t *testing.T) {
 	}
 	if !got.Partial || len(got.Missing) != 1 || got.Missing[0].Member != downNode.url || got.Missing[0].Error == "" {
 		t.Fatalf("partial answer flags %v %+v", got.Partial, got.Missing)
+	}
+	if n := counter(t, tc.nodes[0].reg, "detector_cluster_merged_total", "true"); n != 1 {
+		t.Errorf("partial merges counted %v, want 1", n)
 	}
 	if !slices.Equal(names(got.Series), alive) {
 		t.Fatalf("partial answer lists %v, want %v", names(got.Series), alive)

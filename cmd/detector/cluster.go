@@ -128,6 +128,7 @@ func (m *Main) withCluster(h http.Handler) (http.Handler, error) {
 		DefaultLimit: m.cfg.API.DefaultLimit,
 		MaxLimit:     m.cfg.API.MaxLimit,
 		Logger:       m.log.With("component", "cluster"),
+		Registerer:   m.reg,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
