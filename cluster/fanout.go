@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -376,7 +377,12 @@ func (f *Forwarder) addPeerRule(w http.ResponseWriter, r *http.Request, next htt
 		return
 	}
 	if err := CheckPeerRule(rule, f.cfg.KeyLabels); err != nil {
-		writeError(w, http.StatusBadRequest, "invalid_argument", err.Error(), "")
+		var ae *anomaly.Error
+		if errors.As(err, &ae) {
+			writeErrorField(w, http.StatusBadRequest, string(ae.Code), ae.Message, ae.Field)
+		} else {
+			writeError(w, http.StatusBadRequest, "invalid_argument", err.Error(), "")
+		}
 		return
 	}
 	if hop {

@@ -433,11 +433,20 @@ type errorBody struct {
 type errorDetail struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
 	Owner   string `json:"owner,omitempty"`
 }
 
 func writeError(w http.ResponseWriter, status int, code, msg, owner string) {
-	b, _ := json.Marshal(errorBody{Error: errorDetail{Code: code, Message: msg, Owner: owner}})
+	writeDetail(w, status, errorDetail{Code: code, Message: msg, Owner: owner})
+}
+
+func writeErrorField(w http.ResponseWriter, status int, code, msg, field string) {
+	writeDetail(w, status, errorDetail{Code: code, Message: msg, Field: field})
+}
+
+func writeDetail(w http.ResponseWriter, status int, d errorDetail) {
+	b, _ := json.Marshal(errorBody{Error: d})
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Del("Content-Length")
 	w.WriteHeader(status)

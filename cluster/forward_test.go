@@ -668,7 +668,7 @@ func TestPeerRulesInCluster(t *testing.T) {
 		if a.status != http.StatusBadRequest {
 			t.Fatalf("rule splitting groups on %s = %d %s", nd.name, a.status, a.body)
 		}
-		if code, msg, _ := a.errorBody(t); code != "invalid_argument" || !strings.Contains(msg, "title") || !strings.Contains(msg, "--kafka-key-labels") {
+		if code, msg, _ := a.errorBody(t); code != "invalid_argument" || strings.HasPrefix(msg, "invalid_argument") || !strings.Contains(msg, "title") || !strings.Contains(msg, "--kafka-key-labels") || !bytes.Contains(a.body, []byte(`"field":"group_by"`)) {
 			t.Fatalf("refusal: %q %s", code, msg)
 		}
 		// Forwarded copies are checked too.
