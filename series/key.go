@@ -248,7 +248,9 @@ func parse(s string, lim *Limits, dst *[]byte) (Key, error) {
 		return Key{}, anomaly.Errorf(anomaly.CodeLimit, "metric name %s is %d bytes long, limit is %d", clip(name), len(name), lim.MaxNameLen)
 	}
 	canonical := start == 0
-	p.skipSpace()
+	if p.skipSpace() {
+		canonical = false // `name {` and a trailing blank are not canonical
+	}
 	if p.i < len(s) && s[p.i] != '{' {
 		return Key{}, p.errf("invalid character %q in metric name %s at byte %d, want [a-zA-Z0-9_:] or '{'", p.rune(), clip(name), p.i)
 	}
@@ -268,12 +270,16 @@ func parse(s string, lim *Limits, dst *[]byte) (Key, error) {
 				}
 				break
 			}
+			at := p.i // where the label starts, to spot blanks around '='
 			if ws {
 				canonical = false
 			}
 			l, err := p.label(lim)
 			if err != nil {
 				return Key{}, err
+			}
+			if p.i-at != len(l.name)+len(l.raw)+3 {
+				canonical = false // blanks around '='
 			}
 			if len(labels) == lim.MaxLabels {
 				return Key{}, anomaly.Errorf(anomaly.CodeLimit, "series has more than %d labels", lim.MaxLabels)

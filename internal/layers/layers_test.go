@@ -41,7 +41,7 @@ var allowed = map[string][]string{
 	"web":                {},
 	"demo":               {},
 	"bounds":             {"anomaly", "series"},
-	"cluster":            {},
+	"cluster":            {"anomaly", "peers", "series", "timeline"},
 	"benchmarks/nab/run": {"benchmarks/nab/corpus"},
 
 	// The service layer and the timeline's conformance suite.
