@@ -77,6 +77,8 @@ type Config struct {
 	PeerLimits peers.RuleLimits
 	// Console: the web console and its recent history (console.go).
 	Console ConsoleConfig
+	// Kafka: points from a consumer group, state in a changelog (kafka.go).
+	Kafka KafkaConfig
 }
 
 // DefaultShutdownTimeout is the time allowed to drain on SIGTERM.
@@ -103,6 +105,7 @@ type Main struct {
 	influx      *influxParts // influx.go
 	hub         *notify.Hub  // notify.go
 	hubLog      *lateLog     // the service's event log, once it is open
+	kafka       *kafkaParts  // kafka.go
 }
 
 // NewMain builds the service from cfg. Nothing listens until Start.
@@ -182,6 +185,7 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 	if err == nil {
 		err = m.openRemediation()
 	}
+	m.kafka = &kafkaParts{cfg: cfg.Kafka, writer: writer} // kafka.go
 	var fb *feedback.Store
 	if err == nil {
 		fb, err = feedback.New(m.engine, m.reg)
@@ -262,6 +266,9 @@ func (m *Main) Start() error {
 	m.hub.Start()
 	m.influx.start(m.svc.Subscribe)
 	m.startRemediation()
+	if err := m.startKafka(); err != nil { // kafka.go
+		return err
+	}
 	m.ready.Store(true)
 	m.log.Info("serving", "addr", ln.Addr().String(), "shards", len(m.engine.Stats().Shards),
 		"gomaxprocs", runtime.GOMAXPROCS(0))
@@ -296,6 +303,10 @@ func (m *Main) Close() error {
 	defer cancel()
 	start := time.Now()
 	err := m.srv.Shutdown(ctx)
+	// The group consumer checkpoints and leaves before the engine drains.
+	if e := m.closeKafka(ctx); e != nil && err == nil {
+		err = e
+	}
 	// The remediator stops before the event log it reads and appends to.
 	if e := m.closeRemediation(); e != nil && err == nil {
 		err = e
@@ -376,6 +387,7 @@ func parseServe(args []string, stderr io.Writer) (Config, *slog.Logger, error) {
 	bindInfluxFlags(fs, &cfg.Influx, &cfg.API.BucketLabel)
 	bindGuardFlags(fs, &cfg.API.Guard)
 	bindConsoleFlags(fs, &cfg.Console)
+	bindKafkaFlags(fs, &cfg.Kafka)
 	fs.IntVar(&cfg.PeerLimits.MaxRules, "peer-max-rules", peers.DefaultMaxRules, "peer rules kept at most")
 	fs.Int64Var(&cfg.PeerLimits.MaxWindowBytes, "peer-window-bytes", 0, "memory the peer windows may take: a rule is refused when --max-series x (window + 1) x 4 bytes exceeds it (0: --max-series x 512 bytes)")
 	fs.Usage = func() { usageWithEnv(fs, "serve") }
