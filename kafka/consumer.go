@@ -477,10 +477,13 @@ func (c *Consumer) ingest(ctx context.Context, ps *partition, samples []anomaly.
 	if len(samples) == 0 {
 		return
 	}
-	res, err := c.ing.Ingest(ctx, samples)
+	// Not cancelled by shutdown: an ingest whose context ends returns
+	// while the engine still applies the points, and they would be
+	// retried (learned twice). The engine drains only after Close.
+	res, err := c.ing.Ingest(context.WithoutCancel(ctx), samples)
 	if err != nil {
-		// Overloaded as a whole, shutting down, or cancelled: keep them all
-		// to retry (a whole-request error learns nothing).
+		// Overloaded as a whole, or the engine shut down: nothing was
+		// learned; keep them all to retry.
 		c.hold(ps, samples, keys, nil)
 		if !isOverloaded(err) && ctx.Err() == nil {
 			c.log.Warn("writer refused a batch; retrying", "partition", ps.id, "err", err)
@@ -534,6 +537,7 @@ func (c *Consumer) hold(ps *partition, samples []anomaly.Sample, keys []string, 
 		c.cl.PauseFetchPartitions(map[string][]int32{c.cfg.Topic: {ps.id}})
 		c.m.pauses.Inc()
 		c.m.paused.Inc()
+		c.log.Info("partition paused: the engine is overloaded", "partition", ps.id, "pending", len(ps.pending))
 	}
 }
 
