@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/anomalyd/detector/anomaly"
+	"github.com/anomalyd/detector/eventlog"
 	"github.com/anomalyd/detector/ingest"
 	"github.com/anomalyd/detector/kafka"
 )
@@ -78,6 +80,34 @@ type kafkaParts struct {
 	writer   kafka.Ingester
 	consumer *kafka.Consumer
 	events   *kafka.EventsOut
+	// clusterLog is the log the hub and the remediator read when events
+	// go through Kafka: the events of the whole cluster that this node's
+	// share of the events group delivers (nil: the service's own log).
+	clusterLog *eventlog.Memory
+	eventsIn   *kafka.EventsIn
+}
+
+// clusterEvents says whether the subscribers read the events topic (once
+// per cluster) instead of this node's event log.
+func (c KafkaConfig) clusterEvents() bool { return len(c.Brokers) > 0 && c.EventsTopic != "-" }
+
+// newKafkaParts is called when the service's log is known: with cluster
+// events the hub and the remediator read the cluster log instead.
+func (m *Main) newKafkaParts(cfg *Config) {
+	m.kafka = &kafkaParts{cfg: cfg.Kafka}
+	if cfg.Kafka.clusterEvents() {
+		m.kafka.clusterLog = eventlog.NewMemory(cfg.EventRetention, 0)
+		m.hubLog.Log, m.hubLog.Cursors = m.kafka.clusterLog, eventlog.NewMemoryCursors()
+	}
+}
+
+// localObserver is the service's Observe hook: the hub observes the
+// events it delivers, which with cluster events come from Kafka.
+func (m *Main) localObserver(cfg *Config) func(anomaly.Event) {
+	if cfg.Kafka.clusterEvents() {
+		return nil
+	}
+	return m.hub.Observe
 }
 
 // startKafka joins the group once the listener is known (its address is
@@ -140,8 +170,23 @@ func (m *Main) startKafka() error {
 	}
 	k.consumer = cons
 	if events != "" {
-		k.events = kafka.NewEventsOut(cons, events)
+		if k.events, err = kafka.NewEventsOut(cons); err != nil {
+			cons.Close(context.Background())
+			return err
+		}
 		m.svc.Subscribe("kafka-events", k.events.Handle, kafka.EventsRunOptions())
+	}
+	if k.clusterLog != nil && events != "" {
+		log := k.clusterLog
+		if k.eventsIn, err = kafka.NewEventsIn(cons, func(ev anomaly.Event) {
+			m.hub.Observe(ev)
+			log.Append(ev)
+		}); err != nil {
+			cons.Close(context.Background())
+			k.events.Close()
+			return err
+		}
+		k.eventsIn.Start()
 	}
 	cons.Start()
 	m.log.Info("kafka consumer started", "brokers", strings.Join(c.Brokers, ","), "topic", c.Topic, "group", c.Group,
@@ -152,10 +197,24 @@ func (m *Main) startKafka() error {
 // closeKafka checkpoints and leaves the group; it runs before the engine
 // drains.
 func (m *Main) closeKafka(ctx context.Context) error {
-	if m.kafka == nil || m.kafka.consumer == nil {
+	k := m.kafka
+	if k == nil || k.consumer == nil {
 		return nil
 	}
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	return m.kafka.consumer.Close(cctx)
+	err := k.consumer.Close(cctx)
+	if k.events != nil {
+		// The events of the last points learned reach the topic before
+		// the node goes (the rest are produced at the next start from a
+		// durable log, or lost with an in-memory one).
+		if !k.events.Wait(m.svc.Events().Last(), 10*time.Second) {
+			m.log.Warn("events not all produced to Kafka before shutdown")
+		}
+		k.events.Close()
+	}
+	if k.eventsIn != nil {
+		k.eventsIn.Close()
+	}
+	return err
 }

@@ -146,7 +146,7 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 		return nil, err
 	}
 	svc, err := service.Open(service.Config{
-		Observe:           m.hub.Observe,
+		Observe:           m.localObserver(&cfg), // kafka.go
 		PeerLimits:        cfg.PeerLimits,
 		DataDir:           cfg.Persist.DataDir,
 		MaxAnomalies:      cfg.MaxAnomalies,
@@ -176,6 +176,7 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 	}
 	m.svc, m.engine, m.peers = svc, svc.Engine(), svc.Peers()
 	m.hubLog.Log, m.hubLog.Cursors = svc.Events(), svc.Cursors()
+	m.newKafkaParts(&cfg) // kafka.go: with cluster events the hub reads Kafka's
 	hist := m.newHistory(m.engine) // console.go
 	limits := m.engine.Limits()
 	// Every input passes the maintenance windows' learning gate, then the
@@ -185,7 +186,7 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 	if err == nil {
 		err = m.openRemediation()
 	}
-	m.kafka = &kafkaParts{cfg: cfg.Kafka, writer: writer} // kafka.go
+	m.kafka.writer = writer // kafka.go
 	var fb *feedback.Store
 	if err == nil {
 		fb, err = feedback.New(m.engine, m.reg)
