@@ -21,10 +21,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/anomalyd/detector/anomaly"
 	"github.com/anomalyd/detector/cluster"
+	"github.com/anomalyd/detector/kafka"
 	"github.com/anomalyd/detector/series"
 )
 
@@ -325,6 +328,7 @@ func TestClusterFailover(t *testing.T) {
 	ref := startNode(t, "reference")
 	in.post(t, ref.Base, 0, rounds)
 	want := owners(t, in, []*node{ref})
+	wantEvents := anomalyEvents(t, ref.Base)
 	ref.stop(t, syscall.SIGTERM)
 	for i, vs := range want {
 		if len(vs) != 1 || vs[0].Points != uint64(rounds) {
@@ -393,6 +397,26 @@ func TestClusterFailover(t *testing.T) {
 			t.Errorf("%s refused points:\n%s", n.name, grepLines(l, "refused"))
 		}
 	}
+	// Events out: every opening and resolution the single node had is on
+	// the events topic (at least once: a replay after the SIGKILL may add
+	// copies, with the same identity), and the events group handed the
+	// whole topic over.
+	gotEvents := topicEvents(t, kc.ListenAddrs(), "points-events")
+	dups := 0
+	for id := range wantEvents {
+		switch n := gotEvents[id]; {
+		case n == 0:
+			t.Errorf("event %s of the single node is not on the events topic", id)
+		case n > 1:
+			dups += n - 1
+		}
+	}
+	t.Logf("%d opened/resolved events, %d duplicate copies on the topic", len(wantEvents), dups)
+	if len(wantEvents) == 0 {
+		t.Error("the input opened no anomaly: the events check is void")
+	}
+	waitEventsCommitted(t, kc.ListenAddrs(), "points-events", "detector-events")
+
 	got := owners(t, in, alive())
 	for i := range in.series {
 		if len(got[i]) != 1 {
@@ -421,4 +445,116 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// anomalyEvents lists the identities (kafka.EventID) of the opened and
+// resolved events of a node's timeline.
+func anomalyEvents(t *testing.T, base string) map[string]bool {
+	t.Helper()
+	resp, err := httpc.Get(base + "/api/v1/anomalies?limit=1000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var page struct {
+		Anomalies []struct {
+			Kind      string     `json:"kind"`
+			Series    string     `json:"series"`
+			StartedAt time.Time  `json:"started_at"`
+			EndedAt   *time.Time `json:"ended_at"`
+		} `json:"anomalies"`
+		NextCursor string `json:"next_cursor"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&page); err != nil {
+		t.Fatal(err)
+	}
+	if page.NextCursor != "" {
+		t.Fatal("more than one page of anomalies")
+	}
+	out := map[string]bool{}
+	for _, a := range page.Anomalies {
+		out[kafka.EventID(&anomaly.Event{Series: a.Series, AnomalyKind: a.Kind, Kind: anomaly.EventOpened, Verdict: anomaly.Verdict{Timestamp: a.StartedAt}})] = true
+		if a.EndedAt != nil {
+			out[kafka.EventID(&anomaly.Event{Series: a.Series, AnomalyKind: a.Kind, Kind: anomaly.EventResolved, Verdict: anomaly.Verdict{Timestamp: *a.EndedAt}})] = true
+		}
+	}
+	return out
+}
+
+// topicEvents reads the whole events topic: how many times each event
+// identity (the event-id header) is on it.
+func topicEvents(t *testing.T, brokers []string, topic string) map[string]int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	left := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Offset > 0 {
+			left[o.Partition] = o.Offset
+		}
+	})
+	out := map[string]int{}
+	for len(left) > 0 {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("reading %s: %v (left %v)", topic, ctx.Err(), left)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			for _, h := range r.Headers {
+				if h.Key == kafka.HeaderEventID {
+					id := string(h.Value)
+					if strings.Contains(id, "|opened|") || strings.Contains(id, "|resolved|") {
+						out[id]++
+					}
+				}
+			}
+			if end, ok := left[r.Partition]; ok && r.Offset+1 >= end {
+				delete(left, r.Partition)
+			}
+		})
+	}
+	return out
+}
+
+// waitEventsCommitted waits until group has committed the end of every
+// partition of topic: the cluster handed every event to its subscribers.
+func waitEventsCommitted(t *testing.T, brokers []string, topic, group string) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	deadline := time.Now().Add(60 * time.Second)
+	var behind []string
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ends, err1 := adm.ListEndOffsets(ctx, topic)
+		committed, err2 := adm.FetchOffsets(ctx, group)
+		cancel()
+		if err1 == nil && err2 == nil {
+			behind = behind[:0]
+			ends.Each(func(o kadm.ListedOffset) {
+				c, _ := committed.Lookup(topic, o.Partition)
+				if o.Offset > 0 && c.At < o.Offset {
+					behind = append(behind, fmt.Sprintf("%d: %d of %d", o.Partition, c.At, o.Offset))
+				}
+			})
+			if len(behind) == 0 {
+				return
+			}
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	t.Errorf("events group %s did not commit the end of %s: %v", group, topic, behind)
 }

@@ -176,7 +176,7 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 	}
 	m.svc, m.engine, m.peers = svc, svc.Engine(), svc.Peers()
 	m.hubLog.Log, m.hubLog.Cursors = svc.Events(), svc.Cursors()
-	m.newKafkaParts(&cfg) // kafka.go: with cluster events the hub reads Kafka's
+	m.newKafkaParts(&cfg)          // kafka.go: with cluster events the hub reads Kafka's
 	hist := m.newHistory(m.engine) // console.go
 	limits := m.engine.Limits()
 	// Every input passes the maintenance windows' learning gate, then the
