@@ -14,7 +14,10 @@
 //     concurrent use; their answers may change at any time (a rebalance).
 package cluster
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // Directory tells which node owns which partition of the points topic.
 // It is safe for concurrent use.
@@ -77,15 +80,27 @@ func murmur2(data []byte) uint32 {
 	return h
 }
 
-// RoutingKey returns the record key of a series given its canonical key
-// (comma-separated name=value pairs in canonical order, as the series
-// package writes them). With no labels it is the canonical key itself;
-// otherwise it keeps only the pairs whose names are in labels, in the
-// canonical order. A series that has none of the labels keeps its whole
-// key, so it still has exactly one home.
+// RoutingKey returns the record key of a series given its canonical key.
+// With no labels it is the canonical key itself; otherwise it keeps only
+// the labels named in labels, in canonical order, so that every series
+// with the same values of those labels lands on one partition. A series
+// that has none of the labels keeps its whole key, so it still has exactly
+// one home.
+//
+// canonical is the series package's canonical text (series.Key.Canonical:
+// `name{a="x",b="y"}`, labels sorted, values escaped); there the name
+// __name__ stands for the metric name, and the key is the kept pairs as
+// they are written, comma-separated: RoutingKey(`plays{device="tv",title="81234"}`,
+// ["title"]) is `title="81234"`. A producer that writes points to the
+// points topic keys each record with these bytes (SeriesKey computes them
+// from any series text). For compatibility a key of bare name=value pairs
+// (`device=tv,title=81234`) is filtered the same way.
 func RoutingKey(canonical string, labels []string) string {
 	if len(labels) == 0 {
 		return canonical
+	}
+	if name, ok := metricName(canonical); ok {
+		return promRoutingKey(canonical, name, labels)
 	}
 	var b strings.Builder
 	rest := canonical
@@ -108,6 +123,70 @@ func RoutingKey(canonical string, labels []string) string {
 				b.WriteString(pair)
 				break
 			}
+		}
+	}
+	if b.Len() == 0 {
+		return canonical
+	}
+	return b.String()
+}
+
+// metricName returns the metric name of a key in the series package's
+// form (a name, then '{' or the end), and false for a key of bare pairs.
+func metricName(s string) (string, bool) {
+	i := 0
+	for i < len(s) {
+		c := s[i]
+		if c == '_' || c == ':' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && c >= '0' && c <= '9' {
+			i++
+			continue
+		}
+		break
+	}
+	if i == 0 || (i < len(s) && s[i] != '{') {
+		return "", false
+	}
+	return s[:i], true
+}
+
+func promRoutingKey(canonical, name string, labels []string) string {
+	var b strings.Builder
+	if slices.Contains(labels, "__name__") {
+		b.WriteString(`__name__="`)
+		b.WriteString(name) // metric names need no escapes
+		b.WriteByte('"')
+	}
+	s := canonical[len(name):]
+	if len(s) >= 2 {
+		s = s[1 : len(s)-1] // strip braces
+	} else {
+		s = ""
+	}
+	for s != "" {
+		eq := strings.IndexByte(s, '=')
+		if eq < 0 || eq+1 >= len(s) || s[eq+1] != '"' {
+			return canonical // not canonical text: route by all of it
+		}
+		end := eq + 2
+		for end < len(s) && s[end] != '"' {
+			if s[end] == '\\' {
+				end++
+			}
+			end++
+		}
+		if end >= len(s) {
+			return canonical
+		}
+		pair := s[:end+1]
+		if slices.Contains(labels, s[:eq]) {
+			if b.Len() > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(pair)
+		}
+		s = s[end+1:]
+		if s != "" && s[0] == ',' {
+			s = s[1:]
 		}
 	}
 	if b.Len() == 0 {

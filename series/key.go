@@ -239,7 +239,9 @@ func Parse(s string, lim Limits) (Key, error) {
 		return Key{}, anomaly.Errorf(anomaly.CodeLimit, "metric name %s is %d bytes long, limit is %d", clip(name), len(name), lim.MaxNameLen)
 	}
 	canonical := start == 0
-	p.skipSpace()
+	if p.skipSpace() {
+		canonical = false // `name {` and a trailing blank are not canonical
+	}
 	if p.i < len(s) && s[p.i] != '{' {
 		return Key{}, p.errf("invalid character %q in metric name %s at byte %d, want [a-zA-Z0-9_:] or '{'", p.rune(), clip(name), p.i)
 	}
@@ -262,9 +264,13 @@ func Parse(s string, lim Limits) (Key, error) {
 			if ws {
 				canonical = false
 			}
+			at := p.i
 			l, err := p.label(&lim)
 			if err != nil {
 				return Key{}, err
+			}
+			if p.i-at != len(l.name)+len(l.raw)+3 {
+				canonical = false // blanks around '='
 			}
 			if len(labels) == lim.MaxLabels {
 				return Key{}, anomaly.Errorf(anomaly.CodeLimit, "series has more than %d labels", lim.MaxLabels)

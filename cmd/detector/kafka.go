@@ -32,8 +32,8 @@ type KafkaConfig struct {
 	MaxPollRecords     int
 	Partitions         int
 	Replication        int
-	// KeyLabels are the labels of the record key (cluster.RoutingKey); the
-	// flag is --kafka-key-labels (cluster.go).
+	// KeyLabels are the labels of the record key (cluster.RoutingKey):
+	// Cluster.KeyLabels, the flag --kafka-key-labels (cluster.go).
 	KeyLabels []string
 }
 
@@ -95,6 +95,12 @@ func (c KafkaConfig) clusterEvents() bool { return len(c.Brokers) > 0 && c.Event
 // events the hub and the remediator read the cluster log instead.
 func (m *Main) newKafkaParts(cfg *Config) {
 	m.kafka = &kafkaParts{cfg: cfg.Kafka}
+	if len(cfg.Kafka.Brokers) > 0 {
+		// Queries find the owner of their series over the group's
+		// directory (cluster.go; the directory is set once joined).
+		m.cfg.Cluster.Enabled = true
+		m.kafka.cfg.KeyLabels = cfg.Cluster.KeyLabels
+	}
 	if cfg.Kafka.clusterEvents() {
 		m.kafka.clusterLog = eventlog.NewMemory(cfg.EventRetention, 0)
 		m.hubLog.Log, m.hubLog.Cursors = m.kafka.clusterLog, eventlog.NewMemoryCursors()
@@ -189,6 +195,7 @@ func (m *Main) startKafka() error {
 		k.eventsIn.Start()
 	}
 	cons.Start()
+	m.SetDirectory(cons.Directory())
 	m.log.Info("kafka consumer started", "brokers", strings.Join(c.Brokers, ","), "topic", c.Topic, "group", c.Group,
 		"partitions", cons.Partitions(), "advertise", adv, "events_topic", events)
 	return nil

@@ -79,6 +79,9 @@ type Config struct {
 	Console ConsoleConfig
 	// Kafka: points from a consumer group, state in a changelog (kafka.go).
 	Kafka KafkaConfig
+	// Cluster: forwarding and merging over the nodes of a scaled-out
+	// deployment (cluster.go).
+	Cluster ClusterConfig
 }
 
 // DefaultShutdownTimeout is the time allowed to drain on SIGTERM.
@@ -106,6 +109,8 @@ type Main struct {
 	hub         *notify.Hub  // notify.go
 	hubLog      *lateLog     // the service's event log, once it is open
 	kafka       *kafkaParts  // kafka.go
+
+	clusterDir *lateDirectory // cluster.go; nil on a single node
 }
 
 // NewMain builds the service from cfg. Nothing listens until Start.
@@ -230,7 +235,10 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 	})
 	var h http.Handler = handler
 	if err == nil {
-		h, err = m.secure(handler)
+		h, err = m.withCluster(handler) // cluster.go
+	}
+	if err == nil {
+		h, err = m.secure(h)
 		h = m.withConsole(h) // console.go
 	}
 	if err != nil {
@@ -389,6 +397,7 @@ func parseServe(args []string, stderr io.Writer) (Config, *slog.Logger, error) {
 	bindGuardFlags(fs, &cfg.API.Guard)
 	bindConsoleFlags(fs, &cfg.Console)
 	bindKafkaFlags(fs, &cfg.Kafka)
+	bindClusterFlags(fs, &cfg.Cluster)
 	fs.IntVar(&cfg.PeerLimits.MaxRules, "peer-max-rules", peers.DefaultMaxRules, "peer rules kept at most")
 	fs.Int64Var(&cfg.PeerLimits.MaxWindowBytes, "peer-window-bytes", 0, "memory the peer windows may take: a rule is refused when --max-series x (window + 1) x 4 bytes exceeds it (0: --max-series x 512 bytes)")
 	fs.Usage = func() { usageWithEnv(fs, "serve") }

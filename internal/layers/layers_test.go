@@ -41,7 +41,7 @@ var allowed = map[string][]string{
 	"web":                {},
 	"demo":               {},
 	"bounds":             {"anomaly", "series"},
-	"cluster":            {},
+	"cluster":            {"anomaly", "peers", "series", "timeline"},
 	"kafka":              {"anomaly", "cluster", "eventlog", "ingest", "series"},
 	"benchmarks/nab/run": {"benchmarks/nab/corpus"},
 
