@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -251,9 +252,18 @@ type seriesView struct {
 
 var httpc = &http.Client{Timeout: 10 * time.Second}
 
-// getSeries asks base for series s: the view, or ok false on 404.
-func getSeries(base, s string) (v seriesView, status int, err error) {
-	resp, err := httpc.Get(base + "/api/v1/series/" + url.PathEscape(s))
+// getSeries asks base for series s; with local, only what the node holds
+// itself (the request carries the forwarder's hop header, so the node
+// does not forward it).
+func getSeries(base, s string, local bool) (v seriesView, status int, err error) {
+	req, err := http.NewRequest(http.MethodGet, base+"/api/v1/series/"+url.PathEscape(s), nil)
+	if err != nil {
+		return v, 0, err
+	}
+	if local {
+		req.Header.Set(cluster.HopHeader, "http://test.invalid")
+	}
+	resp, err := httpc.Do(req)
 	if err != nil {
 		return v, 0, err
 	}
@@ -274,7 +284,7 @@ func owners(t *testing.T, in *input, nodes []*node) [][]seriesView {
 	out := make([][]seriesView, len(in.series))
 	for i, s := range in.series {
 		for _, n := range nodes {
-			v, st, err := getSeries(n.Base, s)
+			v, st, err := getSeries(n.Base, s, true)
 			if err != nil {
 				continue // a node going down
 			}
@@ -305,11 +315,94 @@ func waitRound(t *testing.T, in *input, nodes []*node, r int, what string) {
 			}
 		}
 		if len(lag) == 0 {
-			return
+			// Every node answers for every series, through its owner.
+			for _, n := range nodes {
+				for _, s := range in.series {
+					v, st, err := getSeries(n.Base, s, false)
+					if err != nil || st != 200 || !v.LastTimestamp.Equal(want) {
+						lag = append(lag, fmt.Sprintf("%s on %s: %d %v %v", s, n.name, st, err, v.LastTimestamp.Format(time.TimeOnly)))
+					}
+				}
+			}
+			if len(lag) == 0 {
+				return
+			}
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
 	t.Fatalf("%s: %d series not at round %d after 120s, e.g. %v", what, len(lag), r, lag[:min(5, len(lag))])
+}
+
+// prober asks random nodes for random series while the cluster changes,
+// and counts the answers.
+type prober struct {
+	mu     sync.Mutex
+	nodes  []*node
+	counts map[int]int
+	bad    []string
+	stop   chan struct{}
+	done   chan struct{}
+}
+
+func startProber(in *input) *prober {
+	p := &prober{counts: map[int]int{}, stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		rng := rand.New(rand.NewPCG(1, 2))
+		for {
+			select {
+			case <-p.stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			p.mu.Lock()
+			nodes := p.nodes
+			p.mu.Unlock()
+			if len(nodes) == 0 {
+				continue
+			}
+			n := nodes[rng.IntN(len(nodes))]
+			s := in.series[rng.IntN(len(in.series))]
+			req, _ := http.NewRequest(http.MethodGet, n.Base+"/api/v1/series/"+url.PathEscape(s), nil)
+			resp, err := httpc.Do(req)
+			if err != nil {
+				continue // a node stopping
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			p.mu.Lock()
+			p.counts[resp.StatusCode]++
+			switch {
+			case resp.StatusCode == 200:
+			case resp.StatusCode >= 500 && resp.Header.Get("Retry-After") != "":
+				// The group is rebalancing, or a dead owner's session has
+				// not timed out yet: an answer that says when to retry.
+			default:
+				p.bad = append(p.bad, fmt.Sprintf("%s on %s: %d %s", s, n.name, resp.StatusCode, body))
+			}
+			p.mu.Unlock()
+		}
+	}()
+	return p
+}
+
+func (p *prober) set(nodes []*node) {
+	p.mu.Lock()
+	p.nodes = nodes
+	p.mu.Unlock()
+}
+
+func (p *prober) finish(t *testing.T) {
+	t.Helper()
+	close(p.stop)
+	<-p.done
+	t.Logf("queries during the changes, by status: %v", p.counts)
+	for _, b := range p.bad[:min(len(p.bad), 10)] {
+		t.Errorf("query answered neither 200 nor a retryable error: %s", b)
+	}
+	if p.counts[200] == 0 {
+		t.Error("no query answered 200")
+	}
 }
 
 // TestClusterFailover runs three detector nodes over a 3-broker kfake
@@ -368,27 +461,38 @@ func TestClusterFailover(t *testing.T) {
 	in.produce(t, prod, 0, 80)
 	waitRound(t, in, alive(), 79, "first third")
 
+	probe := startProber(in)
+	probe.set(alive())
+
 	// Phase 2: SIGKILL a node while points stream in.
 	in.produce(t, prod, 80, 110)
 	time.Sleep(100 * time.Millisecond)
+	probe.set([]*node{nodes[0], nodes[2]})
 	nodes[1].stop(t, syscall.SIGKILL)
 	in.produce(t, prod, 110, 140)
 	waitRound(t, in, alive(), 139, "after SIGKILL")
 
 	// Phase 3: rolling restart of the two others, points in between.
 	in.produce(t, prod, 140, 160)
+	probe.set([]*node{nodes[2]})
 	nodes[0].stop(t, syscall.SIGTERM)
 	nodes = append(nodes, startNode(t, "node0b", args...))
+	probe.set(alive())
 	in.produce(t, prod, 160, 180)
+	probe.set([]*node{nodes[3]})
 	nodes[2].stop(t, syscall.SIGTERM)
 	nodes = append(nodes, startNode(t, "node2b", args...))
+	probe.set(alive())
 	in.produce(t, prod, 180, 200)
 	waitRound(t, in, alive(), 199, "after the rolling restart")
 
 	// Phase 4: a node added.
 	nodes = append(nodes, startNode(t, "node4", args...))
+	waitOwns(t, nodes[len(nodes)-1])
+	probe.set(alive())
 	in.produce(t, prod, 200, rounds)
 	waitRound(t, in, alive(), rounds-1, "after adding a node")
+	probe.finish(t)
 
 	// A point handed to the writer twice would be refused as out of
 	// order (the engine's own guard): no node may have refused any.
@@ -418,6 +522,10 @@ func TestClusterFailover(t *testing.T) {
 	waitEventsCommitted(t, kc.ListenAddrs(), "points-events", "detector-events")
 
 	got := owners(t, in, alive())
+	for tries := 0; tries < 100 && !oneEach(got); tries++ {
+		time.Sleep(100 * time.Millisecond) // a rebalance moving a partition
+		got = owners(t, in, alive())
+	}
 	for i := range in.series {
 		if len(got[i]) != 1 {
 			t.Errorf("%s: held by %d nodes, want 1", in.series[i], len(got[i]))
@@ -557,4 +665,33 @@ func waitEventsCommitted(t *testing.T, brokers []string, topic, group string) {
 		time.Sleep(250 * time.Millisecond)
 	}
 	t.Errorf("events group %s did not commit the end of %s: %v", group, topic, behind)
+}
+
+func oneEach(vs [][]seriesView) bool {
+	for _, v := range vs {
+		if len(v) != 1 {
+			return false
+		}
+	}
+	return true
+}
+
+// waitOwns waits until n owns at least one partition (its gauge).
+func waitOwns(t *testing.T, n *node) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := httpc.Get(n.Base + "/metrics")
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			for _, l := range strings.Split(string(b), "\n") {
+				if v, ok := strings.CutPrefix(l, "detector_kafka_partitions_owned "); ok && v != "0" {
+					return
+				}
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s owns no partition after 60s", n.name)
 }

@@ -774,21 +774,35 @@ func (c *Consumer) restore(ctx context.Context, ids []int32) (int, error) {
 		return 0, nil
 	}
 	topic := c.cfg.ChangelogTopic
-	ends, err := c.adm.ListEndOffsets(ctx, topic)
-	if err != nil {
-		return 0, fmt.Errorf("end offsets: %w", err)
-	}
-	starts, err := c.adm.ListStartOffsets(ctx, topic)
-	if err != nil {
-		return 0, fmt.Errorf("start offsets: %w", err)
+	var ends, starts kadm.ListedOffsets
+	// A changelog created a moment ago may not be in every broker's
+	// metadata yet: retry for a while.
+	for attempt := 0; ; attempt++ {
+		var err error
+		if ends, err = c.adm.ListEndOffsets(ctx, topic); err == nil {
+			starts, err = c.adm.ListStartOffsets(ctx, topic)
+		}
+		if err == nil {
+			for _, id := range ids {
+				e, ok := ends.Lookup(topic, id)
+				if !ok || e.Err != nil {
+					err = fmt.Errorf("end offset of %s/%d unknown (%v)", topic, id, e.Err)
+					break
+				}
+			}
+		}
+		if err == nil {
+			break
+		}
+		if attempt == 50 || ctx.Err() != nil {
+			return 0, err
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 	want := map[int32]int64{}
 	from := map[int32]kgo.Offset{}
 	for _, id := range ids {
-		e, ok := ends.Lookup(topic, id)
-		if !ok || e.Err != nil {
-			return 0, fmt.Errorf("end offset of %s/%d: %v", topic, id, e.Err)
-		}
+		e, _ := ends.Lookup(topic, id)
 		s, _ := starts.Lookup(topic, id)
 		if e.Offset > s.Offset {
 			want[id] = e.Offset
