@@ -163,9 +163,12 @@ type Consumer struct {
 	parts map[int32]*partition
 	owned atomic.Pointer[[]int32] // sorted partitions owned, for the Directory
 
-	m       metrics
+	m metrics
+	// The points of one poll, queued by process for flush: from[i] is the
+	// partition of samples[i].
 	samples []anomaly.Sample
 	keys    []string
+	from    []*partition
 	badLog  rateLog
 
 	dir    *Directory
@@ -402,8 +405,9 @@ func (c *Consumer) run(ctx context.Context) {
 				c.log.Warn("records of a partition not owned", "partition", ftp.Partition, "records", len(ftp.Records))
 				return
 			}
-			c.process(ctx, ps, ftp.Records)
+			c.process(ps, ftp.Records)
 		})
+		c.flush(ctx)
 		if time.Since(lastCheckpoint) >= c.cfg.CheckpointInterval {
 			if err := c.checkpoint(ctx, c.ownedLocked(), false); err != nil && ctx.Err() == nil {
 				c.log.Warn("checkpoint failed; retried at the next interval", "err", err)
@@ -426,10 +430,12 @@ func (c *Consumer) anyPending() bool {
 	return false
 }
 
-// process decodes records (all of partition ps, in offset order) and hands
-// their points to the writer. Call with mu held.
-func (c *Consumer) process(ctx context.Context, ps *partition, recs []*kgo.Record) {
-	samples, keys := c.samples[:0], c.keys[:0]
+// process decodes records (all of partition ps, in offset order) and
+// queues their points for the poll's one writer call (flush), or behind
+// ps's pending points. Call with mu held.
+func (c *Consumer) process(ps *partition, recs []*kgo.Record) {
+	samples, keys := c.samples, c.keys
+	n0 := len(samples)
 	for _, r := range recs {
 		if r.Offset < ps.next {
 			continue // delivered twice by the client: already handed over
@@ -466,19 +472,31 @@ func (c *Consumer) process(ctx context.Context, ps *partition, recs []*kgo.Recor
 	if ps.skip != nil && ps.next >= ps.skipMax {
 		ps.skip = nil // every restored state is behind us
 	}
-	c.samples, c.keys = samples[:0], keys[:0]
 	if len(ps.pending) > 0 {
 		// Order within the partition: behind what waits already.
-		ps.pending = append(ps.pending, samples...)
-		ps.pendingKeys = append(ps.pendingKeys, keys...)
-		return
+		ps.pending = append(ps.pending, samples[n0:]...)
+		ps.pendingKeys = append(ps.pendingKeys, keys[n0:]...)
+		samples, keys = samples[:n0], keys[:n0]
 	}
-	c.ingest(ctx, ps, samples, keys)
+	for range len(samples) - len(c.from) {
+		c.from = append(c.from, ps)
+	}
+	c.samples, c.keys = samples, keys
 }
 
-// ingest hands samples of ps to the writer; the ones refused as
-// overloaded become ps's pending points and ps's fetches pause.
-func (c *Consumer) ingest(ctx context.Context, ps *partition, samples []anomaly.Sample, keys []string) {
+// flush hands the points process queued to the writer in one call.
+func (c *Consumer) flush(ctx context.Context) {
+	if len(c.samples) > 0 {
+		c.ingest(ctx, c.samples, c.keys, c.from)
+	}
+	clear(c.from)
+	c.samples, c.keys, c.from = c.samples[:0], c.keys[:0], c.from[:0]
+}
+
+// ingest hands samples to the writer; from[i] is the partition of sample
+// i. The ones refused as overloaded become their partition's pending
+// points, and that partition's fetches pause.
+func (c *Consumer) ingest(ctx context.Context, samples []anomaly.Sample, keys []string, from []*partition) {
 	if len(samples) == 0 {
 		return
 	}
@@ -489,27 +507,31 @@ func (c *Consumer) ingest(ctx context.Context, ps *partition, samples []anomaly.
 	if err != nil {
 		// Overloaded as a whole, or the engine shut down: nothing was
 		// learned; keep them all to retry.
-		c.hold(ps, samples, keys, nil)
+		for i := range samples {
+			c.hold(from[i], samples[i], keys[i])
+		}
 		if !isOverloaded(err) && ctx.Err() == nil {
-			c.log.Warn("writer refused a batch; retrying", "partition", ps.id, "err", err)
+			c.log.Warn("writer refused a batch; retrying", "err", err)
 		}
 		return
 	}
-	var retry []int
-	rejected := map[int]bool{}
+	var rejected map[int]bool
+	if len(res.Errors) > 0 {
+		rejected = make(map[int]bool, len(res.Errors))
+	}
 	for _, e := range res.Errors {
 		rejected[e.Index] = true
 		if e.Code == anomaly.CodeOverloaded {
-			retry = append(retry, e.Index)
 			continue
 		}
 		c.m.badPoints.Inc()
 		if c.badLog.allow() {
-			c.log.Warn("point refused", "partition", ps.id, "series", clipS(samples[e.Index].Series), "code", e.Code, "err", e.Message)
+			c.log.Warn("point refused", "partition", from[e.Index].id, "series", clipS(samples[e.Index].Series), "code", e.Code, "err", e.Message)
 		}
 	}
 	learned := 0
 	for i, k := range keys {
+		ps := from[i]
 		if rejected[i] {
 			continue
 		}
@@ -520,29 +542,24 @@ func (c *Consumer) ingest(ctx context.Context, ps *partition, samples []anomaly.
 		ps.dirty[k] = struct{}{}
 	}
 	c.m.learned.Add(float64(learned))
-	if len(retry) > 0 {
-		c.hold(ps, samples, keys, retry)
+	for _, e := range res.Errors {
+		// In index order, so in offset order within a partition.
+		if e.Code == anomaly.CodeOverloaded {
+			c.hold(from[e.Index], samples[e.Index], keys[e.Index])
+		}
 	}
 }
 
-// hold keeps samples (only the indices in idx when not nil) as ps's
-// pending points and pauses ps's fetches.
-func (c *Consumer) hold(ps *partition, samples []anomaly.Sample, keys []string, idx []int) {
-	if idx == nil {
-		ps.pending = append(ps.pending, samples...)
-		ps.pendingKeys = append(ps.pendingKeys, keys...)
-	} else {
-		for _, i := range idx {
-			ps.pending = append(ps.pending, samples[i])
-			ps.pendingKeys = append(ps.pendingKeys, keys[i])
-		}
-	}
+// hold keeps a sample as ps's pending point and pauses ps's fetches.
+func (c *Consumer) hold(ps *partition, s anomaly.Sample, key string) {
+	ps.pending = append(ps.pending, s)
+	ps.pendingKeys = append(ps.pendingKeys, key)
 	if !ps.paused {
 		ps.paused = true
 		c.cl.PauseFetchPartitions(map[string][]int32{c.cfg.Topic: {ps.id}})
 		c.m.pauses.Inc()
 		c.m.paused.Inc()
-		c.log.Info("partition paused: the engine is overloaded", "partition", ps.id, "pending", len(ps.pending))
+		c.log.Info("partition paused: the engine is overloaded", "partition", ps.id)
 	}
 }
 
@@ -556,7 +573,11 @@ func (c *Consumer) retryPending(ctx context.Context) {
 		}
 		samples, keys := ps.pending, ps.pendingKeys
 		ps.pending, ps.pendingKeys = nil, nil
-		c.ingest(ctx, ps, samples, keys)
+		from := make([]*partition, len(samples))
+		for i := range from {
+			from[i] = ps
+		}
+		c.ingest(ctx, samples, keys, from)
 		if len(ps.pending) == 0 && ps.paused {
 			ps.paused = false
 			c.cl.ResumeFetchPartitions(map[string][]int32{c.cfg.Topic: {ps.id}})
