@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/anomalyd/detector/anomaly"
 	"github.com/anomalyd/detector/cluster"
 	"github.com/anomalyd/detector/series"
 )
@@ -214,5 +215,88 @@ func TestChangelogRoundTrip(t *testing.T) {
 	}
 	if _, err := e.Get(context.Background(), `m{a="2"}`); err != nil {
 		t.Error(err)
+	}
+}
+
+// overloadingWriter refuses the first calls as a whole, then some calls in
+// part (the series of one "shard"), as the engine does when its queues
+// are full; then it lets everything through.
+type overloadingWriter struct {
+	e     *series.Engine
+	calls int
+}
+
+func (w *overloadingWriter) Ingest(ctx context.Context, samples []anomaly.Sample) (anomaly.IngestResult, error) {
+	w.calls++
+	switch {
+	case w.calls <= 3:
+		return anomaly.IngestResult{}, anomaly.Errorf(anomaly.CodeOverloaded, "queues full")
+	case w.calls <= 8:
+		var pass []anomaly.Sample
+		var idx []int
+		var res anomaly.IngestResult
+		for i, s := range samples {
+			if s.Series == `cpu{host="x"}` {
+				pass = append(pass, s)
+				idx = append(idx, i)
+				continue
+			}
+			res.Errors = append(res.Errors, anomaly.ItemError{Index: i, Code: anomaly.CodeOverloaded, Message: "queue full"})
+		}
+		r, err := w.e.Ingest(ctx, pass)
+		if err != nil {
+			return r, err
+		}
+		for _, e := range r.Errors {
+			e.Index = idx[e.Index]
+			res.Errors = append(res.Errors, e)
+		}
+		res.Accepted = r.Accepted
+		return res, nil
+	}
+	return w.e.Ingest(ctx, samples)
+}
+
+// Overload pauses the partition and retries: every point is learned once,
+// in order, and the partition resumes.
+func TestOverloadPausesAndRetries(t *testing.T) {
+	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "points"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kc.Close()
+	prod, err := kgo.NewClient(kgo.SeedBrokers(kc.ListenAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	e := newEngine(t)
+	c, err := New(Config{Brokers: kc.ListenAddrs(), Topic: "points", Group: "g", SessionTimeout: 6 * time.Second, MaxPollRecords: 7}, e, &overloadingWriter{e: e})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Start()
+	defer c.Close(context.Background())
+	for _, h := range []string{"x", "y", "z"} {
+		produce(t, prod, `cpu{host="`+h+`"}`, 0, 40)
+	}
+	for _, h := range []string{"x", "y", "z"} {
+		waitPoints(t, e, series.MustParse(`cpu{host="`+h+`"}`).Canonical(), 40)
+	}
+	if got := testutil.ToFloat64(c.m.pauses); got < 1 {
+		t.Errorf("pauses = %v, want at least 1", got)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for testutil.ToFloat64(c.m.paused) != 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := testutil.ToFloat64(c.m.paused); got != 0 {
+		t.Errorf("partitions still paused: %v", got)
+	}
+	if got := testutil.ToFloat64(c.m.badPoints); got != 0 {
+		t.Errorf("refused points = %v, want 0 (a retried point learned twice is refused as out of order)", got)
+	}
+	if got := testutil.ToFloat64(c.m.learned); got != 120 {
+		t.Errorf("learned = %v, want 120", got)
 	}
 }
