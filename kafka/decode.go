@@ -20,7 +20,8 @@ const (
 	// else as line protocol.
 	FormatAuto = "auto"
 	// FormatJSON is one point {"series","timestamp","value"} (the shape of
-	// a POST /api/v1/points item) or a JSON array of them.
+	// a POST /api/v1/points item) or a JSON array of them. Other fields
+	// are ignored (producers may add their own).
 	FormatJSON = "json"
 	// FormatLine is InfluxDB line protocol, one or more lines.
 	FormatLine = "line"
@@ -81,9 +82,7 @@ func (d *decoder) decode(dst []anomaly.Sample, value []byte) ([]anomaly.Sample, 
 		return dst, nil
 	}
 	var p jsonPoint
-	dec := json.NewDecoder(bytes.NewReader(v))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&p); err != nil {
+	if err := json.Unmarshal(v, &p); err != nil {
 		return dst, fmt.Errorf("json: %w", err)
 	}
 	s, err := p.sample()
