@@ -841,16 +841,18 @@ func (c *Consumer) restore(ctx context.Context, ids []int32) (int, error) {
 	}
 	defer rc.Close()
 	latest := map[int32]map[string][]byte{}
+	rctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
 	for len(want) > 0 {
-		fs := rc.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			return 0, err
+		fs := rc.PollFetches(rctx)
+		if err := rctx.Err(); err != nil {
+			return 0, fmt.Errorf("reading the changelog: %w (partitions left %v)", err, want)
 		}
-		var ferr error
-		fs.EachError(func(_ string, _ int32, err error) { ferr = err })
-		if ferr != nil {
-			return 0, ferr
-		}
+		// Fetch errors (a leader moving) are retried by the client; they
+		// are logged, and the read goes on until the deadline.
+		fs.EachError(func(t string, p int32, err error) {
+			c.log.Warn("changelog fetch error; retrying", "topic", t, "partition", p, "err", err)
+		})
 		fs.EachRecord(func(r *kgo.Record) {
 			end, ok := want[r.Partition]
 			if !ok || r.Offset >= end {
