@@ -12,6 +12,17 @@
 //     peer group lands on one partition.
 //   - Directory says who owns a partition. Implementations are safe for
 //     concurrent use; their answers may change at any time (a rebalance).
+//
+// On top of them, a Forwarder (NewForwarder, Forwarder.Handler) makes any
+// node answer for any series: per-series requests go to the owner, listings
+// are merged over every member (SeriesPage, AnomalyPage, OutlierList), peer
+// rules are checked (CheckPeerRule) and applied on every member.
+//
+// Asking one node for its own state only (what a test or an operator
+// comparing nodes wants): send the request with HopHeader set to any
+// value. The node then answers a per-series request itself when it owns the
+// series and 508 forward_loop when it does not, and a listing from its own
+// engine or timeline, never merged.
 package cluster
 
 import (

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -295,6 +296,7 @@ func (f *Forwarder) listSeries(w http.ResponseWriter, r *http.Request, next http
 	if page.Series == nil {
 		page.Series = []anomaly.SeriesSummary{}
 	}
+	f.m.merge("/api/v1/series", page.Partial)
 	f.answerMerged(w, answered, page, page.Partial)
 }
 
@@ -343,6 +345,7 @@ func (f *Forwarder) listOutliers(w http.ResponseWriter, r *http.Request, next ht
 		out.Groups = []peers.GroupResult{}
 	}
 	out.Partial = len(out.Missing) > 0
+	f.m.merge("/api/v1/peers/outliers", out.Partial)
 	f.answerMerged(w, answered, out, out.Partial)
 }
 
@@ -374,7 +377,12 @@ func (f *Forwarder) addPeerRule(w http.ResponseWriter, r *http.Request, next htt
 		return
 	}
 	if err := CheckPeerRule(rule, f.cfg.KeyLabels); err != nil {
-		writeError(w, http.StatusBadRequest, "invalid_argument", err.Error(), "")
+		var ae *anomaly.Error
+		if errors.As(err, &ae) {
+			writeErrorField(w, http.StatusBadRequest, string(ae.Code), ae.Message, ae.Field)
+		} else {
+			writeError(w, http.StatusBadRequest, "invalid_argument", err.Error(), "")
+		}
 		return
 	}
 	if hop {
@@ -509,5 +517,6 @@ func (f *Forwarder) listAnomalies(w http.ResponseWriter, r *http.Request, next h
 	if page.Anomalies == nil {
 		page.Anomalies = []anomaly.Anomaly{}
 	}
+	f.m.merge("/api/v1/anomalies", page.Partial)
 	f.answerMerged(w, answered, page, page.Partial)
 }

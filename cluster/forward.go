@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/anomalyd/detector/series"
 )
@@ -76,6 +79,10 @@ type Config struct {
 	DefaultLimit, MaxLimit int
 	// Logger gets forwarding failures; nil discards.
 	Logger *slog.Logger
+	// Registerer receives the forwarder's metrics
+	// (detector_cluster_requests_total, detector_cluster_merged_total);
+	// nil registers none.
+	Registerer prometheus.Registerer
 }
 
 // Forwarder sends each per-series request to the node that owns the
@@ -89,6 +96,7 @@ type Forwarder struct {
 	proxy  *httputil.ReverseProxy
 	log    *slog.Logger
 	peeks  chan struct{}
+	m      *metrics
 }
 
 // NewForwarder checks cfg and builds a Forwarder.
@@ -122,8 +130,12 @@ func NewForwarder(cfg Config) (*Forwarder, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: metrics: %w", err)
+	}
 	f := &Forwarder{cfg: cfg, dir: cfg.Directory, client: cfg.Client, log: cfg.Logger,
-		peeks: make(chan struct{}, cfg.MaxPeeks)}
+		peeks: make(chan struct{}, cfg.MaxPeeks), m: m}
 	if f.client == nil {
 		f.client = &http.Client{Transport: newTransport(cfg.Timeout)}
 	}
@@ -132,7 +144,11 @@ func NewForwarder(cfg Config) (*Forwarder, error) {
 		Transport:     f.client.Transport,
 		FlushInterval: -1, // stream the owner's answer as it comes
 		ErrorHandler:  f.proxyError,
-		ErrorLog:      slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+		ModifyResponse: func(*http.Response) error {
+			f.m.outcome(outcomeForwarded)
+			return nil
+		},
+		ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
 	}
 	return f, nil
 }
@@ -256,6 +272,7 @@ func (f *Forwarder) perSeries(w http.ResponseWriter, r *http.Request, next http.
 		return
 	}
 	if !rt.OK {
+		f.m.outcome(outcomeNoOwner)
 		w.Header().Set("Retry-After", f.retryAfter())
 		msg := fmt.Sprintf("series %s belongs to partition %d, which has no owner yet (the group is rebalancing): retry shortly", clip(text), rt.Partition)
 		if rt.Partition < 0 {
@@ -268,6 +285,7 @@ func (f *Forwarder) perSeries(w http.ResponseWriter, r *http.Request, next http.
 		// A second hop: the sender thought this node owned the series,
 		// this node thinks another does. Their views of the group differ
 		// (a rebalance in progress); refuse rather than bounce.
+		f.m.outcome(outcomeLoop)
 		w.Header().Set(OwnerHeader, rt.Owner)
 		w.Header().Set("Retry-After", f.retryAfter())
 		writeError(w, http.StatusLoopDetected, "forward_loop",
@@ -288,6 +306,11 @@ func (f *Forwarder) perSeriesBody(w http.ResponseWriter, r *http.Request, next h
 	var probe struct {
 		Series *string `json:"series"`
 	}
+	if strings.EqualFold(r.Header.Get("Content-Encoding"), "gzip") {
+		if zr, err := gzip.NewReader(bytes.NewReader(body)); err == nil {
+			body, _ = io.ReadAll(io.LimitReader(zr, f.cfg.MaxBodyBytes))
+		}
+	}
 	if json.Unmarshal(body, &probe) != nil || probe.Series == nil {
 		next.ServeHTTP(w, r) // the API's own 400
 		return
@@ -295,24 +318,43 @@ func (f *Forwarder) perSeriesBody(w http.ResponseWriter, r *http.Request, next h
 	f.perSeries(w, r, next, *probe.Series)
 }
 
-// peek reads a request body whole (at most MaxBodyBytes, one of MaxPeeks
-// turns) and puts it back so that the request can be served or forwarded
-// as it came. It answers the request itself and returns false when the
-// body cannot be read.
+// peek reads a request body whole (at most MaxBodyBytes, within Timeout,
+// holding one of MaxPeeks turns) and puts it back so that the request can
+// be served or forwarded as it came. A request that finds no turn within
+// a second is answered 429: slow bodies cannot queue up behind the turns.
+// It answers the request itself and returns false when the body cannot be
+// read.
 func (f *Forwarder) peek(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	wait := time.NewTimer(time.Second)
+	defer wait.Stop()
 	select {
 	case f.peeks <- struct{}{}:
+	case <-wait.C:
+		w.Header().Set("Retry-After", f.retryAfter())
+		writeError(w, http.StatusTooManyRequests, "overloaded", "too many request bodies are being read at once: retry shortly", "")
+		return nil, false
 	case <-r.Context().Done():
 		return nil, false
 	}
 	defer func() { <-f.peeks }()
+	rc := http.NewResponseController(w)
+	if rc.SetReadDeadline(time.Now().Add(f.cfg.Timeout)) == nil {
+		defer rc.SetReadDeadline(time.Time{})
+	}
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, f.cfg.MaxBodyBytes))
 	if err != nil {
+		// The rest of the body is not read: the connection cannot carry
+		// another request.
+		w.Header().Set("Connection", "close")
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		switch {
+		case errors.As(err, &mbe):
 			writeError(w, http.StatusRequestEntityTooLarge, "body_too_large",
 				fmt.Sprintf("request body is over %d bytes", f.cfg.MaxBodyBytes), "")
-		} else {
+		case isTimeout(err):
+			writeError(w, http.StatusRequestTimeout, "request_timeout",
+				fmt.Sprintf("the request body did not arrive within %v", f.cfg.Timeout), "")
+		default:
 			writeError(w, http.StatusBadRequest, "invalid_json", "reading the request body: "+err.Error(), "")
 		}
 		return nil, false
@@ -362,10 +404,13 @@ func (f *Forwarder) proxyError(w http.ResponseWriter, r *http.Request, err error
 	f.log.Warn("forwarding to the owner failed", "owner", owner, "path", r.URL.Path, "error", err)
 	status, code := http.StatusBadGateway, "owner_unreachable"
 	msg := fmt.Sprintf("the owner of this series, %s, did not answer: %v", owner, err)
+	outcome := outcomeUnreachable
 	if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
+		outcome = outcomeTimeout
 		status, code = http.StatusGatewayTimeout, "owner_timeout"
 		msg = fmt.Sprintf("the owner of this series, %s, did not answer within %v", owner, f.cfg.Timeout)
 	}
+	f.m.outcome(outcome)
 	w.Header().Set("Retry-After", f.retryAfter())
 	writeError(w, status, code, msg, owner)
 }
@@ -388,11 +433,20 @@ type errorBody struct {
 type errorDetail struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
 	Owner   string `json:"owner,omitempty"`
 }
 
 func writeError(w http.ResponseWriter, status int, code, msg, owner string) {
-	b, _ := json.Marshal(errorBody{Error: errorDetail{Code: code, Message: msg, Owner: owner}})
+	writeDetail(w, status, errorDetail{Code: code, Message: msg, Owner: owner})
+}
+
+func writeErrorField(w http.ResponseWriter, status int, code, msg, field string) {
+	writeDetail(w, status, errorDetail{Code: code, Message: msg, Field: field})
+}
+
+func writeDetail(w http.ResponseWriter, status int, d errorDetail) {
+	b, _ := json.Marshal(errorBody{Error: d})
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Del("Content-Length")
 	w.WriteHeader(status)

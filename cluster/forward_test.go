@@ -1,11 +1,14 @@
 package cluster_test
 
 import (
+	"bufio"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -15,6 +18,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/anomalyd/detector/anomaly"
 	"github.com/anomalyd/detector/api"
@@ -41,6 +46,7 @@ type node struct {
 	peers *peers.Groups
 	tl    *timeline.Memory
 	fwd   *cluster.Forwarder
+	reg   *prometheus.Registry
 	// inner counts the requests that reached this node's own API, and
 	// auth is the last Authorization header one of them carried.
 	inner atomic.Int64
@@ -111,7 +117,8 @@ func newTestCluster(t *testing.T, n int, labels []string, timeout time.Duration)
 		nd.srv.Start()
 		nd.url = nd.srv.URL
 		nd.dir = cluster.NewStaticDirectory(nd.url, nil)
-		nd.fwd, err = cluster.NewForwarder(cluster.Config{Directory: nd.dir, KeyLabels: labels, Timeout: timeout})
+		nd.reg = prometheus.NewRegistry()
+		nd.fwd, err = cluster.NewForwarder(cluster.Config{Directory: nd.dir, KeyLabels: labels, Timeout: timeout, Registerer: nd.reg})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -475,6 +482,33 @@ func TestOwnerDown(t *testing.T) {
 	if d := time.Since(start); d > 20*time.Second {
 		t.Fatalf("a hanging owner held the request %v", d)
 	}
+	for outcome, want := range map[string]float64{"unreachable": 1, "timeout": 1, "forwarded": 0} {
+		if got := counter(t, tc.nodes[0].reg, "detector_cluster_requests_total", outcome); got != want {
+			t.Errorf("detector_cluster_requests_total{outcome=%q} = %v, want %v", outcome, got, want)
+		}
+	}
+}
+
+// counter returns the value of the counter name whose one label has value v.
+func counter(t *testing.T, reg *prometheus.Registry, name, v string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetValue() == v {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
 }
 
 type mergedPage struct {
@@ -594,6 +628,9 @@ func TestFanOutPartial(t *testing.T) {
 	if !got.Partial || len(got.Missing) != 1 || got.Missing[0].Member != downNode.url || got.Missing[0].Error == "" {
 		t.Fatalf("partial answer flags %v %+v", got.Partial, got.Missing)
 	}
+	if n := counter(t, tc.nodes[0].reg, "detector_cluster_merged_total", "true"); n != 1 {
+		t.Errorf("partial merges counted %v, want 1", n)
+	}
 	if !slices.Equal(names(got.Series), alive) {
 		t.Fatalf("partial answer lists %v, want %v", names(got.Series), alive)
 	}
@@ -631,7 +668,7 @@ func TestPeerRulesInCluster(t *testing.T) {
 		if a.status != http.StatusBadRequest {
 			t.Fatalf("rule splitting groups on %s = %d %s", nd.name, a.status, a.body)
 		}
-		if code, msg, _ := a.errorBody(t); code != "invalid_argument" || !strings.Contains(msg, "title") || !strings.Contains(msg, "--kafka-key-labels") {
+		if code, msg, _ := a.errorBody(t); code != "invalid_argument" || strings.HasPrefix(msg, "invalid_argument") || !strings.Contains(msg, "title") || !strings.Contains(msg, "--kafka-key-labels") || !bytes.Contains(a.body, []byte(`"field":"group_by"`)) {
 			t.Fatalf("refusal: %q %s", code, msg)
 		}
 		// Forwarded copies are checked too.
@@ -773,5 +810,37 @@ func TestFanOutAnomalies(t *testing.T) {
 	}
 	if a := get(t, tc.nodes[1].url+"/api/v1/anomalies?state=bogus"); a.status != http.StatusBadRequest {
 		t.Fatalf("bad state = %d", a.status)
+	}
+}
+
+// A what-if body that is gzip-compressed still reaches the owner; one that
+// does not arrive is cut off within the timeout instead of holding a turn.
+func TestForwardBodies(t *testing.T) {
+	tc := newTestCluster(t, 3, nil, 500*time.Millisecond)
+	s := `plays{device="d1",title="t07"}`
+	tc.ingest([]string{s}, 3)
+	var zb bytes.Buffer
+	zw := gzip.NewWriter(&zb)
+	fmt.Fprintf(zw, `{"series":%q,"points":[{"timestamp":"2026-01-01T01:00:00Z","value":10}]}`, s)
+	zw.Close()
+	a := do(t, http.MethodPost, tc.other(s).url+"/api/v1/detect", zb.Bytes(), map[string]string{"Content-Type": "application/json", "Content-Encoding": "gzip"})
+	if a.status != http.StatusOK || a.header.Get(cluster.OwnerHeader) != tc.owner(s).url {
+		t.Fatalf("gzip what-if via a non-owner = %d %s", a.status, a.body)
+	}
+	// A body that stalls: the headers promise 100 bytes, 10 come.
+	conn, err := net.Dial("tcp", strings.TrimPrefix(tc.nodes[0].url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /api/v1/detect HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"series\":", strings.TrimPrefix(tc.nodes[0].url, "http://"), testToken)
+	conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("stalled body: no answer: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestTimeout {
+		t.Fatalf("stalled body = %d", resp.StatusCode)
 	}
 }

@@ -261,10 +261,10 @@ func Parse(s string, lim Limits) (Key, error) {
 				}
 				break
 			}
+			at := p.i // where the label starts, to spot blanks around '='
 			if ws {
 				canonical = false
 			}
-			at := p.i
 			l, err := p.label(&lim)
 			if err != nil {
 				return Key{}, err

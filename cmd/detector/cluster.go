@@ -13,6 +13,13 @@ import (
 
 // ClusterConfig holds the settings of a node of a scaled-out deployment
 // that the query side needs: how points are keyed, and who owns what.
+//
+// Wiring with the Kafka consumer: Enabled is true whenever --kafka-brokers
+// is given (set before NewMain builds the handler), the consumer keys
+// records by these KeyLabels (the one --kafka-key-labels flag), and once
+// the consumer exists its Directory is handed over with
+// (*Main).SetDirectory; until then per-series queries get 503 with
+// Retry-After and listings are this node's own.
 type ClusterConfig struct {
 	// KeyLabels are the labels the record key of a point is made of
 	// (cluster.RoutingKey; --kafka-key-labels); empty means the whole
@@ -128,6 +135,7 @@ func (m *Main) withCluster(h http.Handler) (http.Handler, error) {
 		DefaultLimit: m.cfg.API.DefaultLimit,
 		MaxLimit:     m.cfg.API.MaxLimit,
 		Logger:       m.log.With("component", "cluster"),
+		Registerer:   m.reg,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
