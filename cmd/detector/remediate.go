@@ -135,7 +135,7 @@ func (m *Main) startRemediation() {
 	r.cancel, r.done = cancel, make(chan struct{})
 	go func() {
 		defer close(r.done)
-		r.x.Run(ctx, m.svc.Events(), m.svc.Cursors())
+		r.x.Run(ctx, m.hubLog.Log, m.hubLog.Cursors) // the cluster's events with Kafka (kafka.go)
 	}()
 }
 

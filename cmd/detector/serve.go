@@ -77,6 +77,8 @@ type Config struct {
 	PeerLimits peers.RuleLimits
 	// Console: the web console and its recent history (console.go).
 	Console ConsoleConfig
+	// Kafka: points from a consumer group, state in a changelog (kafka.go).
+	Kafka KafkaConfig
 	// Cluster: forwarding and merging over the nodes of a scaled-out
 	// deployment (cluster.go).
 	Cluster ClusterConfig
@@ -106,6 +108,7 @@ type Main struct {
 	influx      *influxParts // influx.go
 	hub         *notify.Hub  // notify.go
 	hubLog      *lateLog     // the service's event log, once it is open
+	kafka       *kafkaParts  // kafka.go
 
 	clusterDir *lateDirectory // cluster.go; nil on a single node
 }
@@ -148,7 +151,7 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 		return nil, err
 	}
 	svc, err := service.Open(service.Config{
-		Observe:           m.hub.Observe,
+		Observe:           m.localObserver(&cfg), // kafka.go
 		PeerLimits:        cfg.PeerLimits,
 		DataDir:           cfg.Persist.DataDir,
 		MaxAnomalies:      cfg.MaxAnomalies,
@@ -178,6 +181,7 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 	}
 	m.svc, m.engine, m.peers = svc, svc.Engine(), svc.Peers()
 	m.hubLog.Log, m.hubLog.Cursors = svc.Events(), svc.Cursors()
+	m.newKafkaParts(&cfg)          // kafka.go: with cluster events the hub reads Kafka's
 	hist := m.newHistory(m.engine) // console.go
 	limits := m.engine.Limits()
 	// Every input passes the maintenance windows' learning gate, then the
@@ -187,6 +191,7 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 	if err == nil {
 		err = m.openRemediation()
 	}
+	m.kafka.writer = writer // kafka.go
 	var fb *feedback.Store
 	if err == nil {
 		fb, err = feedback.New(m.engine, m.reg)
@@ -270,6 +275,9 @@ func (m *Main) Start() error {
 	m.hub.Start()
 	m.influx.start(m.svc.Subscribe)
 	m.startRemediation()
+	if err := m.startKafka(); err != nil { // kafka.go
+		return err
+	}
 	m.ready.Store(true)
 	m.log.Info("serving", "addr", ln.Addr().String(), "shards", len(m.engine.Stats().Shards),
 		"gomaxprocs", runtime.GOMAXPROCS(0))
@@ -304,6 +312,10 @@ func (m *Main) Close() error {
 	defer cancel()
 	start := time.Now()
 	err := m.srv.Shutdown(ctx)
+	// The group consumer checkpoints and leaves before the engine drains.
+	if e := m.closeKafka(ctx); e != nil && err == nil {
+		err = e
+	}
 	// The remediator stops before the event log it reads and appends to.
 	if e := m.closeRemediation(); e != nil && err == nil {
 		err = e
@@ -389,6 +401,7 @@ func parseServe(args []string, stderr io.Writer) (Config, *slog.Logger, error) {
 	bindInfluxFlags(fs, &cfg.Influx, &cfg.API.BucketLabel)
 	bindGuardFlags(fs, &cfg.API.Guard)
 	bindConsoleFlags(fs, &cfg.Console)
+	bindKafkaFlags(fs, &cfg.Kafka)
 	bindClusterFlags(fs, &cfg.Cluster)
 	fs.IntVar(&cfg.PeerLimits.MaxRules, "peer-max-rules", peers.DefaultMaxRules, "peer rules kept at most")
 	fs.Int64Var(&cfg.PeerLimits.MaxWindowBytes, "peer-window-bytes", 0, "memory the peer windows may take: a rule is refused when --max-series x (window + 1) x 4 bytes exceeds it (0: --max-series x 512 bytes)")

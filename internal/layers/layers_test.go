@@ -42,6 +42,7 @@ var allowed = map[string][]string{
 	"demo":               {},
 	"bounds":             {"anomaly", "series"},
 	"cluster":            {"anomaly", "peers", "series", "timeline"},
+	"kafka":              {"anomaly", "cluster", "eventlog", "ingest", "series"},
 	"benchmarks/nab/run": {"benchmarks/nab/corpus"},
 
 	// The service layer and the timeline's conformance suite.
