@@ -34,24 +34,11 @@ func (e *Engine) Drop(drop func(key string) bool) int {
 	n := 0
 	for _, sh := range e.shards {
 		sh.mu.Lock()
-		for i, key := range sh.keys {
-			if key == "" || !drop(key) {
+		for i := range sh.nslots {
+			if !sh.used(i) || !drop(sh.key(i)) {
 				continue
 			}
-			idx := int32(i)
-			sl := sh.slot(idx)
-			if sh.lru == nil {
-				delete(sh.index, sl.hash)
-			} else {
-				sh.lru.Remove(sl.hash)
-			}
-			if int(idx) < len(sh.ranks) {
-				sh.ranks[idx] = rankEntry{}
-			}
-			*sl = slot{}
-			sh.keys[idx] = ""
-			sh.free = append(sh.free, idx)
-			sh.live.Add(-1)
+			sh.remove(i)
 			n++
 		}
 		sh.mu.Unlock()
