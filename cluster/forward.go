@@ -39,12 +39,13 @@ const (
 
 // Defaults of Config.
 const (
-	DefaultTimeout      = 10 * time.Second
-	DefaultRetryAfter   = time.Second
-	DefaultMaxBodyBytes = 16 << 20
-	DefaultLimit        = 100
-	DefaultMaxLimit     = 1000
-	DefaultMaxPeeks     = 16
+	DefaultTimeout       = 10 * time.Second
+	DefaultRetryAfter    = time.Second
+	DefaultRebalanceWait = 2 * time.Second
+	DefaultMaxBodyBytes  = 16 << 20
+	DefaultLimit         = 100
+	DefaultMaxLimit      = 1000
+	DefaultMaxPeeks      = 16
 )
 
 // Config configures a Forwarder. Zero fields take their defaults.
@@ -67,6 +68,10 @@ type Config struct {
 	// RetryAfter is what a 503 answer tells clients to wait while a
 	// partition has no owner. Default 1 s, sent in whole seconds.
 	RetryAfter time.Duration
+	// RebalanceWait is how long a per-series request waits for its
+	// partition to get an owner (a rebalance usually takes a moment)
+	// before it is answered 503. Default 2 s; negative: no wait.
+	RebalanceWait time.Duration
 	// MaxBodyBytes bounds a request body read to find its series (POST
 	// /api/v1/detect) or to check and copy a peer rule. Default 16 MiB.
 	MaxBodyBytes int64
@@ -114,6 +119,9 @@ func NewForwarder(cfg Config) (*Forwarder, error) {
 	}
 	if cfg.RetryAfter <= 0 {
 		cfg.RetryAfter = DefaultRetryAfter
+	}
+	if cfg.RebalanceWait == 0 {
+		cfg.RebalanceWait = DefaultRebalanceWait
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
@@ -267,6 +275,9 @@ func (f *Forwarder) perSeries(w http.ResponseWriter, r *http.Request, next http.
 		next.ServeHTTP(w, r) // invalid series: the API's own 400
 		return
 	}
+	if !rt.OK {
+		rt = f.awaitOwner(r.Context(), text, rt)
+	}
 	if rt.Local {
 		next.ServeHTTP(w, r)
 		return
@@ -294,6 +305,32 @@ func (f *Forwarder) perSeries(w http.ResponseWriter, r *http.Request, next http.
 		return
 	}
 	f.forward(w, r, rt.Owner)
+}
+
+// awaitOwner polls the directory for up to RebalanceWait until the
+// partition of text has an owner, and returns the last route found.
+func (f *Forwarder) awaitOwner(ctx context.Context, text string, rt Route) Route {
+	if f.cfg.RebalanceWait <= 0 {
+		return rt
+	}
+	deadline := time.NewTimer(f.cfg.RebalanceWait)
+	defer deadline.Stop()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return rt
+		case <-deadline.C:
+			return rt
+		case <-tick.C:
+		}
+		if next, err := f.Route(text); err == nil {
+			if rt = next; rt.OK {
+				return rt
+			}
+		}
+	}
 }
 
 // perSeriesBody reads the body of POST /api/v1/detect to find its series,

@@ -88,8 +88,14 @@ func newEngine(t *testing.T) *series.Engine {
 }
 
 // newTestCluster starts n nodes on loopback; partition p is owned by node
-// p mod n.
+// p mod n. A request for a partition without owner is answered at once.
 func newTestCluster(t *testing.T, n int, labels []string, timeout time.Duration) *testCluster {
+	t.Helper()
+	return newTestClusterWait(t, n, labels, timeout, -1)
+}
+
+// newTestClusterWait is newTestCluster with the RebalanceWait of the nodes.
+func newTestClusterWait(t *testing.T, n int, labels []string, timeout, rebalanceWait time.Duration) *testCluster {
 	t.Helper()
 	tc := &testCluster{t: t, labels: labels, single: newEngine(t)}
 	for i := range n {
@@ -118,7 +124,7 @@ func newTestCluster(t *testing.T, n int, labels []string, timeout time.Duration)
 		nd.url = nd.srv.URL
 		nd.dir = cluster.NewStaticDirectory(nd.url, nil)
 		nd.reg = prometheus.NewRegistry()
-		nd.fwd, err = cluster.NewForwarder(cluster.Config{Directory: nd.dir, KeyLabels: labels, Timeout: timeout, Registerer: nd.reg})
+		nd.fwd, err = cluster.NewForwarder(cluster.Config{Directory: nd.dir, KeyLabels: labels, Timeout: timeout, RebalanceWait: rebalanceWait, Registerer: nd.reg})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -445,6 +451,38 @@ func TestNoOwnerDuringRebalance(t *testing.T) {
 	tc.setOwners(nil)
 	if a := get(t, seriesURL(tc.nodes[0].url, s)); a.status != http.StatusServiceUnavailable || a.header.Get("Retry-After") == "" {
 		t.Fatalf("no partitions known = %d %s", a.status, a.body)
+	}
+}
+
+// A request that arrives while its partition has no owner waits a moment
+// for the rebalance to end instead of failing: an owner that appears
+// within RebalanceWait answers it; one that does not leaves a 503.
+func TestRebalanceWait(t *testing.T) {
+	tc := newTestClusterWait(t, 3, nil, 0, 30*time.Second)
+	s := `plays{device="d3",title="t04"}`
+	tc.ingest([]string{s}, 3)
+	key, _ := cluster.SeriesKey(s, nil, series.Limits{})
+	p := cluster.Partition([]byte(key), partitions)
+	o := slices.Clone(tc.owners)
+	o[p] = ""
+	tc.setOwners(o)
+	asked := tc.other(s)
+	done := make(chan answer, 1)
+	go func() { done <- get(t, seriesURL(asked.url, s)) }()
+	time.Sleep(200 * time.Millisecond) // the request is waiting (or, on a slow machine, not yet sent: either way it must end served)
+	tc.setOwners(tc.owners)
+	select {
+	case a := <-done:
+		if a.status != http.StatusOK || a.header.Get(cluster.OwnerHeader) != tc.owner(s).url {
+			t.Fatalf("after the rebalance: %d %s", a.status, a.body)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("the request did not end")
+	}
+	short := newTestClusterWait(t, 3, nil, 0, 100*time.Millisecond)
+	short.setOwners(o)
+	if a := get(t, seriesURL(short.nodes[0].url, s)); a.status != http.StatusServiceUnavailable {
+		t.Fatalf("an owner that does not appear: %d %s", a.status, a.body)
 	}
 }
 
