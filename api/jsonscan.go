@@ -264,20 +264,30 @@ func (s *scanner) end() bool {
 	return s.i == len(s.b)
 }
 
+// enter steps into the object or array at the cursor, whose closing
+// byte is end: ok is false beyond maxNestingDepth; empty is true when the
+// container is empty, and then the cursor is past its end.
+func (s *scanner) enter(end byte) (empty, ok bool) {
+	s.i++
+	s.depth++
+	if s.depth > maxNestingDepth {
+		return false, false
+	}
+	s.ws()
+	if s.peek() == end {
+		s.i++
+		s.depth--
+		return true, true
+	}
+	return false, true
+}
+
 // members reads the object at the cursor, calling member with the span of
 // each raw key (quotes included) once the cursor is on its value; member
 // must read the value. It reports whether the object is valid.
 func (s *scanner) members(member func(ks, ke int, esc bool) bool) bool {
-	s.i++ // {
-	s.depth++
-	if s.depth > maxNestingDepth {
-		return false
-	}
-	s.ws()
-	if s.peek() == '}' {
-		s.i++
-		s.depth--
-		return true
+	if empty, ok := s.enter('}'); !ok || empty {
+		return ok
 	}
 	for {
 		if s.peek() != '"' {

@@ -29,16 +29,8 @@ type pointRaw struct {
 func (s *scanner) point(p *pointRaw, wantSeries bool) bool {
 	*p = pointRaw{series: absent, ts: absent, value: absent, unknown: absent}
 	b := s.b
-	s.i++ // {
-	s.depth++
-	if s.depth > maxNestingDepth {
-		return false
-	}
-	s.ws()
-	if s.peek() == '}' {
-		s.i++
-		s.depth--
-		return true
+	if empty, ok := s.enter('}'); !ok || empty {
+		return ok
 	}
 	for {
 		if s.peek() != '"' {
@@ -184,16 +176,8 @@ func (pb *pointBatch) release() {
 // decoded as points, the rest only validated (the request is refused
 // for its size, and n says how many there were).
 func (s *scanner) points(pb *pointBatch, shape *pointShape, max int) bool {
-	s.i++ // [
-	s.depth++
-	if s.depth > maxNestingDepth {
-		return false
-	}
-	s.ws()
-	if s.peek() == ']' {
-		s.i++
-		s.depth--
-		return true
+	if empty, ok := s.enter(']'); !ok || empty {
+		return ok
 	}
 	var p pointRaw
 	for {

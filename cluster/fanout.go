@@ -254,30 +254,9 @@ func (f *Forwarder) listSeries(w http.ResponseWriter, r *http.Request, next http
 		relay(w, s) // the request's fault: a bad matcher or cursor
 		return
 	}
-	var (
-		all      []anomaly.SeriesSummary
-		more     bool
-		answered *share
-		missing  []MissingMember
-	)
-	for i := range shares {
-		s := &shares[i]
-		var p anomaly.SeriesPage
-		if s.ok() {
-			if err := json.Unmarshal(s.body, &p); err != nil {
-				s.err = fmt.Errorf("answered a page that is not JSON: %v", err)
-			}
-		}
-		if !s.ok() {
-			missing = append(missing, s.missing())
-			continue
-		}
-		if answered == nil {
-			answered = s
-		}
-		all = append(all, p.Series...)
-		more = more || p.NextCursor != ""
-	}
+	all, more, answered, missing := mergePages(shares, func(p *anomaly.SeriesPage) ([]anomaly.SeriesSummary, string) {
+		return p.Series, p.NextCursor
+	})
 	if answered == nil {
 		relay(w, &shares[0])
 		return
@@ -475,30 +454,9 @@ func (f *Forwarder) listAnomalies(w http.ResponseWriter, r *http.Request, next h
 		relay(w, s) // a bad filter or cursor
 		return
 	}
-	var (
-		all      []anomaly.Anomaly
-		more     bool
-		answered *share
-		missing  []MissingMember
-	)
-	for i := range shares {
-		s := &shares[i]
-		var p anomaly.AnomalyPage
-		if s.ok() {
-			if err := json.Unmarshal(s.body, &p); err != nil {
-				s.err = fmt.Errorf("answered a page that is not JSON: %v", err)
-			}
-		}
-		if !s.ok() {
-			missing = append(missing, s.missing())
-			continue
-		}
-		if answered == nil {
-			answered = s
-		}
-		all = append(all, p.Anomalies...)
-		more = more || p.NextCursor != ""
-	}
+	all, more, answered, missing := mergePages(shares, func(p *anomaly.AnomalyPage) ([]anomaly.Anomaly, string) {
+		return p.Anomalies, p.NextCursor
+	})
 	if answered == nil {
 		relay(w, &shares[0])
 		return
@@ -519,4 +477,31 @@ func (f *Forwarder) listAnomalies(w http.ResponseWriter, r *http.Request, next h
 	}
 	f.m.merge("/api/v1/anomalies", page.Partial)
 	f.answerMerged(w, answered, page, page.Partial)
+}
+
+// mergePages decodes the members' pages of one listing: every item of
+// the pages that answered, whether any of them has more, the first member
+// that answered and the members that did not (a failed or non-JSON
+// answer).
+func mergePages[P, T any](shares []share, items func(*P) ([]T, string)) (all []T, more bool, answered *share, missing []MissingMember) {
+	for i := range shares {
+		s := &shares[i]
+		var p P
+		if s.ok() {
+			if err := json.Unmarshal(s.body, &p); err != nil {
+				s.err = fmt.Errorf("answered a page that is not JSON: %v", err)
+			}
+		}
+		if !s.ok() {
+			missing = append(missing, s.missing())
+			continue
+		}
+		if answered == nil {
+			answered = s
+		}
+		page, next := items(&p)
+		all = append(all, page...)
+		more = more || next != ""
+	}
+	return all, more, answered, missing
 }

@@ -25,7 +25,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -253,7 +252,7 @@ func run(ctx context.Context, o options, out io.Writer) (*report, error) {
 		}
 	}
 	rep.RSS, _ = procstat.RSS(pid)
-	rep.PeakRSS, _ = peakRSS(pid)
+	rep.PeakRSS, _ = procstat.PeakRSS(pid)
 	rep.Targets = targets(rep)
 	printReport(out, rep)
 	return rep, nil
@@ -435,23 +434,6 @@ func memAvailable() int64 {
 		}
 	}
 	return -1
-}
-
-// peakRSS returns the peak resident set size of process pid (VmHWM).
-func peakRSS(pid int) (int64, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			return kb << 10, err
-		}
-	}
-	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", pid)
 }
 
 type service struct {
