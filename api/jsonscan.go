@@ -152,21 +152,10 @@ func (s *scanner) lit(word string) bool {
 // value reads any JSON value at the cursor (leading space already
 // skipped).
 func (s *scanner) value() bool {
-	switch c := s.peek(); c {
-	case '"':
-		_, ok := s.str()
-		return ok
-	case '{', '[':
+	if c := s.peek(); c == '{' || c == '[' {
 		return s.container()
-	case 't':
-		return s.lit("true")
-	case 'f':
-		return s.lit("false")
-	case 'n':
-		return s.lit("null")
-	default:
-		return s.num()
 	}
+	return s.scalar()
 }
 
 // scalar reads the string, number or literal at the cursor.
