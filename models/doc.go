@@ -6,7 +6,7 @@
 // # The model in plain words
 //
 // Every series keeps a few running estimates, each updated in place by
-// every new point (one pass, no history kept, 552 bytes per series):
+// every new point (one pass, no history kept, 520 bytes per series):
 //
 //   - A fast level (it follows the last few points) and a slow level (about
 //     the last 500 points, with a damped trend). Both are robust: a point
