@@ -37,7 +37,7 @@ func (m *Model) band(c *Config, k *components, tsMs int64) (lo, hi float64) {
 	if k.step != 0 {
 		mask &^= novelty.MaskRaw
 	}
-	jLo, jHi := m.nov.BandExcess(&c.Novelty, k.local, k.d.novEx, mask)
+	jLo, jHi := m.nov.BandClip(&c.Novelty, k.local, k.d.novEx, k.sClipLo, k.sClipHi, mask)
 	if mask != m.novMask(c) {
 		// The raw range counts beyond the trend-carried range only
 		// (pointMask).
@@ -88,7 +88,7 @@ func (m *Model) band(c *Config, k *components, tsMs int64) (lo, hi float64) {
 		// The smoothed value's novelty is evidence of several points
 		// already (a sustained shift): it needs no confirmation.
 		if sm := mask & novelty.MaskSmooth; sm != 0 && (cLo < lo || cHi > hi) {
-			smLo, smHi := m.nov.BandExcess(&c.Novelty, k.local, k.d.novEx, sm)
+			smLo, smHi := m.nov.BandClip(&c.Novelty, k.local, k.d.novEx, k.sClipLo, k.sClipHi, sm)
 			cLo, cHi = max(cLo, smLo), min(cHi, smHi)
 		}
 		if cLo <= cHi && lo <= hi {

@@ -41,6 +41,11 @@ type Config struct {
 	// detector's calibration quantile of past |z| (CalibP) when larger, so
 	// that the gate follows the series' own tails (0 disables).
 	GateCalib float64
+	// SmoothClipZ: the novelty detector's smoothed value follows each
+	// point clipped to SmoothClipZ fast robust scales around the fast
+	// expectation (0: unclipped), so that one outlier of heavy-tailed
+	// noise cannot drag it to a record of its own.
+	SmoothClipZ float64
 	// SlotNeedsCycle: a value new for its time of day (the novelty
 	// detector's slot ranges) counts only while the series' daily cycle is
 	// in use (default false: on ../shared/nab it costs one window; on the

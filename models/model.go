@@ -243,6 +243,8 @@ type components struct {
 	step     float64    // slope per point of a significant trend carrying the learned range (trendStep), else 0
 	far      bool       // the point lies beyond the gates (gates) of the fast or the slow expectation
 	local    int64      // the timestamp in the profile's local time (Config.Location)
+	sClipLo  float64    // the novelty detector's smoothed value follows the point clipped to
+	sClipHi  float64    // [sClipLo, sClipHi] (SmoothClipZ), else ±Inf
 
 	d *derived // the Config's derived constants (derived.go)
 }
@@ -274,6 +276,10 @@ func (m *Model) computeWith(c *Config, d *derived, tsMs int64, v float64) compon
 	k.sSlow = m.slowS.Sigma(c.MeanFloor, floorFor(m.slow))
 	k.z[calFast] = (v - k.expFast) / k.sFast
 	k.z[calSlow] = (v - k.expSlow) / k.sSlow
+	k.sClipLo, k.sClipHi = math.Inf(-1), math.Inf(1)
+	if zc := c.SmoothClipZ; zc > 0 && int(m.n) >= c.MinPoints {
+		k.sClipLo, k.sClipHi = k.expFast-zc*k.sFast, k.expFast+zc*k.sFast
+	}
 	a := c.ChangeRate
 	k.change = float64(m.change) + a*(stream.Clip(k.z[calFast], c.HuberK)-float64(m.change))
 	k.z[calChange] = k.change / k.d.changeNorm
@@ -458,7 +464,7 @@ func (m *Model) peek(c *Config, tsMs int64, v float64, b *Bounds) Result {
 	var dv derived
 	k := m.computeWith(c, c.consts(&dv), tsMs, v)
 	nd := m.nov
-	ns := nd.UpdateMask(&c.Novelty, k.local, v, m.pointMask(c, &k, v))
+	ns := nd.UpdateClip(&c.Novelty, k.local, v, k.sClipLo, k.sClipHi, m.pointMask(c, &k, v))
 	r := m.result(c, &k, &nd, ns, tsMs, v)
 	b.apply(c, &r, v)
 	return r
@@ -505,7 +511,7 @@ func (m *Model) update(c *Config, tsMs int64, v float64, b *Bounds) Result {
 	var dv derived
 	k := m.computeWith(c, c.consts(&dv), tsMs, v)
 	nd := m.nov
-	ns := nd.UpdateMask(&c.Novelty, k.local, v, m.pointMask(c, &k, v))
+	ns := nd.UpdateClip(&c.Novelty, k.local, v, k.sClipLo, k.sClipHi, m.pointMask(c, &k, v))
 	r := m.result(c, &k, &nd, ns, tsMs, v)
 	b.apply(c, &r, v)
 	if tsMs <= m.lastTs {

@@ -29,6 +29,11 @@ func (d *Detector) Band(cfg *Config, tsMs int64, t float64, mask Mask) (lo, hi f
 // BandExcess is Band for the score whose excess is ex = ScoreExcess(cfg,
 // t), computed once by a caller whose t does not change.
 func (d *Detector) BandExcess(cfg *Config, tsMs int64, ex float64, mask Mask) (lo, hi float64) {
+	return d.BandClip(cfg, tsMs, ex, math.Inf(-1), math.Inf(1), mask)
+}
+
+// BandClip is BandExcess for UpdateClip with the same clip.
+func (d *Detector) BandClip(cfg *Config, tsMs int64, ex, clipLo, clipHi float64, mask Mask) (lo, hi float64) {
 	lo, hi = math.Inf(-1), math.Inf(1)
 	n := int64(d.n) + 1
 	if d.n == 0 || d.quiet > 0 || n <= int64(cfg.Warmup) {
@@ -54,8 +59,19 @@ func (d *Detector) BandExcess(cfg *Config, tsMs int64, ex float64, mask Mask) (l
 			// range widened by its tolerance.
 			sLo := d.smooth.Lo - (cfg.SmoothTolerance+ex)*ws
 			sHi := d.smooth.Hi + (cfg.SmoothTolerance+ex)*ws
-			lo = max(lo, d.level+(sLo-d.level)/a)
-			hi = min(hi, d.level+(sHi-d.level)/a)
+			// v is novel when clip(v) lies beyond [eLo, eHi]: beyond the
+			// edge when the edge lies inside the clip, never when the
+			// clip is inside the edges, always when the clip misses them.
+			eLo, eHi := d.level+(sLo-d.level)/a, d.level+(sHi-d.level)/a
+			if eLo > clipHi || eHi < clipLo {
+				return math.Inf(1), math.Inf(-1)
+			}
+			if eLo > clipLo {
+				lo = max(lo, eLo)
+			}
+			if eHi < clipHi {
+				hi = min(hi, eHi)
+			}
 		}
 	}
 	if b := cfg.Bins; mask&MaskSlot != 0 && b > 0 && b <= MaxBins && n > settle && w > 0 {

@@ -160,6 +160,13 @@ const (
 // UpdateMask is Update with only the ranges in mask scoring (every range
 // still learns the point).
 func (d *Detector) UpdateMask(cfg *Config, tsMs int64, v float64, mask Mask) float64 {
+	return d.UpdateClip(cfg, tsMs, v, math.Inf(-1), math.Inf(1), mask)
+}
+
+// UpdateClip is UpdateMask with the value the smoothed level follows
+// clipped to [clipLo, clipHi] (a robust smoother: one outlier moves it by
+// at most the clip); the raw range and the slots learn v itself.
+func (d *Detector) UpdateClip(cfg *Config, tsMs int64, v, clipLo, clipHi float64, mask Mask) float64 {
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return 0
 	}
@@ -171,7 +178,7 @@ func (d *Detector) UpdateMask(cfg *Config, tsMs int64, v float64, mask Mask) flo
 		d.level = v
 		return 0
 	}
-	d.level += cfg.SmoothRate * (v - d.level)
+	d.level += cfg.SmoothRate * (min(max(v, clipLo), clipHi) - d.level)
 	// The smoothed value starts at the first point and needs about
 	// 4/SmoothRate points to forget it; its range (and the slots) start
 	// after that.
