@@ -198,6 +198,7 @@ func DefaultConfig() Config {
 		NoveltyMinZ:    3,
 		SlotNeedsCycle: false,
 		RecordTrend:    1,
+		SmoothClipZ:    4,
 		ConfirmZ:       4,
 		ConfirmNext:    3,
 		CountAware:     true,

@@ -43,9 +43,11 @@
 // per point) is set to 0, so one event raises one alert rather than a run.
 //
 // Beside these adaptive detectors runs a range-novelty detector (package
-// algorithms/novelty, 200 bytes): a value outside every value the series
+// algorithms/novelty, 168 bytes): a value outside every value the series
 // has shown, an exponentially smoothed value outside the range of its past
-// smoothed values (a sustained shift), or, for a series seen on more than 7
+// smoothed values (a sustained shift; the smoother follows each point
+// clipped to SmoothClipZ fast robust scales around the fast expectation, a
+// winsorised smoother), or, for a series seen on more than 7
 // days, a value outside the range its time-of-day slot (12 two-hour slots)
 // has shown by more than 30% of the overall range (a flat line where a
 // daily peak used to be). A novel point counts only when it is also at
