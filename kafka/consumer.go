@@ -136,6 +136,8 @@ type partition struct {
 	pending     []anomaly.Sample
 	pendingKeys []string
 	paused      bool
+	// idsWritten is the partition's last anomaly id in the changelog.
+	idsWritten anomaly.ID
 }
 
 func newPartition(id int32) *partition {
@@ -172,6 +174,7 @@ type Consumer struct {
 	badLog  rateLog
 
 	dir    *Directory
+	ids    *cluster.PartitionIDs
 	cancel context.CancelFunc
 	done   chan struct{}
 
@@ -246,6 +249,11 @@ func New(cfg Config, eng *series.Engine, ing Ingester) (*Consumer, error) {
 		return nil, err
 	}
 	c.dir = newDirectory(c)
+	// Anomaly ids are numbered per partition, so that nodes never hand out
+	// the same one and a new owner continues a partition's sequence
+	// (cluster.PartitionIDs; the changelog keeps each partition's last id).
+	c.ids = cluster.NewPartitionIDs(c.nparts.Load(), cfg.KeyLabels)
+	eng.SetIDSpace(c.ids)
 	return c, nil
 }
 
@@ -655,6 +663,14 @@ func (c *Consumer) checkpoint(ctx context.Context, ids []int32, final bool) erro
 		}
 		written += len(ps.dirty)
 	}
+	for _, ps := range cut {
+		// The partition's last anomaly id, so that a new owner never hands
+		// out again the id of an anomaly whose series is gone (evicted).
+		if last := c.ids.Last(ps.id); last > ps.idsWritten {
+			recs = append(recs, &kgo.Record{Topic: c.cfg.ChangelogTopic, Partition: ps.id, Key: []byte(idsKey), Value: appendIDs(nil, last)})
+			ps.idsWritten = last
+		}
+	}
 	if len(recs) > 0 {
 		if err := c.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 			return fmt.Errorf("kafka: changelog: %w", err)
@@ -879,6 +895,16 @@ func (c *Consumer) restore(ctx context.Context, ids []int32) (int, error) {
 		states := make([]series.SeriesState, 0, len(m))
 		throughs := make([]int64, 0, len(m))
 		for k, v := range m {
+			if k == idsKey {
+				if last, err := decodeIDs(v); err == nil {
+					c.ids.Reserve(last)
+					ps.idsWritten = last
+				} else {
+					c.m.badRecords.Inc()
+					c.log.Warn("bad changelog record skipped", "partition", id, "err", err)
+				}
+				continue
+			}
 			var s series.SeriesState
 			through, err := decodeState(v, &s)
 			if err != nil {

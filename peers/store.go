@@ -49,6 +49,10 @@ type Options struct {
 	// NextID hands out anomaly ids shared with the rest of the timeline;
 	// nil uses a private counter starting at 1.
 	NextID func() anomaly.ID
+	// NextIDFor, when set, is used instead of NextID with the series of
+	// the outlier (the scaled-out service numbers anomalies by the
+	// series' partition, see series.IDSpace).
+	NextIDFor func(series string) anomaly.ID
 	// Rules persists rules; nil keeps them in memory only. New loads them.
 	Rules RuleStore
 	// Shards is the number of lock stripes for series windows; default
@@ -84,14 +88,15 @@ type Store = Groups
 // its member record (48 bytes plus the member and series texts): about 400
 // bytes for a 30-step window and 40-byte keys, measured (README.md).
 type Groups struct {
-	log     *slog.Logger
-	sink    EventSink
-	nextID  func() anomaly.ID
-	persist RuleStore
-	workers int
-	max     int64
-	limits  series.Limits
-	now     func() time.Time
+	log       *slog.Logger
+	sink      EventSink
+	nextID    func() anomaly.ID
+	nextIDFor func(series string) anomaly.ID
+	persist   RuleStore
+	workers   int
+	max       int64
+	limits    series.Limits
+	now       func() time.Time
 
 	shards  []*shard
 	snap    atomic.Pointer[ruleSet]
@@ -158,20 +163,25 @@ type memberRef struct {
 // New returns a Store with the rules of opts.Rules loaded.
 func New(ctx context.Context, opts Options) (*Store, error) {
 	s := &Store{
-		log:     opts.Logger,
-		sink:    opts.Sink,
-		nextID:  opts.NextID,
-		persist: opts.Rules,
-		workers: opts.Workers,
-		max:     int64(opts.MaxSeries),
-		limits:  opts.Limits,
-		now:     opts.Now,
+		log:       opts.Logger,
+		sink:      opts.Sink,
+		nextID:    opts.NextID,
+		nextIDFor: opts.NextIDFor,
+		persist:   opts.Rules,
+		workers:   opts.Workers,
+		max:       int64(opts.MaxSeries),
+		limits:    opts.Limits,
+		now:       opts.Now,
 	}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
-	if s.nextID == nil {
-		s.nextID = func() anomaly.ID { return anomaly.ID(s.idSeq.Add(1)) }
+	if s.nextIDFor == nil {
+		next := s.nextID
+		if next == nil {
+			next = func() anomaly.ID { return anomaly.ID(s.idSeq.Add(1)) }
+		}
+		s.nextIDFor = func(string) anomaly.ID { return next() }
 	}
 	if s.workers <= 0 {
 		s.workers = runtime.GOMAXPROCS(0)
