@@ -47,7 +47,7 @@ func checkAnomalyIDs(t *testing.T, brokers []string, topic string, nodes []*node
 			left[o.Partition] = o.Offset
 		}
 	})
-	idOf := map[string]anomaly.ID{}     // event identity -> id
+	idOf := map[string]anomaly.ID{}      // event identity -> id
 	anomalyOf := map[anomaly.ID]string{} // id -> event identity
 	seriesOf := map[anomaly.ID]string{}
 	for len(left) > 0 {
