@@ -88,15 +88,14 @@ type Store = Groups
 // its member record (48 bytes plus the member and series texts): about 400
 // bytes for a 30-step window and 40-byte keys, measured (README.md).
 type Groups struct {
-	log       *slog.Logger
-	sink      EventSink
-	nextID    func() anomaly.ID
-	nextIDFor func(series string) anomaly.ID
-	persist   RuleStore
-	workers   int
-	max       int64
-	limits    series.Limits
-	now       func() time.Time
+	log     *slog.Logger
+	sink    EventSink
+	nextID  func(series string) anomaly.ID
+	persist RuleStore
+	workers int
+	max     int64
+	limits  series.Limits
+	now     func() time.Time
 
 	shards  []*shard
 	snap    atomic.Pointer[ruleSet]
@@ -163,25 +162,24 @@ type memberRef struct {
 // New returns a Store with the rules of opts.Rules loaded.
 func New(ctx context.Context, opts Options) (*Store, error) {
 	s := &Store{
-		log:       opts.Logger,
-		sink:      opts.Sink,
-		nextID:    opts.NextID,
-		nextIDFor: opts.NextIDFor,
-		persist:   opts.Rules,
-		workers:   opts.Workers,
-		max:       int64(opts.MaxSeries),
-		limits:    opts.Limits,
-		now:       opts.Now,
+		log:     opts.Logger,
+		sink:    opts.Sink,
+		nextID:  opts.NextIDFor,
+		persist: opts.Rules,
+		workers: opts.Workers,
+		max:     int64(opts.MaxSeries),
+		limits:  opts.Limits,
+		now:     opts.Now,
 	}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
-	if s.nextIDFor == nil {
-		next := s.nextID
+	if s.nextID == nil {
+		next := opts.NextID
 		if next == nil {
 			next = func() anomaly.ID { return anomaly.ID(s.idSeq.Add(1)) }
 		}
-		s.nextIDFor = func(string) anomaly.ID { return next() }
+		s.nextID = func(string) anomaly.ID { return next() }
 	}
 	if s.workers <= 0 {
 		s.workers = runtime.GOMAXPROCS(0)
