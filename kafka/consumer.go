@@ -252,6 +252,10 @@ func New(cfg Config, eng *series.Engine, ing Ingester) (*Consumer, error) {
 	// Anomaly ids are numbered per partition, so that nodes never hand out
 	// the same one and a new owner continues a partition's sequence
 	// (cluster.PartitionIDs; the changelog keeps each partition's last id).
+	if n := c.nparts.Load(); n > cluster.MaxPartitions {
+		cl.Close()
+		return nil, fmt.Errorf("kafka: the points topic has %d partitions; anomaly ids number at most %d", n, cluster.MaxPartitions)
+	}
 	c.ids = cluster.NewPartitionIDs(c.nparts.Load(), cfg.KeyLabels)
 	eng.SetIDSpace(c.ids)
 	return c, nil
