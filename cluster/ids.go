@@ -87,3 +87,15 @@ func (p *PartitionIDs) Last(part int32) anomaly.ID {
 	}
 	return anomaly.ID(uint64(part+1)<<IDSeqBits | s)
 }
+
+// Ahead returns the id n past the highest id partition part handed out or
+// reserved: what an owner reserves for itself (records in its changelog)
+// before it hands out ids, so that a successor starts past every id it may
+// have used. It returns 0 for a partition beyond the count.
+func (p *PartitionIDs) Ahead(part int32, n uint64) anomaly.ID {
+	if part < 0 || int(part) >= len(p.seq) {
+		return 0
+	}
+	s := min(p.seq[part].Load()+n, idSeqMask)
+	return anomaly.ID(uint64(part+1)<<IDSeqBits | s)
+}

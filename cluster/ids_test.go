@@ -228,10 +228,10 @@ func TestAnomalyIDsAcrossNodes(t *testing.T) {
 	}
 
 	// Partition moves: node 0's partitions go to node 1, with their
-	// series' state and each partition's last id (as a changelog restore
-	// imports them: the series' records and the partition's anomaly-id
-	// record; the spikes resolved, so the states alone hold no id). New
-	// anomalies there continue each partition's sequence past the ids of
+	// series' state and each partition's reservation of ids (as a
+	// changelog restore imports them: the series' records and the
+	// partition's anomaly-id record; the spikes resolved, so the states
+	// alone hold no id). New anomalies there are numbered past the ids of
 	// node 0.
 	var moved []series.SeriesState
 	if _, err := nodes[0].eng.Export(context.Background(), 0, func(ss []series.SeriesState) error {
@@ -246,7 +246,7 @@ func TestAnomalyIDsAcrossNodes(t *testing.T) {
 	for p := range owners {
 		if owners[p] == nodes[0].url {
 			owners[p] = nodes[1].url
-			nodes[1].ids.Reserve(nodes[0].ids.Last(int32(p)))
+			nodes[1].ids.Reserve(nodes[0].ids.Ahead(int32(p), 1<<20))
 		}
 	}
 	setOwners()

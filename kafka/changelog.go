@@ -85,12 +85,12 @@ func decodeState(b []byte, s *series.SeriesState) (int64, error) {
 	return through, nil
 }
 
-// idsKey is the changelog key of a partition's last anomaly id (never a
-// series key: a canonical key starts with a name). Its value:
+// idsKey is the changelog key of a partition's reservation of anomaly ids
+// (never a series key: a canonical key starts with a name). Its value:
 //
 //	byte    version (1)
-//	uvarint the highest anomaly id the partition handed out
-//	        (cluster.PartitionIDs) when the checkpoint was written
+//	uvarint the highest anomaly id (cluster.PartitionIDs) the owner that
+//	        wrote it may hand out; its successor continues past it
 const idsKey = "\x00anomaly-ids"
 
 func appendIDs(dst []byte, last anomaly.ID) []byte {

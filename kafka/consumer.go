@@ -668,11 +668,12 @@ func (c *Consumer) checkpoint(ctx context.Context, ids []int32, final bool) erro
 		written += len(ps.dirty)
 	}
 	for _, ps := range cut {
-		// The partition's last anomaly id, so that a new owner never hands
-		// out again the id of an anomaly whose series is gone (evicted).
-		if last := c.ids.Last(ps.id); last > ps.idsWritten {
-			recs = append(recs, &kgo.Record{Topic: c.cfg.ChangelogTopic, Partition: ps.id, Key: []byte(idsKey), Value: appendIDs(nil, last)})
-			ps.idsWritten = last
+		// Extend the partition's reservation of anomaly ids once half of it
+		// is used (see reserveIDs).
+		if c.ids.Ahead(ps.id, idBlock/2) > ps.idsWritten {
+			r := c.ids.Ahead(ps.id, idBlock)
+			recs = append(recs, &kgo.Record{Topic: c.cfg.ChangelogTopic, Partition: ps.id, Key: []byte(idsKey), Value: appendIDs(nil, r)})
+			ps.idsWritten = r
 		}
 	}
 	if len(recs) > 0 {
@@ -743,6 +744,9 @@ func (c *Consumer) assigned(ctx context.Context, _ *kgo.Client, m map[string][]i
 		// Without its state the partition would relearn from the committed
 		// offset on a blank baseline: better to leave the group and retry.
 		c.log.Error("restoring partitions from the changelog failed", "partitions", fresh, "err", err)
+	}
+	if err := c.reserveIDs(ctx, fresh); err != nil {
+		c.log.Error("reserving anomaly ids in the changelog failed", "partitions", fresh, "err", err)
 	}
 	c.publishOwned()
 	c.log.Info("partitions assigned", "partitions", fresh, "restored_series", n, "took", time.Since(start).Round(time.Millisecond))
@@ -939,6 +943,32 @@ func (c *Consumer) restore(ctx context.Context, ids []int32) (int, error) {
 		c.m.restored.Add(float64(len(states)))
 	}
 	return total, nil
+}
+
+// idBlock is how many anomaly ids of a partition an owner reserves ahead.
+const idBlock = 1 << 20
+
+// reserveIDs records in the changelog, before the partitions ids are
+// fetched, that their owner may hand out anomaly ids up to idBlock past
+// the last restored: a successor (after a SIGKILL too) continues past the
+// reservation, so it never hands out an id this owner may have given to
+// another anomaly, whatever the order the engine's shards opened
+// anomalies in. Checkpoints extend the reservation. Call with mu held.
+func (c *Consumer) reserveIDs(ctx context.Context, ids []int32) error {
+	var recs []*kgo.Record
+	for _, id := range ids {
+		ps := c.parts[id]
+		if ps == nil {
+			continue
+		}
+		r := c.ids.Ahead(id, idBlock)
+		recs = append(recs, &kgo.Record{Topic: c.cfg.ChangelogTopic, Partition: id, Key: []byte(idsKey), Value: appendIDs(nil, r)})
+		ps.idsWritten = r
+	}
+	if len(recs) == 0 {
+		return nil
+	}
+	return c.cl.ProduceSync(ctx, recs...).FirstErr()
 }
 
 // Partitions is the partition count of the points topic.

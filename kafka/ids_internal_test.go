@@ -13,9 +13,9 @@ import (
 	"github.com/anomalyd/detector/series"
 )
 
-// A partition's new owner continues its anomaly ids past the last one the
-// old owner handed out, even when no series state holds that id any more
-// (the anomaly resolved): the changelog's anomaly-id record carries it.
+// A partition's new owner continues its anomaly ids past the reservation
+// of the old owner, even when no series state holds an id any more (the
+// anomaly resolved): the changelog's anomaly-id record carries it.
 func TestAnomalyIDsContinueOnNewOwner(t *testing.T) {
 	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "points"))
 	if err != nil {
@@ -63,8 +63,12 @@ func TestAnomalyIDsContinueOnNewOwner(t *testing.T) {
 	c2.Start()
 	defer c2.Close(ctx)
 	waitPoints(t, e2, key, 5)
-	if next := e2.NextAnomalyIDFor(key); next != last+1 {
-		t.Fatalf("new owner's next id = %d, want %d (past the old owner's last %d)", next, last+1, last)
+	// Past the old owner's reservation (one block), so past any id it may
+	// have handed out.
+	if next := e2.NextAnomalyIDFor(key); next <= last+idBlock/2 || next > last+2*idBlock {
+		t.Fatalf("new owner's next id = %d, want past the old owner's last %d by its reservation (%d)", next, last, idBlock)
+	} else if got, ok := cluster.IDPartition(next); !ok || got != p {
+		t.Fatalf("id %d: partition %d %v, want %d", next, got, ok, p)
 	}
 	if got := testutil.ToFloat64(c2.m.badRecords); got != 0 {
 		t.Errorf("bad changelog records = %v, want 0 (the anomaly-id record is not a series)", got)

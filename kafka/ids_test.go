@@ -21,9 +21,9 @@ import (
 
 // checkAnomalyIDs reads every opening on the events topic (the events of
 // every node that ever ran, replays included) and checks the anomaly ids:
-// an anomaly (its event identity) has one id whatever node opened it, two
-// anomalies never share one, and an id carries the partition of its
-// series. Then every node is asked for every id: the nodes agree (each
+// two anomalies (event identities) never share one, and an id carries the
+// partition of its series. (A replay after a SIGKILL reopens an anomaly
+// with a new id, past the dead owner's reservation.) Then every node is asked for every id: the nodes agree (each
 // forwards to the owner of the id's partition) and an answer found is the
 // anomaly of that series. It returns how many ids were answered 200.
 func checkAnomalyIDs(t *testing.T, brokers []string, topic string, nodes []*node) int {
@@ -47,6 +47,7 @@ func checkAnomalyIDs(t *testing.T, brokers []string, topic string, nodes []*node
 			left[o.Partition] = o.Offset
 		}
 	})
+	reopened := 0
 	idOf := map[string]anomaly.ID{}      // event identity -> id
 	anomalyOf := map[anomaly.ID]string{} // id -> event identity
 	seriesOf := map[anomaly.ID]string{}
@@ -65,7 +66,7 @@ func checkAnomalyIDs(t *testing.T, brokers []string, topic string, nodes []*node
 			}
 			ident := kafka.EventID(&ev)
 			if id, ok := idOf[ident]; ok && id != ev.AnomalyID {
-				t.Errorf("anomaly %s opened with id %d and again with id %d", ident, id, ev.AnomalyID)
+				reopened++ // replayed by a new owner, past the old one's ids
 			}
 			if other, ok := anomalyOf[ev.AnomalyID]; ok && other != ident {
 				t.Errorf("anomaly id %d given to %s and to %s", ev.AnomalyID, other, ident)
@@ -116,6 +117,6 @@ func checkAnomalyIDs(t *testing.T, brokers []string, topic string, nodes []*node
 			answered++
 		}
 	}
-	t.Logf("%d anomaly ids on the events topic, %d answered by every node", len(anomalyOf), answered)
+	t.Logf("%d anomaly ids on the events topic (%d replayed openings with a new id), %d answered by every node", len(anomalyOf), reopened, answered)
 	return answered
 }
