@@ -136,7 +136,8 @@ type partition struct {
 	pending     []anomaly.Sample
 	pendingKeys []string
 	paused      bool
-	// idsWritten is the partition's last anomaly id in the changelog.
+	// idsWritten is the partition's reservation of anomaly ids in the
+	// changelog (reserveIDs).
 	idsWritten anomaly.ID
 }
 
@@ -251,7 +252,7 @@ func New(cfg Config, eng *series.Engine, ing Ingester) (*Consumer, error) {
 	c.dir = newDirectory(c)
 	// Anomaly ids are numbered per partition, so that nodes never hand out
 	// the same one and a new owner continues a partition's sequence
-	// (cluster.PartitionIDs; the changelog keeps each partition's last id).
+	// (cluster.PartitionIDs; the changelog keeps each partition's reservation, see reserveIDs).
 	if n := c.nparts.Load(); n > cluster.MaxPartitions {
 		cl.Close()
 		return nil, fmt.Errorf("kafka: the points topic has %d partitions; anomaly ids number at most %d", n, cluster.MaxPartitions)
