@@ -176,6 +176,7 @@ type Consumer struct {
 
 	dir    *Directory
 	ids    *cluster.PartitionIDs
+	ready  chan struct{} // closed when New returns
 	cancel context.CancelFunc
 	done   chan struct{}
 
@@ -202,6 +203,7 @@ func New(cfg Config, eng *series.Engine, ing Ingester) (*Consumer, error) {
 		limits: eng.Limits(),
 		parts:  map[int32]*partition{},
 		done:   make(chan struct{}),
+		ready:  make(chan struct{}),
 	}
 	c.badLog.every = 10 * time.Second
 	if err := c.m.register(cfg.Registerer); err != nil {
@@ -246,19 +248,25 @@ func New(cfg Config, eng *series.Engine, ing Ingester) (*Consumer, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := c.ensureTopics(ctx); err != nil {
+		close(c.ready)
 		cl.Close()
 		return nil, err
 	}
-	c.dir = newDirectory(c)
 	// Anomaly ids are numbered per partition, so that nodes never hand out
 	// the same one and a new owner continues a partition's sequence
-	// (cluster.PartitionIDs; the changelog keeps each partition's reservation, see reserveIDs).
+	// (cluster.PartitionIDs; the changelog keeps each partition's
+	// reservation, see reserveIDs).
 	if n := c.nparts.Load(); n > cluster.MaxPartitions {
+		close(c.ready)
 		cl.Close()
 		return nil, fmt.Errorf("kafka: the points topic has %d partitions; anomaly ids number at most %d", n, cluster.MaxPartitions)
 	}
+	c.dir = newDirectory(c)
 	c.ids = cluster.NewPartitionIDs(c.nparts.Load(), cfg.KeyLabels)
 	eng.SetIDSpace(c.ids)
+	// The group may assign partitions as soon as the client exists: the
+	// rebalance callbacks wait until here.
+	close(c.ready)
 	return c, nil
 }
 
@@ -726,6 +734,9 @@ func (c *Consumer) pendingOf(ids []int32) bool {
 // assigned restores the new partitions' state from the changelog before
 // their fetches start (kgo calls it before fetching them).
 func (c *Consumer) assigned(ctx context.Context, _ *kgo.Client, m map[string][]int32) {
+	if <-c.ready; c.ids == nil {
+		return // New failed
+	}
 	ids := m[c.cfg.Topic]
 	if len(ids) == 0 {
 		return
@@ -756,6 +767,9 @@ func (c *Consumer) assigned(ctx context.Context, _ *kgo.Client, m map[string][]i
 // revoked checkpoints the partitions leaving, commits their offsets and
 // drops their series from the engine.
 func (c *Consumer) revoked(ctx context.Context, _ *kgo.Client, m map[string][]int32) {
+	if <-c.ready; c.ids == nil {
+		return // New failed
+	}
 	ids := m[c.cfg.Topic]
 	if len(ids) == 0 || c.crashTest.Load() {
 		return
@@ -775,6 +789,9 @@ func (c *Consumer) revoked(ctx context.Context, _ *kgo.Client, m map[string][]in
 // lost drops the partitions without a checkpoint: the group gave them to
 // another node already, which replays from the last commit.
 func (c *Consumer) lost(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+	if <-c.ready; c.ids == nil {
+		return // New failed
+	}
 	ids := m[c.cfg.Topic]
 	if len(ids) == 0 {
 		return
