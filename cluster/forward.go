@@ -19,6 +19,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/anomalyd/detector/anomaly"
 	"github.com/anomalyd/detector/series"
 )
 
@@ -220,7 +221,9 @@ func (f *Forwarder) Route(text string) (Route, error) {
 func sameNode(a, b string) bool { return strings.TrimSuffix(a, "/") == strings.TrimSuffix(b, "/") }
 
 // Handler returns next behind the forwarder: per-series requests for a
-// series another node owns are proxied there, list requests are fanned out
+// series another node owns are proxied there (and GET
+// /api/v1/anomalies/{id} and its feedback POST to the owner of the
+// partition the id was numbered in, see IDPartition), list requests are fanned out
 // and merged, peer rules are checked against the key labels and copied to
 // every member; every other request, and every request another node sent
 // (HopHeader), reaches next untouched.
@@ -251,6 +254,13 @@ func (f *Forwarder) Handler(next http.Handler) http.Handler {
 			f.listSeries(w, r, next)
 		case rest == "anomalies" && r.Method == http.MethodGet && !hop:
 			f.listAnomalies(w, r, next)
+		case strings.HasPrefix(rest, "anomalies/"):
+			seg, tail, _ := strings.Cut(rest[len("anomalies/"):], "/")
+			if tail == "" && (r.Method == http.MethodGet || r.Method == http.MethodHead) || tail == "feedback" && r.Method == http.MethodPost {
+				f.perAnomaly(w, r, next, seg)
+			} else {
+				next.ServeHTTP(w, r)
+			}
 		case rest == "peers/outliers" && r.Method == http.MethodGet && !hop:
 			f.listOutliers(w, r, next)
 		case rest == "peers/rules" && r.Method == http.MethodPost:
@@ -270,13 +280,53 @@ func (f *Forwarder) perSeries(w http.ResponseWriter, r *http.Request, next http.
 		next.ServeHTTP(w, r) // the API's own 400
 		return
 	}
-	rt, err := f.Route(text)
-	if err != nil {
+	if _, err := f.Route(text); err != nil {
 		next.ServeHTTP(w, r) // invalid series: the API's own 400
 		return
 	}
+	f.serveRoute(w, r, next, "series "+clip(text), func() (Route, error) { return f.Route(text) })
+}
+
+// perAnomaly serves GET /api/v1/anomalies/{id} and its feedback POST at
+// the owner of the partition the id was numbered in (IDPartition). An id
+// of a single node, or one that is not an id, is this node's own (the
+// API's answer, a 404 or 400).
+func (f *Forwarder) perAnomaly(w http.ResponseWriter, r *http.Request, next http.Handler, seg string) {
+	id, err := anomaly.ParseID(seg)
+	if err != nil {
+		next.ServeHTTP(w, r)
+		return
+	}
+	p, ok := IDPartition(id)
+	if n := f.dir.Partitions(); !ok || n > 0 && p >= n {
+		next.ServeHTTP(w, r)
+		return
+	}
+	f.serveRoute(w, r, next, fmt.Sprintf("anomaly %d", id), func() (Route, error) { return f.partitionRoute(p), nil })
+}
+
+// partitionRoute is where partition p lives.
+func (f *Forwarder) partitionRoute(p int32) Route {
+	if f.dir.Partitions() <= 0 {
+		return Route{Partition: -1}
+	}
+	rt := Route{Partition: p}
+	rt.Owner, rt.OK = f.dir.Owner(p)
+	rt.Local = rt.OK && sameNode(rt.Owner, f.dir.Self())
+	return rt
+}
+
+// serveRoute serves r locally when this node owns the partition route
+// finds, else through the owner; what names the request's subject in
+// errors ("series x", "anomaly 7").
+func (f *Forwarder) serveRoute(w http.ResponseWriter, r *http.Request, next http.Handler, what string, route func() (Route, error)) {
+	rt, err := route()
+	if err != nil {
+		next.ServeHTTP(w, r)
+		return
+	}
 	if !rt.OK {
-		rt = f.awaitOwner(r.Context(), text, rt)
+		rt = f.awaitOwner(r.Context(), route, rt)
 	}
 	if rt.Local {
 		next.ServeHTTP(w, r)
@@ -285,7 +335,7 @@ func (f *Forwarder) perSeries(w http.ResponseWriter, r *http.Request, next http.
 	if !rt.OK {
 		f.m.outcome(outcomeNoOwner)
 		w.Header().Set("Retry-After", f.retryAfter())
-		msg := fmt.Sprintf("series %s belongs to partition %d, which has no owner yet (the group is rebalancing): retry shortly", clip(text), rt.Partition)
+		msg := fmt.Sprintf("%s belongs to partition %d, which has no owner yet (the group is rebalancing): retry shortly", what, rt.Partition)
 		if rt.Partition < 0 {
 			msg = "the partitions of the points topic are not known yet (the node is joining its group): retry shortly"
 		}
@@ -300,16 +350,16 @@ func (f *Forwarder) perSeries(w http.ResponseWriter, r *http.Request, next http.
 		w.Header().Set(OwnerHeader, rt.Owner)
 		w.Header().Set("Retry-After", f.retryAfter())
 		writeError(w, http.StatusLoopDetected, "forward_loop",
-			fmt.Sprintf("series %s (partition %d) was forwarded here by %s, but this node sees %s as its owner: the nodes disagree on the assignment (a rebalance in progress?); retry shortly",
-				clip(text), rt.Partition, clip(from), rt.Owner), rt.Owner)
+			fmt.Sprintf("%s (partition %d) was forwarded here by %s, but this node sees %s as its owner: the nodes disagree on the assignment (a rebalance in progress?); retry shortly",
+				what, rt.Partition, clip(from), rt.Owner), rt.Owner)
 		return
 	}
 	f.forward(w, r, rt.Owner)
 }
 
-// awaitOwner polls the directory for up to RebalanceWait until the
-// partition of text has an owner, and returns the last route found.
-func (f *Forwarder) awaitOwner(ctx context.Context, text string, rt Route) Route {
+// awaitOwner polls the directory for up to RebalanceWait until route finds
+// an owner, and returns the last route found.
+func (f *Forwarder) awaitOwner(ctx context.Context, route func() (Route, error), rt Route) Route {
 	if f.cfg.RebalanceWait <= 0 {
 		return rt
 	}
@@ -325,7 +375,7 @@ func (f *Forwarder) awaitOwner(ctx context.Context, text string, rt Route) Route
 			return rt
 		case <-tick.C:
 		}
-		if next, err := f.Route(text); err == nil {
+		if next, err := route(); err == nil {
 			if rt = next; rt.OK {
 				return rt
 			}

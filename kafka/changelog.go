@@ -84,3 +84,27 @@ func decodeState(b []byte, s *series.SeriesState) (int64, error) {
 	}
 	return through, nil
 }
+
+// idsKey is the changelog key of a partition's reservation of anomaly ids
+// (never a series key: a canonical key starts with a name). Its value:
+//
+//	byte    version (1)
+//	uvarint the highest anomaly id (cluster.PartitionIDs) the owner that
+//	        wrote it may hand out; its successor continues past it
+const idsKey = "\x00anomaly-ids"
+
+func appendIDs(dst []byte, last anomaly.ID) []byte {
+	dst = append(dst, changelogVersion)
+	return binary.AppendUvarint(dst, uint64(last))
+}
+
+func decodeIDs(b []byte) (anomaly.ID, error) {
+	if len(b) < 2 || b[0] != changelogVersion {
+		return 0, fmt.Errorf("%w: anomaly id record", errChangelog)
+	}
+	v, n := binary.Uvarint(b[1:])
+	if n <= 0 {
+		return 0, fmt.Errorf("%w: anomaly id record truncated", errChangelog)
+	}
+	return anomaly.ID(v), nil
+}

@@ -520,6 +520,12 @@ func TestClusterFailover(t *testing.T) {
 		t.Error("the input opened no anomaly: the events check is void")
 	}
 	waitEventsCommitted(t, kc.ListenAddrs(), "points-events", "detector-events")
+	// Anomaly ids: unique across the nodes, the same after a replay, and
+	// answered alike by every node (through the owner of the id's
+	// partition).
+	if checkAnomalyIDs(t, kc.ListenAddrs(), "points-events", alive()) == 0 {
+		t.Error("no anomaly id answered 200 by the nodes")
+	}
 
 	got := owners(t, in, alive())
 	for tries := 0; tries < 100 && !oneEach(got); tries++ {

@@ -136,6 +136,9 @@ type partition struct {
 	pending     []anomaly.Sample
 	pendingKeys []string
 	paused      bool
+	// idsWritten is the partition's reservation of anomaly ids in the
+	// changelog (reserveIDs).
+	idsWritten anomaly.ID
 }
 
 func newPartition(id int32) *partition {
@@ -172,6 +175,8 @@ type Consumer struct {
 	badLog  rateLog
 
 	dir    *Directory
+	ids    *cluster.PartitionIDs
+	ready  chan struct{} // closed when New returns
 	cancel context.CancelFunc
 	done   chan struct{}
 
@@ -198,6 +203,7 @@ func New(cfg Config, eng *series.Engine, ing Ingester) (*Consumer, error) {
 		limits: eng.Limits(),
 		parts:  map[int32]*partition{},
 		done:   make(chan struct{}),
+		ready:  make(chan struct{}),
 	}
 	c.badLog.every = 10 * time.Second
 	if err := c.m.register(cfg.Registerer); err != nil {
@@ -242,10 +248,25 @@ func New(cfg Config, eng *series.Engine, ing Ingester) (*Consumer, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := c.ensureTopics(ctx); err != nil {
+		close(c.ready)
 		cl.Close()
 		return nil, err
 	}
+	// Anomaly ids are numbered per partition, so that nodes never hand out
+	// the same one and a new owner continues a partition's sequence
+	// (cluster.PartitionIDs; the changelog keeps each partition's
+	// reservation, see reserveIDs).
+	if n := c.nparts.Load(); n > cluster.MaxPartitions {
+		close(c.ready)
+		cl.Close()
+		return nil, fmt.Errorf("kafka: the points topic has %d partitions; anomaly ids number at most %d", n, cluster.MaxPartitions)
+	}
 	c.dir = newDirectory(c)
+	c.ids = cluster.NewPartitionIDs(c.nparts.Load(), cfg.KeyLabels)
+	eng.SetIDSpace(c.ids)
+	// The group may assign partitions as soon as the client exists: the
+	// rebalance callbacks wait until here.
+	close(c.ready)
 	return c, nil
 }
 
@@ -655,6 +676,15 @@ func (c *Consumer) checkpoint(ctx context.Context, ids []int32, final bool) erro
 		}
 		written += len(ps.dirty)
 	}
+	for _, ps := range cut {
+		// Extend the partition's reservation of anomaly ids once half of it
+		// is used (see reserveIDs).
+		if c.ids.Ahead(ps.id, idBlock/2) > ps.idsWritten {
+			r := c.ids.Ahead(ps.id, idBlock)
+			recs = append(recs, &kgo.Record{Topic: c.cfg.ChangelogTopic, Partition: ps.id, Key: []byte(idsKey), Value: appendIDs(nil, r)})
+			ps.idsWritten = r
+		}
+	}
 	if len(recs) > 0 {
 		if err := c.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 			return fmt.Errorf("kafka: changelog: %w", err)
@@ -704,6 +734,9 @@ func (c *Consumer) pendingOf(ids []int32) bool {
 // assigned restores the new partitions' state from the changelog before
 // their fetches start (kgo calls it before fetching them).
 func (c *Consumer) assigned(ctx context.Context, _ *kgo.Client, m map[string][]int32) {
+	if <-c.ready; c.ids == nil {
+		return // New failed
+	}
 	ids := m[c.cfg.Topic]
 	if len(ids) == 0 {
 		return
@@ -724,6 +757,9 @@ func (c *Consumer) assigned(ctx context.Context, _ *kgo.Client, m map[string][]i
 		// offset on a blank baseline: better to leave the group and retry.
 		c.log.Error("restoring partitions from the changelog failed", "partitions", fresh, "err", err)
 	}
+	if err := c.reserveIDs(ctx, fresh); err != nil {
+		c.log.Error("reserving anomaly ids in the changelog failed", "partitions", fresh, "err", err)
+	}
 	c.publishOwned()
 	c.log.Info("partitions assigned", "partitions", fresh, "restored_series", n, "took", time.Since(start).Round(time.Millisecond))
 }
@@ -731,6 +767,9 @@ func (c *Consumer) assigned(ctx context.Context, _ *kgo.Client, m map[string][]i
 // revoked checkpoints the partitions leaving, commits their offsets and
 // drops their series from the engine.
 func (c *Consumer) revoked(ctx context.Context, _ *kgo.Client, m map[string][]int32) {
+	if <-c.ready; c.ids == nil {
+		return // New failed
+	}
 	ids := m[c.cfg.Topic]
 	if len(ids) == 0 || c.crashTest.Load() {
 		return
@@ -750,6 +789,9 @@ func (c *Consumer) revoked(ctx context.Context, _ *kgo.Client, m map[string][]in
 // lost drops the partitions without a checkpoint: the group gave them to
 // another node already, which replays from the last commit.
 func (c *Consumer) lost(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+	if <-c.ready; c.ids == nil {
+		return // New failed
+	}
 	ids := m[c.cfg.Topic]
 	if len(ids) == 0 {
 		return
@@ -879,6 +921,16 @@ func (c *Consumer) restore(ctx context.Context, ids []int32) (int, error) {
 		states := make([]series.SeriesState, 0, len(m))
 		throughs := make([]int64, 0, len(m))
 		for k, v := range m {
+			if k == idsKey {
+				if last, err := decodeIDs(v); err == nil {
+					c.ids.Reserve(last)
+					ps.idsWritten = last
+				} else {
+					c.m.badRecords.Inc()
+					c.log.Warn("bad changelog record skipped", "partition", id, "err", err)
+				}
+				continue
+			}
 			var s series.SeriesState
 			through, err := decodeState(v, &s)
 			if err != nil {
@@ -909,6 +961,32 @@ func (c *Consumer) restore(ctx context.Context, ids []int32) (int, error) {
 		c.m.restored.Add(float64(len(states)))
 	}
 	return total, nil
+}
+
+// idBlock is how many anomaly ids of a partition an owner reserves ahead.
+const idBlock = 1 << 20
+
+// reserveIDs records in the changelog, before the partitions ids are
+// fetched, that their owner may hand out anomaly ids up to idBlock past
+// the last restored: a successor (after a SIGKILL too) continues past the
+// reservation, so it never hands out an id this owner may have given to
+// another anomaly, whatever the order the engine's shards opened
+// anomalies in. Checkpoints extend the reservation. Call with mu held.
+func (c *Consumer) reserveIDs(ctx context.Context, ids []int32) error {
+	var recs []*kgo.Record
+	for _, id := range ids {
+		ps := c.parts[id]
+		if ps == nil {
+			continue
+		}
+		r := c.ids.Ahead(id, idBlock)
+		recs = append(recs, &kgo.Record{Topic: c.cfg.ChangelogTopic, Partition: id, Key: []byte(idsKey), Value: appendIDs(nil, r)})
+		ps.idsWritten = r
+	}
+	if len(recs) == 0 {
+		return nil
+	}
+	return c.cl.ProduceSync(ctx, recs...).FirstErr()
 }
 
 // Partitions is the partition count of the points topic.

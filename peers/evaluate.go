@@ -248,7 +248,7 @@ func (s *Store) events(r *ruleState, res *evalResult) {
 			kind := anomaly.EventUpdated
 			op, ok := r.open[m.series]
 			if !ok {
-				op = openOutlier{id: s.nextID(), group: gs.key}
+				op = openOutlier{id: s.nextID(m.series), group: gs.key}
 				r.open[m.series] = op
 				kind = anomaly.EventOpened
 			}

@@ -49,6 +49,10 @@ type Options struct {
 	// NextID hands out anomaly ids shared with the rest of the timeline;
 	// nil uses a private counter starting at 1.
 	NextID func() anomaly.ID
+	// NextIDFor, when set, is used instead of NextID with the series of
+	// the outlier (the scaled-out service numbers anomalies by the
+	// series' partition, see series.IDSpace).
+	NextIDFor func(series string) anomaly.ID
 	// Rules persists rules; nil keeps them in memory only. New loads them.
 	Rules RuleStore
 	// Shards is the number of lock stripes for series windows; default
@@ -86,7 +90,7 @@ type Store = Groups
 type Groups struct {
 	log     *slog.Logger
 	sink    EventSink
-	nextID  func() anomaly.ID
+	nextID  func(series string) anomaly.ID
 	persist RuleStore
 	workers int
 	max     int64
@@ -160,7 +164,7 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 	s := &Store{
 		log:     opts.Logger,
 		sink:    opts.Sink,
-		nextID:  opts.NextID,
+		nextID:  opts.NextIDFor,
 		persist: opts.Rules,
 		workers: opts.Workers,
 		max:     int64(opts.MaxSeries),
@@ -171,7 +175,11 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 		s.log = slog.Default()
 	}
 	if s.nextID == nil {
-		s.nextID = func() anomaly.ID { return anomaly.ID(s.idSeq.Add(1)) }
+		next := opts.NextID
+		if next == nil {
+			next = func() anomaly.ID { return anomaly.ID(s.idSeq.Add(1)) }
+		}
+		s.nextID = func(string) anomaly.ID { return next() }
 	}
 	if s.workers <= 0 {
 		s.workers = runtime.GOMAXPROCS(0)

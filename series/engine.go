@@ -105,6 +105,7 @@ type Engine struct {
 
 	shards []*shard
 	nextID atomic.Uint64           // the last anomaly id given out
+	ids    atomic.Pointer[IDSpace] // nil: ids from nextID (ids.go)
 	rules  atomic.Pointer[ruleSet] // nil: no rule (rules.go)
 	pool   sync.Pool               // *request
 

@@ -74,7 +74,7 @@ func (sh *shard) sweepNoData(factor float64) int {
 		_, v, last := sl.model.Last()
 		r := models.Result{Expected: last.Expected, Lower: last.Lower, Upper: last.Upper, Score: 1,
 			State: anomaly.StateAnomalous, Detector: models.DetectorNoData}
-		sl.anomalyID = anomaly.ID(sh.e.nextID.Add(1))
+		sl.anomalyID = sh.e.newAnomalyID(sh.key(idx))
 		sl.noData = true
 		sh.event(anomaly.EventOpened, sl.anomalyID, idx, now.UnixMilli(), v, &r)
 		opened++

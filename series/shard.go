@@ -214,11 +214,11 @@ func (sh *shard) apply(b *subBatch) {
 				// previous one: close the old entry first.
 				sh.event(anomaly.EventResolved, sl.anomalyID, idx, it.ts, it.v, &r)
 			}
-			sl.anomalyID = anomaly.ID(e.nextID.Add(1))
+			sl.anomalyID = e.newAnomalyID(sh.key(idx))
 			kind = anomaly.EventOpened
 		case models.TransitionUpdated:
 			if sl.anomalyID == 0 {
-				sl.anomalyID = anomaly.ID(e.nextID.Add(1))
+				sl.anomalyID = e.newAnomalyID(sh.key(idx))
 				kind = anomaly.EventOpened
 			} else {
 				kind = anomaly.EventUpdated

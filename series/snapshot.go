@@ -185,6 +185,10 @@ func (e *Engine) Import(states []SeriesState) (ImportStats, error) {
 		si := int(k.hash % uint64(n))
 		byShard[si] = append(byShard[si], placed{k.hash, int32(i)})
 		maxID = max(maxID, s.AnomalyID, s.LastID)
+		if sp := e.ids.Load(); sp != nil {
+			(*sp).Reserve(s.AnomalyID)
+			(*sp).Reserve(s.LastID)
+		}
 	}
 	for si, ps := range byShard {
 		if len(ps) == 0 {
@@ -257,6 +261,9 @@ func (e *Engine) LastAnomalyID() anomaly.ID { return anomaly.ID(e.nextID.Load())
 // after a restore do not reuse the ids of restored ones. Safe for
 // concurrent use.
 func (e *Engine) ReserveAnomalyIDs(id anomaly.ID) {
+	if s := e.ids.Load(); s != nil {
+		(*s).Reserve(id)
+	}
 	for {
 		cur := e.nextID.Load()
 		if cur >= uint64(id) || e.nextID.CompareAndSwap(cur, uint64(id)) {

@@ -176,6 +176,7 @@ func Open(cfg Config) (*Service, error) {
 		Registerer: s.reg,
 		Sink:       s.recorder,
 		NextID:     s.engine.NextAnomalyID,
+		NextIDFor:  s.engine.NextAnomalyIDFor,
 		Limits:     s.engine.Limits(),
 		Rules:      rules,
 		MaxSeries:  cfg.Engine.MaxSeries,
