@@ -163,6 +163,7 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 		MaxIngestRate:     cfg.MaxIngestRate,
 		Engine: series.Options{
 			Shards:      cfg.Shards,
+			Appliers:    cfg.API.Admission.Appliers(), // a core kept for reads, as the ingest slots do
 			QueueDepth:  cfg.QueueDepth,
 			MaxSeries:   cfg.MaxSeries,
 			IdleTimeout: cfg.IdleTimeout,
