@@ -176,18 +176,3 @@ func (a *API) turn(r *http.Request, waited time.Duration) (func(), error) {
 		}
 	}, nil
 }
-
-// Appliers returns the bound on the series shards applying points at once
-// (series.Options.Appliers) that goes with these slots: the slots, so that
-// the batches admitted take no more cores than there are slots and a core
-// stays free to notice and answer reads; 0 (no bound) when admission is
-// off.
-func (c AdmissionConfig) Appliers() int {
-	switch {
-	case c.Slots < 0:
-		return 0
-	case c.Slots == 0:
-		return DefaultAdmissionConfig().Slots
-	}
-	return c.Slots
-}

@@ -152,11 +152,3 @@ func TestDefaultAdmissionConfig(t *testing.T) {
 		t.Errorf("DefaultAdmissionConfig() = %+v, want %d slots and a queue", c, want)
 	}
 }
-
-func TestAdmissionAppliers(t *testing.T) {
-	for _, c := range []struct{ slots, want int }{{-1, 0}, {0, DefaultAdmissionConfig().Slots}, {1, 1}, {3, 3}} {
-		if got := (AdmissionConfig{Slots: c.slots}).Appliers(); got != c.want {
-			t.Errorf("AdmissionConfig{Slots: %d}.Appliers() = %d, want %d", c.slots, got, c.want)
-		}
-	}
-}

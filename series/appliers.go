@@ -12,9 +12,10 @@ package series
 // (every 10 ms when no core is idle): runtime.Gosched at the yields does
 // not poll it. Measured on 2 cores (docs/operations.md, "Reads under full
 // ingest"): the reads' wait in the Go run queue stays under 1 ms at p99
-// while their p99 is 9-14 ms, and one turn instead of two brings detect
-// p50/p99 down in every run at 200k series without costing HTTP ingest
-// throughput.
+// while their p99 is 9-14 ms; one turn instead of two brings detect
+// p50/p99 down in every run at 200k series, but at 1M series it costs
+// HTTP ingest about a fifth of its throughput (the service then uses
+// about one core), so it is off unless asked for.
 type appliers chan struct{}
 
 func newAppliers(n, shards int) appliers {

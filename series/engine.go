@@ -43,8 +43,8 @@ type Options struct {
 	Shards int
 	// Appliers is the number of shards that apply points at once, the
 	// others waiting for a turn with their lock released (appliers.go).
-	// 0, or at least Shards: no bound. `detector serve` sets it to the
-	// ingest slots (GOMAXPROCS-1) so that a core stays free for reads.
+	// 0, or at least Shards: no bound. Fewer than the cores keeps a core
+	// idle for reads (`detector serve --apply-turns`).
 	Appliers int
 	// QueueDepth is the number of batches each shard's queue holds.
 	// Default DefaultQueueDepth.
