@@ -41,6 +41,11 @@ type Options struct {
 	// Shards is the number of shards, each served by one goroutine.
 	// Default runtime.GOMAXPROCS(0).
 	Shards int
+	// Appliers is the number of shards that apply points at once, the
+	// others waiting for a turn with their lock released (appliers.go).
+	// 0, or at least Shards: no bound. Fewer than the cores keeps a core
+	// idle for reads (`detector serve --apply-turns`).
+	Appliers int
 	// QueueDepth is the number of batches each shard's queue holds.
 	// Default DefaultQueueDepth.
 	QueueDepth int
@@ -109,6 +114,8 @@ type Engine struct {
 	rules  atomic.Pointer[ruleSet] // nil: no rule (rules.go)
 	pool   sync.Pool               // *request
 
+	appliers appliers // appliers.go; nil: no bound
+
 	closeMu sync.RWMutex // held for reading while sending to shard queues
 	closed  bool
 	stop    chan struct{}
@@ -170,6 +177,7 @@ func NewEngine(opts Options) (*Engine, error) {
 		events: opts.Events,
 		stop:   make(chan struct{}),
 	}
+	e.appliers = newAppliers(opts.Appliers, opts.Shards)
 	e.nextID.Store(uint64(opts.FirstAnomalyID) - 1)
 	e.shards = make([]*shard, opts.Shards)
 	for i := range e.shards {

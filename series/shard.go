@@ -154,14 +154,18 @@ func (sh *shard) apply(b *subBatch) {
 	cfg := &e.cfg
 	rs := e.rules.Load()
 	now := e.now().UnixNano()
+	e.appliers.take()
 	sh.mu.Lock()
 	for i := range b.items {
 		if i > 0 && i%applyYield == 0 {
-			// Let the waiting readers in, and give up the core to
-			// whatever waits for one: a verdict read waits for at most
-			// applyYield points, not for the whole sub-batch.
+			// Let the waiting readers in, and give up the core and the
+			// apply turn (appliers.go) to whatever waits for them: a
+			// verdict read waits for at most applyYield points, not for
+			// the whole sub-batch.
 			sh.mu.Unlock()
+			e.appliers.give()
 			runtime.Gosched()
+			e.appliers.take()
 			sh.mu.Lock()
 		}
 		if i%warmAhead == 0 {
@@ -242,6 +246,7 @@ func (sh *shard) apply(b *subBatch) {
 		o.set(&r, id)
 	}
 	sh.mu.Unlock()
+	e.appliers.give()
 	sh.flushEvents()
 	if b.req.pending.Add(-1) == 0 {
 		b.req.done <- struct{}{}
