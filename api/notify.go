@@ -70,6 +70,20 @@ func (a *API) notifier() (Notifier, error) {
 	return a.deps.Notify, nil
 }
 
+// notifierFor is notifier plus the request's {id} path variable, for the
+// routes that name one webhook, silence or incident.
+func (a *API) notifierFor(r *http.Request) (Notifier, string, error) {
+	n, err := a.notifier()
+	if err != nil {
+		return nil, "", err
+	}
+	id, err := pathVar(r, "id")
+	if err != nil {
+		return nil, "", err
+	}
+	return n, id, nil
+}
+
 // annotate adds the incident view to anomalies when notifications run.
 func (a *API) annotate(as []anomaly.Anomaly) {
 	if a.deps.Notify == nil {
@@ -119,11 +133,7 @@ func (a *API) listWebhooks(*http.Request) (any, error) {
 }
 
 func (a *API) getWebhook(r *http.Request) (any, error) {
-	n, err := a.notifier()
-	if err != nil {
-		return nil, err
-	}
-	id, err := pathVar(r, "id")
+	n, id, err := a.notifierFor(r)
 	if err != nil {
 		return nil, err
 	}
@@ -131,11 +141,7 @@ func (a *API) getWebhook(r *http.Request) (any, error) {
 }
 
 func (a *API) patchWebhook(r *http.Request) (any, error) {
-	n, err := a.notifier()
-	if err != nil {
-		return nil, err
-	}
-	id, err := pathVar(r, "id")
+	n, id, err := a.notifierFor(r)
 	if err != nil {
 		return nil, err
 	}
@@ -147,11 +153,7 @@ func (a *API) patchWebhook(r *http.Request) (any, error) {
 }
 
 func (a *API) deleteWebhook(r *http.Request) (any, error) {
-	n, err := a.notifier()
-	if err != nil {
-		return nil, err
-	}
-	id, err := pathVar(r, "id")
+	n, id, err := a.notifierFor(r)
 	if err != nil {
 		return nil, err
 	}
@@ -162,11 +164,7 @@ func (a *API) deleteWebhook(r *http.Request) (any, error) {
 }
 
 func (a *API) testWebhook(r *http.Request) (any, error) {
-	n, err := a.notifier()
-	if err != nil {
-		return nil, err
-	}
-	id, err := pathVar(r, "id")
+	n, id, err := a.notifierFor(r)
 	if err != nil {
 		return nil, err
 	}
@@ -174,11 +172,7 @@ func (a *API) testWebhook(r *http.Request) (any, error) {
 }
 
 func (a *API) rotateWebhook(r *http.Request) (any, error) {
-	n, err := a.notifier()
-	if err != nil {
-		return nil, err
-	}
-	id, err := pathVar(r, "id")
+	n, id, err := a.notifierFor(r)
 	if err != nil {
 		return nil, err
 	}
@@ -204,11 +198,7 @@ func (a *API) rotateWebhook(r *http.Request) (any, error) {
 }
 
 func (a *API) webhookDeliveries(r *http.Request) (any, error) {
-	n, err := a.notifier()
-	if err != nil {
-		return nil, err
-	}
-	id, err := pathVar(r, "id")
+	n, id, err := a.notifierFor(r)
 	if err != nil {
 		return nil, err
 	}
@@ -252,11 +242,7 @@ func (a *API) listSilences(*http.Request) (any, error) {
 }
 
 func (a *API) deleteSilence(r *http.Request) (any, error) {
-	n, err := a.notifier()
-	if err != nil {
-		return nil, err
-	}
-	id, err := pathVar(r, "id")
+	n, id, err := a.notifierFor(r)
 	if err != nil {
 		return nil, err
 	}
