@@ -177,19 +177,28 @@ func (s *scanner) scalar() bool {
 
 // key reads an object's key, the colon and the space before the value.
 func (s *scanner) key() bool {
+	_, _, _, ok := s.name()
+	return ok
+}
+
+// name is key that also returns the raw key's span [ks, ke) (quotes
+// included) and whether it holds escapes.
+func (s *scanner) name() (ks, ke int, esc, ok bool) {
 	if s.peek() != '"' {
-		return false
+		return 0, 0, false, false
 	}
-	if _, ok := s.str(); !ok {
-		return false
+	ks = s.i
+	if esc, ok = s.str(); !ok {
+		return 0, 0, false, false
 	}
+	ke = s.i
 	s.ws()
 	if s.peek() != ':' {
-		return false
+		return 0, 0, false, false
 	}
 	s.i++
 	s.ws()
-	return true
+	return ks, ke, esc, true
 }
 
 // container reads the array or object at the cursor, at most
@@ -279,21 +288,10 @@ func (s *scanner) members(member func(ks, ke int, esc bool) bool) bool {
 		return ok
 	}
 	for {
-		if s.peek() != '"' {
-			return false
-		}
-		ks := s.i
-		esc, ok := s.str()
+		ks, ke, esc, ok := s.name()
 		if !ok {
 			return false
 		}
-		ke := s.i
-		s.ws()
-		if s.peek() != ':' {
-			return false
-		}
-		s.i++
-		s.ws()
 		if !member(ks, ke, esc) {
 			return false
 		}
