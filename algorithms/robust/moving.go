@@ -84,7 +84,7 @@ func (m *MovingMedian) Push(x float64) float64 {
 		ring[head] = x
 		switch oldOK, newOK := finite(old), finite(x); {
 		case oldOK && newOK:
-			replaceSorted(sorted[:n], old, x)
+			replaceShift(sorted[:n], old, x)
 		case oldOK:
 			removeSorted(sorted[:n], old)
 			n--
@@ -120,6 +120,52 @@ func medianOfSorted(s []float64, minPeriods int) float64 {
 		return s[h]
 	}
 	return (s[h] + s[h-1]) / 2
+}
+
+// lowerBound returns the first index i with a[i] >= v, or len(a). The
+// loop has no data-dependent branch (the compiler selects with a
+// conditional move), so a window of random values costs no branch
+// mispredictions.
+func lowerBound(a []float64, v float64) int {
+	n := len(a)
+	if n == 0 {
+		return 0
+	}
+	base := 0
+	for n > 1 {
+		half := n >> 1
+		base += half & -less(a[base+half-1], v)
+		n -= half
+	}
+	return base + less(a[base], v)
+}
+
+// less is 1 if a < b and 0 otherwise, computed without a branch.
+func less(a, b float64) int {
+	c := 0
+	if a < b {
+		c = 1
+	}
+	return c
+}
+
+// replaceShift removes one element equal to old from the ascending a and
+// inserts v, moving the elements between the two places one step: a
+// short, predictable loop for the small windows of a stream.
+func replaceShift(a []float64, old, v float64) {
+	i := lowerBound(a, old)
+	if v > old {
+		for i+1 < len(a) && a[i+1] < v {
+			a[i] = a[i+1]
+			i++
+		}
+	} else {
+		for i > 0 && a[i-1] > v {
+			a[i] = a[i-1]
+			i--
+		}
+	}
+	a[i] = v
 }
 
 // insertSorted inserts v into a[:len(a)-1], which is ascending; a's last

@@ -6,8 +6,19 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"syscall"
 	"testing"
+	"time"
 )
+
+// processCPU is the process's user and system CPU time so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
 
 // bitSame reports whether a and b are the same float64, NaN equal to NaN
 // (and -0 to +0: pandas' skiplist may keep either of two equal zeros).
@@ -225,10 +236,12 @@ func BenchmarkMovingMedian(b *testing.B) {
 			m.Init(w, w/2, nil)
 			b.ReportAllocs()
 			i := 0
+			cpu0 := processCPU()
 			for b.Loop() {
 				m.Push(x[i&(len(x)-1)])
 				i++
 			}
+			b.ReportMetric(float64((processCPU()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
 		})
 	}
 }
@@ -252,6 +265,7 @@ func BenchmarkMovingZ(b *testing.B) {
 			}
 			b.ReportAllocs()
 			i, s, flagged := 0, 0, 0
+			cpu0 := processCPU()
 			for b.Loop() {
 				if v, _, _ := zs[s].Push(x[i&(len(x)-1)]); math.Abs(v) > 5 {
 					flagged++
@@ -261,6 +275,7 @@ func BenchmarkMovingZ(b *testing.B) {
 					s = 0
 				}
 			}
+			b.ReportMetric(float64((processCPU()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
 			_ = flagged
 		})
 	}
