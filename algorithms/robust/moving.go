@@ -226,3 +226,26 @@ func (z *MovingZ) Push(x float64) (score, med, mad float64) {
 	mad = z.spread.Push(math.Abs(x - med))
 	return (x - med) / (z.scale * mad), med, mad
 }
+
+// Prefetch asks the CPU to bring the parts of z's storage the next Push
+// reads (the ring slot it replaces, the sorted values) into the cache,
+// without waiting for them. A Push reads its windows in chains of
+// dependent searches, so with many series (more state than the cache
+// holds) every Push waits for several cache misses in a row; calling
+// Prefetch on the series a few places ahead of the one being pushed
+// overlaps those misses (a third of the time per point at 10,000 series of
+// window 60 on the 2-core machine). It changes nothing and does nothing on
+// other architectures than amd64.
+func (z *MovingZ) Prefetch() {
+	z.level.prefetch()
+	z.spread.prefetch()
+}
+
+func (m *MovingMedian) prefetch() {
+	if m.window == 0 {
+		return
+	}
+	w := int(m.window)
+	prefetchLines(&m.buf[m.head], 1)
+	prefetchLines(&m.buf[w], (int(m.n)+7)/8+1)
+}

@@ -23,11 +23,17 @@ type rollingResult struct {
 	producers           int
 }
 
+// prefetchAhead is how many series ahead of the one being pushed a
+// producer prefetches the state of (robust.MovingZ.Prefetch).
+const prefetchAhead = 4
+
 // rollingRun computes pandas' recipe, z = (x - med) / (1.4826 MAD) with the
 // rolling median and the rolling MAD over window values (min_periods
 // window/2), with robust.MovingZ, streaming: one goroutine per core owns a
 // range of series and takes the points in time order, each point pushed
-// into its series' state as it arrives, as the service would take them. It
+// into its series' state as it arrives, as the service would take them
+// (the state of the series four places ahead prefetched, so that the cache
+// misses of several series overlap). It
 // flags |z| > 5, as robustz.py does. The states are allocated before the
 // clock starts (pandas' frames are built before its clock too).
 func rollingRun(vals []float64, nSeries, nPoints, window int) rollingResult {
@@ -59,6 +65,9 @@ func rollingRun(vals []float64, nSeries, nPoints, window int) rollingResult {
 			for t := range nPoints {
 				row := vals[t*nSeries+lo : t*nSeries+lo+len(st)]
 				for i, x := range row {
+					if i+prefetchAhead < len(st) {
+						st[i+prefetchAhead].Prefetch()
+					}
 					if z, _, _ := st[i].Push(x); math.Abs(z) > 5 {
 						out = append(out, int64(t*nSeries+lo+i))
 					}
