@@ -15,18 +15,23 @@ import "math"
 // is the mean of the two middle values, (a+b)/2, as pandas computes it.
 //
 // The finite values of the window are kept sorted in a flat array beside a
-// ring of the raw values, so a push is one search for the value leaving,
-// one for the value entering and a move of the values between them:
-// O(log w) compares and at most w moves, no allocation. Storage is 2·window
-// float64 values, which Init can take from a caller's buffer so that many
-// medians (one per series) share one contiguous allocation.
+// ring of the raw values, so a push is one search for the value leaving
+// and a move of the values between it and the value entering: O(log w)
+// compares and at most w moves, no allocation. The sorted array is padded
+// to a power of two with +Inf and preceded by -Inf, so the search is a
+// fixed number of branch-free steps and the moves need no end test.
+// Storage is MovingMedianFloats(window) float64 values (window + 1 plus
+// the next power of two above window), which Init can take from a
+// caller's buffer so that many medians (one per series) share one
+// contiguous allocation.
 //
 // The zero value is unusable; call Init. A MovingMedian is not safe for
 // concurrent use.
 type MovingMedian struct {
 	// buf[:window] is the ring of the last window raw values, buf[head]
-	// the oldest once the ring is full; buf[window:window+n] are the
-	// finite values among them, ascending.
+	// the oldest once the ring is full; buf[window] is -Inf;
+	// buf[window+1:window+1+n] are the finite values among them,
+	// ascending, and +Inf follows them up to the end of buf.
 	buf        []float64
 	window     int32
 	minPeriods int32
@@ -35,9 +40,23 @@ type MovingMedian struct {
 	n          int32 // finite values in the ring
 }
 
+// sortedCap is the length of the padded sorted array of a window: the
+// smallest power of two above window, so that +Inf always follows the
+// values.
+func sortedCap(window int) int {
+	p := 1
+	for p <= window {
+		p <<= 1
+	}
+	return p
+}
+
 // MovingMedianFloats is the number of float64 values of storage a
 // MovingMedian over window values uses (the size of Init's buf).
-func MovingMedianFloats(window int) int { return 2 * max(window, 1) }
+func MovingMedianFloats(window int) int {
+	window = max(window, 1)
+	return window + 1 + sortedCap(window)
+}
 
 // Init empties m and makes it a moving median over window values (at least
 // 1) that answers once minPeriods of them are finite (at least 1, at most
@@ -53,7 +72,15 @@ func (m *MovingMedian) Init(window, minPeriods int, buf []float64) {
 }
 
 // Reset empties the window, keeping the configuration and the storage.
-func (m *MovingMedian) Reset() { m.head, m.filled, m.n = 0, 0, 0 }
+func (m *MovingMedian) Reset() {
+	m.head, m.filled, m.n = 0, 0, 0
+	w := int(m.window)
+	m.buf[w] = math.Inf(-1)
+	inf := math.Inf(1)
+	for i := range m.buf[w+1:] {
+		m.buf[w+1+i] = inf
+	}
+}
 
 // Window returns the window length.
 func (m *MovingMedian) Window() int { return int(m.window) }
@@ -69,29 +96,45 @@ func finite(x float64) bool { return x-x == 0 }
 // than minPeriods finite values.
 func (m *MovingMedian) Push(x float64) float64 {
 	w := int(m.window)
-	ring, sorted := m.buf[:w:w], m.buf[w:2*w]
+	ring := m.buf[:w:w]
+	lo := m.buf[w:]       // -Inf, then the sorted values
+	sorted := m.buf[w+1:] // power-of-two length, +Inf after the values
 	n := int(m.n)
 	head := int(m.head)
+	old := math.NaN()
 	if int(m.filled) < w {
-		ring[head] = x
 		m.filled++
-		if finite(x) {
-			insertSorted(sorted[:n+1], x)
-			n++
-		}
 	} else {
-		old := ring[head]
-		ring[head] = x
-		switch oldOK, newOK := finite(old), finite(x); {
-		case oldOK && newOK:
-			replaceShift(sorted[:n], old, x)
-		case oldOK:
-			removeSorted(sorted[:n], old)
-			n--
-		case newOK:
-			insertSorted(sorted[:n+1], x)
-			n++
+		old = ring[head]
+	}
+	ring[head] = x
+	switch oldOK, newOK := finite(old), finite(x); {
+	case oldOK && newOK:
+		// The value at i leaves; the values between it and x's place
+		// move one step towards it (the sentinels stop the loops).
+		i := lowerBound(sorted, old) + 1 // index in lo
+		if x > old {
+			for lo[i+1] < x {
+				lo[i] = lo[i+1]
+				i++
+			}
+		} else {
+			for lo[i-1] > x {
+				lo[i] = lo[i-1]
+				i--
+			}
 		}
+		lo[i] = x
+	case oldOK:
+		r := lowerBound(sorted, old)
+		copy(sorted[r:n-1], sorted[r+1:n])
+		sorted[n-1] = math.Inf(1)
+		n--
+	case newOK:
+		p := lowerBound(sorted, x)
+		copy(sorted[p+1:n+1], sorted[p:n])
+		sorted[p] = x
+		n++
 	}
 	if head++; head == w {
 		head = 0
@@ -104,7 +147,7 @@ func (m *MovingMedian) Push(x float64) float64 {
 // Median returns the median of the window as the last Push did.
 func (m *MovingMedian) Median() float64 {
 	w := int(m.window)
-	return medianOfSorted(m.buf[w:w+int(m.n)], int(m.minPeriods))
+	return medianOfSorted(m.buf[w+1:w+1+int(m.n)], int(m.minPeriods))
 }
 
 // medianOfSorted is pandas' rolling median of the ascending finite values
@@ -122,22 +165,16 @@ func medianOfSorted(s []float64, minPeriods int) float64 {
 	return (s[h] + s[h-1]) / 2
 }
 
-// lowerBound returns the first index i with a[i] >= v, or len(a). The
-// loop has no data-dependent branch (the compiler selects with a
-// conditional move), so a window of random values costs no branch
-// mispredictions.
+// lowerBound returns the first index i with a[i] >= v; len(a) is a power
+// of two and v is less than a's last element. The loop has no
+// data-dependent branch (the compiler selects with SETcc), so a window of
+// random values costs no branch mispredictions.
 func lowerBound(a []float64, v float64) int {
-	n := len(a)
-	if n == 0 {
-		return 0
-	}
 	base := 0
-	for n > 1 {
-		half := n >> 1
+	for half := len(a) >> 1; half > 0; half >>= 1 {
 		base += half & -less(a[base+half-1], v)
-		n -= half
 	}
-	return base + less(a[base], v)
+	return base
 }
 
 // less is 1 if a < b and 0 otherwise, computed without a branch.
@@ -147,41 +184,6 @@ func less(a, b float64) int {
 		c = 1
 	}
 	return c
-}
-
-// replaceShift removes one element equal to old from the ascending a and
-// inserts v, moving the elements between the two places one step: a
-// short, predictable loop for the small windows of a stream.
-func replaceShift(a []float64, old, v float64) {
-	i := lowerBound(a, old)
-	if v > old {
-		for i+1 < len(a) && a[i+1] < v {
-			a[i] = a[i+1]
-			i++
-		}
-	} else {
-		for i > 0 && a[i-1] > v {
-			a[i] = a[i-1]
-			i--
-		}
-	}
-	a[i] = v
-}
-
-// insertSorted inserts v into a[:len(a)-1], which is ascending; a's last
-// element is overwritten.
-func insertSorted(a []float64, v float64) {
-	last := len(a) - 1
-	p := searchFloat(a[:last], v)
-	copy(a[p+1:], a[p:last])
-	a[p] = v
-}
-
-// removeSorted removes one element equal to old from the ascending a; the
-// caller shortens a by one. old must be present.
-func removeSorted(a []float64, old float64) {
-	r := searchFloat(a, old)
-	copy(a[r:], a[r+1:])
 }
 
 // MovingZ is the streaming robust z-score of the rolling median/MAD recipe
@@ -247,5 +249,5 @@ func (m *MovingMedian) prefetch() {
 	}
 	w := int(m.window)
 	prefetchLines(&m.buf[m.head], 1)
-	prefetchLines(&m.buf[w], (int(m.n)+7)/8+1)
+	prefetchLines(&m.buf[w], (int(m.n)+1+7)/8+1)
 }

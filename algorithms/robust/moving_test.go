@@ -290,3 +290,25 @@ func BenchmarkMovingZ(b *testing.B) {
 		}
 	}
 }
+
+func TestLowerBound(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, p := range []int{1, 2, 4, 8, 16, 64} {
+		for trial := range 2000 {
+			n := r.IntN(p) // values; +Inf pads the rest
+			a := make([]float64, p)
+			for i := range a {
+				a[i] = math.Inf(1)
+			}
+			for i := range n {
+				a[i] = float64(r.IntN(8))
+			}
+			slices.Sort(a[:n])
+			v := float64(r.IntN(10)) - 0.5*float64(trial%2)
+			want, _ := slices.BinarySearch(a[:n], v)
+			if got := lowerBound(a, v); got != want {
+				t.Fatalf("lowerBound(%v, %v) = %d, want %d", a, v, got, want)
+			}
+		}
+	}
+}
