@@ -239,15 +239,10 @@ func (z *MovingZ) Push(x float64) (score, med, mad float64) {
 // window 60 on the 2-core machine). It changes nothing and does nothing on
 // other architectures than amd64.
 func (z *MovingZ) Prefetch() {
-	z.level.prefetch()
-	z.spread.prefetch()
-}
-
-func (m *MovingMedian) prefetch() {
-	if m.window == 0 {
+	a, b := &z.level, &z.spread
+	if a.window == 0 || b.window == 0 {
 		return
 	}
-	w := int(m.window)
-	prefetchLines(&m.buf[m.head], 1)
-	prefetchLines(&m.buf[w], (int(m.n)+1+7)/8+1)
+	wa, wb := int(a.window), int(b.window)
+	prefetchWindows(&a.buf[a.head], &a.buf[wa], (int(a.n)+8)/8+1, &b.buf[b.head], &b.buf[wb], (int(b.n)+8)/8+1)
 }

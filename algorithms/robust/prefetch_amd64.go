@@ -1,7 +1,8 @@
 package robust
 
-// prefetchLines asks the CPU to bring lines cache lines from p on into the
-// cache, without waiting for them.
+// prefetchWindows asks the CPU to bring into the cache, without waiting
+// for them, the cache line of ringA and of ringB and linesA cache lines
+// from sortedA on and linesB from sortedB on.
 //
 //go:noescape
-func prefetchLines(p *float64, lines int)
+func prefetchWindows(ringA, sortedA *float64, linesA int, ringB, sortedB *float64, linesB int)

@@ -2,4 +2,4 @@
 
 package robust
 
-func prefetchLines(p *float64, lines int) {}
+func prefetchWindows(ringA, sortedA *float64, linesA int, ringB, sortedB *float64, linesB int) {}
