@@ -9,7 +9,10 @@
 // function that needs to reorder values does so in a caller-owned work
 // buffer, and says so. A work buffer whose capacity is too small is replaced
 // by a fresh allocation, so passing nil is always correct, only slower in a
-// loop. Inputs must not contain NaN; the results are unspecified otherwise.
+// loop. Inputs must not contain NaN; the results are unspecified otherwise
+// (except for MovingMedian and MovingZ, the streaming forms of pandas'
+// rolling median and rolling median/MAD z-score, which skip NaN and ±Inf as
+// pandas does).
 //
 // Everything here is deterministic, allocation-free given large enough work
 // buffers, and safe for concurrent use on distinct buffers.
