@@ -98,14 +98,24 @@ func (m *Model) band(c *Config, k *components, tsMs int64) (lo, hi float64) {
 	}
 	zn := c.ConfirmNext
 	k.cLo, k.cHi = math.Inf(-1), math.Inf(1)
+	// The confirming point must be far from the baseline itself: on a
+	// count series, beyond the Poisson tail of the gate too.
 	if m.flags&flagWeakUp != 0 {
-		if edge := min(e+zn*s, es+zn*ss); edge > lo {
+		edge := min(e+zn*s, es+zn*ss)
+		if k.pois {
+			edge = max(edge, k.pHi[0])
+		}
+		if edge > lo {
 			hi, wHi = min(hi, edge), min(wHi, edge)
 			k.cHi = edge
 		}
 	}
 	if m.flags&flagWeakDown != 0 {
-		if edge := max(e-zn*s, es-zn*ss); edge < hi {
+		edge := max(e-zn*s, es-zn*ss)
+		if k.pois {
+			edge = min(edge, k.pLo[0])
+		}
+		if edge < hi {
 			lo, wLo = max(lo, edge), max(wLo, edge)
 			k.cLo = edge
 		}
@@ -177,17 +187,16 @@ func (m *Model) clampDomain(lo, hi, s float64) (float64, float64) {
 }
 
 // domain returns the domain the series has shown: [0, +Inf) for a series
-// never negative, [0, 1] or [0, 100] for one that has touched that ceiling
-// and never passed it, else the whole line.
+// never negative, [0, 1] or [0, 100] for one that has reached exactly that
+// ceiling and never passed it, else the whole line.
 func (m *Model) domain() (dLo, dHi float64) {
 	dLo, dHi = math.Inf(-1), math.Inf(1)
 	if m.n > 0 && m.lo >= 0 {
 		dLo = 0
-		switch {
-		case m.hi <= 1 && m.hi > 0.99:
-			dHi = 1
-		case m.hi <= 100 && m.hi > 99:
-			dHi = 100
+		if m.hi == 1 || m.hi == 100 {
+			// a ceiling reached, never passed (a series on its way
+			// through 99.6 has shown no ceiling yet)
+			dHi = m.hi
 		}
 	}
 	return dLo, dHi
