@@ -247,7 +247,7 @@ type components struct {
 	sClipHi  float64    // [sClipLo, sClipHi] (SmoothClipZ), else ±Inf
 	capLo    float64    // the band's cap where no detector could alert (capBand)
 	capHi    float64
-	still    bool // a later point of a stuck run whose anomaly is open: it keeps the anomaly open (stuck.go)
+	still    bool // a normal point that keeps the open anomaly open: a later point of a stuck run (stuck.go), or a repeat beyond bandCapZ scales (capBand)
 
 	d *derived // the Config's derived constants (derived.go)
 }
