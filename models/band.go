@@ -32,6 +32,7 @@ import (
 // 100 (or 1) for a series that has touched that ceiling and never passed it.
 func (m *Model) band(c *Config, k *components, tsMs int64) (lo, hi float64) {
 	e, s := k.expFast, k.sFast
+	k.capLo, k.capHi = m.capBand(c, k)
 	aLo, aHi := m.adaptiveBand(c, k)
 	mask := m.novMask(c)
 	if k.step != 0 {
@@ -97,14 +98,24 @@ func (m *Model) band(c *Config, k *components, tsMs int64) (lo, hi float64) {
 	}
 	zn := c.ConfirmNext
 	k.cLo, k.cHi = math.Inf(-1), math.Inf(1)
+	// The confirming point must be far from the baseline itself: on a
+	// count series, beyond the Poisson tail of the gate too.
 	if m.flags&flagWeakUp != 0 {
-		if edge := min(e+zn*s, es+zn*ss); edge > lo {
+		edge := min(e+zn*s, es+zn*ss)
+		if k.pois {
+			edge = max(edge, k.pHi[0])
+		}
+		if edge > lo {
 			hi, wHi = min(hi, edge), min(wHi, edge)
 			k.cHi = edge
 		}
 	}
 	if m.flags&flagWeakDown != 0 {
-		if edge := max(e-zn*s, es-zn*ss); edge < hi {
+		edge := max(e-zn*s, es-zn*ss)
+		if k.pois {
+			edge = min(edge, k.pLo[0])
+		}
+		if edge < hi {
 			lo, wLo = max(lo, edge), max(wLo, edge)
 			k.cLo = edge
 		}
@@ -117,11 +128,32 @@ func (m *Model) band(c *Config, k *components, tsMs int64) (lo, hi float64) {
 	return m.finishBand(k, lo, hi)
 }
 
-// finishBand caps [lo, hi] at bandCapZ fast scales, keeps it at least
-// minBandZ wide and clamps it to the domain.
-func (m *Model) finishBand(k *components, lo, hi float64) (float64, float64) {
+// capBand returns where the band is capped when no detector could alert
+// (repeat suppression, a hold, a quiet novelty detector, a calibration so
+// wide that no gate binds): bandCapZ fast scales from the expectation, or
+// the values the series has shown (its learned range, trend-carried as
+// span, widened by the excess at which the novelty detector would score a
+// new record Threshold), whichever reaches further. A point beyond both is
+// anomalous even then; a value the series has already shown, while every
+// detector suppresses it as a repeat, is not new.
+func (m *Model) capBand(c *Config, k *components) (lo, hi float64) {
 	e, s := k.expFast, k.sFast
-	lo, hi = max(lo, e-bandCapZ*s), min(hi, e+bandCapZ*s)
+	lo, hi = e-bandCapZ*s, e+bandCapZ*s
+	if m.n > 1 {
+		sLo, sHi := m.span(k.step)
+		tol := (c.Novelty.Tolerance + k.d.novEx) * (sHi - sLo)
+		if !math.IsInf(tol, 0) && !math.IsNaN(tol) {
+			lo, hi = min(lo, sLo-tol), max(hi, sHi+tol)
+		}
+	}
+	return lo, hi
+}
+
+// finishBand caps [lo, hi] at [k.capLo, k.capHi] (capBand), keeps it at
+// least minBandZ wide and clamps it to the domain.
+func (m *Model) finishBand(k *components, lo, hi float64) (float64, float64) {
+	s := k.sFast
+	lo, hi = max(lo, k.capLo), min(hi, k.capHi)
 	if w := minBandZ * s; !(hi-lo >= w) {
 		mid := lo/2 + hi/2
 		lo, hi = mid-w/2, mid+w/2
@@ -155,17 +187,16 @@ func (m *Model) clampDomain(lo, hi, s float64) (float64, float64) {
 }
 
 // domain returns the domain the series has shown: [0, +Inf) for a series
-// never negative, [0, 1] or [0, 100] for one that has touched that ceiling
-// and never passed it, else the whole line.
+// never negative, [0, 1] or [0, 100] for one that has reached exactly that
+// ceiling and never passed it, else the whole line.
 func (m *Model) domain() (dLo, dHi float64) {
 	dLo, dHi = math.Inf(-1), math.Inf(1)
 	if m.n > 0 && m.lo >= 0 {
 		dLo = 0
-		switch {
-		case m.hi <= 1 && m.hi > 0.99:
-			dHi = 1
-		case m.hi <= 100 && m.hi > 99:
-			dHi = 100
+		if m.hi == 1 || m.hi == 100 {
+			// a ceiling reached, never passed (a series on its way
+			// through 99.6 has shown no ceiling yet)
+			dHi = m.hi
 		}
 	}
 	return dLo, dHi
@@ -253,8 +284,9 @@ func (m *Model) needRaw(c *Config, t float64, d *derived) (float64, bool) {
 }
 
 // bandCapZ caps the band at this many fast scales from the expectation
-// where no detector could alert (repeat suppression, a quiet novelty
-// detector): a point further out is anomalous all the same.
+// (or at the values the series has shown, when wider: capBand) where no
+// detector could alert (repeat suppression, a quiet novelty detector): a
+// point further out is anomalous all the same.
 var bandCapZ = 100.0
 
 // minBandZ is the narrowest band, in fast scales: where every value would
@@ -382,4 +414,19 @@ func (m *Model) pointMask(c *Config, k *components, v float64) novelty.Mask {
 		}
 	}
 	return mask
+}
+
+// recordScore is the novelty detector's score for v as a new extreme of
+// the learned range (span, trend-carried): 0.5 + 0.5(1 - e^{-x/Scale})
+// for an excess x beyond the tolerance, in range widths; 0 inside.
+func (m *Model) recordScore(c *Config, k *components, v float64) float64 {
+	if m.n < 2 || !(c.Novelty.Scale > 0) {
+		return 0
+	}
+	lo, hi := m.span(k.step)
+	x := novelty.Range{Lo: lo, Hi: hi}.Excess(v) - c.Novelty.Tolerance
+	if !(x > 0) {
+		return 0
+	}
+	return 0.5 + 0.5*(1-math.Exp(-x/c.Novelty.Scale))
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/anomalyd/detector/anomaly"
+	"github.com/anomalyd/detector/internal/synth"
 )
 
 // TestCountsPoissonTails: on a series of rare events (Poisson counts of
@@ -67,5 +68,24 @@ func TestCountsPoissonTails(t *testing.T) {
 	g.Update(&c, ts+300_000, 12.5)
 	if g.flags&flagCount != 0 {
 		t.Error("a non-integer value kept the series a count")
+	}
+}
+
+// TestCountConfirmation: on a sparse count series (mean 0.2) a run of
+// ones is ordinary (a Poisson count of mean 0.2 is 1 about one point in
+// six): the confirming point must lie beyond the count's Poisson tail too,
+// so no run of small counts confirms itself.
+func TestCountConfirmation(t *testing.T) {
+	c := DefaultConfig()
+	for seed := range uint64(4) {
+		s, _, _ := synth.Healthy{Shape: synth.ShapeSparse, Days: 10, Seed: seed}.Gen()
+		_, m := run(&c, s.Ts, s.Values)
+		ts := s.Ts[len(s.Ts)-1]
+		for i := range 4 {
+			ts += 300_000
+			if r := m.Update(&c, ts, 1); r.State == anomaly.StateAnomalous {
+				t.Fatalf("seed %d: the %d-th 1 in a row is anomalous (%v, score %v, band [%v, %v])", seed, i+1, r.Detector, r.Score, r.Lower, r.Upper)
+			}
+		}
 	}
 }

@@ -63,8 +63,8 @@
 // expectation, Threshold + (1 - Threshold) times the adaptive score,
 // whichever is larger; below Escalate the adaptive score only grades the score under
 // Threshold. A point is anomalous when its score reaches Config.Threshold
-// (0.52 by default: the threshold NAB's standard profile picks for this
-// model). Detector names what fired: level (a new extreme, or the slow
+// (0.54 by default: NAB's standard-profile sweep picks the same
+// detections for this model). Detector names what fired: level (a new extreme, or the slow
 // level detector), changepoint (the smoothed value left its range, or the
 // change-point detector), seasonal (new for its time of day, or the
 // seasonal level detector), spike.

@@ -245,6 +245,9 @@ type components struct {
 	local    int64      // the timestamp in the profile's local time (Config.Location)
 	sClipLo  float64    // the novelty detector's smoothed value follows the point clipped to
 	sClipHi  float64    // [sClipLo, sClipHi] (SmoothClipZ), else ±Inf
+	capLo    float64    // the band's cap where no detector could alert (capBand)
+	capHi    float64
+	still    bool // a normal point that keeps the open anomaly open: a later point of a stuck run (stuck.go), or a repeat beyond bandCapZ scales (capBand)
 
 	d *derived // the Config's derived constants (derived.go)
 }
@@ -385,6 +388,11 @@ func (m *Model) result(c *Config, k *components, post *novelty.Detector, ns floa
 		if det == DetectorNone || r.Score == c.Threshold && ns == 0 && k.score < c.Escalate {
 			det = m.edgeDetector(k, v)
 		}
+		if r.Score == c.Threshold {
+			// No scoring path reached the threshold (the hull or the cap
+			// decided): a new record still scores as the record it is.
+			r.Score = max(r.Score, m.recordScore(c, k, v))
+		}
 		r.Detector = det
 		if det == DetectorSeasonal && m.flags&flagSeasonal == 0 {
 			// a time-of-day novelty on a series without a learned cycle
@@ -406,12 +414,21 @@ func (m *Model) result(c *Config, k *components, post *novelty.Detector, ns floa
 		case v < k.wLo:
 			k.weak = -1
 		}
+		if m.flags&flagOpen != 0 && math.Abs(v-k.expFast) > bandCapZ*k.sFast {
+			// A value the series has shown, beyond bandCapZ scales, while
+			// every detector suppresses repeats (capBand): it continues
+			// the open anomaly.
+			k.still = true
+		}
 	}
 	if r.State != anomaly.StateAnomalous && m.stuck(c, v) {
 		// Not a band verdict: the value is ordinary, its stillness is not.
-		r.State, r.Detector, r.Score = anomaly.StateAnomalous, DetectorStuck, c.Threshold
-		if int(m.flat)+1 == m.stuckAfter(c) {
-			r.Score = c.Threshold + (1-c.Threshold)/2
+		// The run's first stuck point is the evidence; a later one while
+		// its anomaly is open only continues it (stuck.go).
+		if int(m.flat)+1 > m.stuckAfter(c) && m.flags&flagOpen != 0 {
+			k.still = true
+		} else {
+			r.State, r.Detector, r.Score = anomaly.StateAnomalous, DetectorStuck, c.Threshold+(1-c.Threshold)/2
 		}
 	}
 	r.Expected = finite(r.Expected, v)
@@ -520,7 +537,11 @@ func (m *Model) update(c *Config, tsMs int64, v float64, b *Bounds) Result {
 	r.Learned = true
 	m.nov = nd
 	m.learn(c, &k, tsMs, v)
-	m.transition(c, &r)
+	if k.still && r.State != anomaly.StateAnomalous {
+		r.Transition, m.run = TransitionUpdated, 0
+	} else {
+		m.transition(c, &r)
+	}
 	m.last = compact(&r)
 	return r
 }

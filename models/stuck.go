@@ -11,10 +11,15 @@ import "math"
 // has shown that ended on its own (a sparse count series repeats zeros for
 // a while, a busy gauge never does). The series must have had noise (its
 // long-run sigma well above the float floor) and StuckLearn points of
-// history, so that the longest ordinary run is known. Stuck points are
-// anomalous with Detector stuck while their value lies inside the band: the
-// first at Threshold + (1-Threshold)/2, later ones at Threshold, so one
-// dead collector opens one anomaly that lasts while it stays dead.
+// history, so that the longest ordinary run is known. The run's first
+// stuck point is anomalous with Detector stuck while its value lies inside
+// the band (score Threshold + (1-Threshold)/2): it is the evidence. The
+// later unmoving points bring none of their own: while the anomaly they
+// belong to is open they are normal in value and keep it open
+// (TransitionUpdated, never counted towards ResolveAfter), so one dead
+// collector is one anomaly that lasts while it stays dead and resolves
+// when values move again. (Were the anomaly not open, with OpenAfter > 1,
+// they stay anomalous until it opens.)
 //
 // State: flat (points in the current run, saturating) and maxFlat (the
 // longest ordinary run, in units of 4 points, up to 1020).

@@ -9,8 +9,9 @@ import (
 
 // TestStuck: a noisy daily series whose collector dies and repeats its
 // last value is found by the stuck detector within the documented run
-// length, as one anomaly named stuck, inside its band; the anomaly
-// resolves when values move again.
+// length, as one anomaly named stuck, inside its band; the later unmoving
+// points are normal in value and keep that anomaly open (they bring no
+// evidence of their own); it resolves when values move again.
 func TestStuck(t *testing.T) {
 	c := DefaultConfig()
 	s := synth.Generate(synth.Config{Points: 5 * 288, DailyAmp: 20, Noise: 2, Seed: 3})
@@ -29,11 +30,20 @@ func TestStuck(t *testing.T) {
 			if r.Detector != DetectorStuck {
 				t.Fatalf("point %d of the flat line: detector %v, want stuck", i, r.Detector)
 			}
-			if first < 0 {
-				first = i
+			if first >= 0 {
+				t.Fatalf("point %d: a later point of the stuck run is anomalous again", i)
 			}
+			if r.Score < c.Threshold {
+				t.Fatalf("point %d: stuck with score %v below the threshold", i, r.Score)
+			}
+			first = i
 		} else if first >= 0 {
-			t.Fatalf("point %d: stuck stopped while the line is still flat", i)
+			if r.Transition != TransitionUpdated {
+				t.Fatalf("point %d: transition %v while the line is still flat, want the stuck anomaly kept open", i, r.Transition)
+			}
+			if r.Score >= c.Threshold {
+				t.Fatalf("point %d: normal with score %v", i, r.Score)
+			}
 		}
 		if r.Transition == TransitionOpened {
 			opened++

@@ -120,7 +120,7 @@ function badge(st) {
 
 function scoreBar(score) {
   const pct = Math.max(0, Math.min(1, score || 0)) * 100;
-  const bar = h("span", { class: "bar" + (score >= 0.52 ? " hot" : "") });
+  const bar = h("span", { class: "bar" + (score >= 0.54 ? " hot" : "") });
   bar.style.width = pct.toFixed(0) + "%";
   return h("span", { class: "score", title: "score " + fmt(score) }, h("span", { class: "track" }, bar), fmt(score, 2));
 }

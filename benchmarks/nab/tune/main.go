@@ -122,6 +122,22 @@ func main() {
 			}
 		}
 	}
+	// picks are the sweeps' thresholds with the open lower end of the
+	// interval of thresholds that make the same detections.
+	type pick struct {
+		name     string
+		t, below float64
+	}
+	var picks []pick
+	if len(cfgs) == 1 {
+		all := make([]int, len(files))
+		for i := range all {
+			all[i] = i
+		}
+		rep := score.Evaluate(files, results[0].scores, windows, map[string]score.Profile{score.Standard: std})
+		t := rep.Profiles[0].Threshold
+		picks = append(picks, pick{"whole corpus", t, below(files, results[0].scores, all, t)})
+	}
 	var cv float64
 	for h := range 2 {
 		best := 0
@@ -135,6 +151,7 @@ func main() {
 		fmt.Printf("CV: tuned on half %c -> %s (t=%.4f, same detections for t in (%.4f, %.4f]; %.2f), held-out half %c: %.2f\n",
 			'A'+h, names[best], t, below(files, results[best].scores, halves[h], t), t, results[best].half[h].Score, 'A'+1-h, held)
 		cv += held / 2
+		picks = append(picks, pick{fmt.Sprintf("CV half %c", 'A'+h), t, below(files, results[best].scores, halves[h], t)})
 	}
 	fmt.Printf("CV standard (mean of both directions): %.2f\n", cv)
 
@@ -170,7 +187,9 @@ func main() {
 			}
 		}
 		tLo, tHi = math.Min(tLo, bestT), math.Max(tHi, bestT)
-		bLo = math.Max(bLo, below(files, results[best].scores, rest, bestT))
+		b := below(files, results[best].scores, rest, bestT)
+		bLo = math.Max(bLo, b)
+		picks = append(picks, pick{"LOCO without " + cat, bestT, b})
 		for _, j := range cats[cat] {
 			k := files[j].Key()
 			r := score.FileScore(k, results[best].scores[j], windows[k], bestT, std)
@@ -184,6 +203,31 @@ func main() {
 		100*(raw-null)/(perfect-null), tLo, tHi)
 	fmt.Printf("Config.Threshold %.4f: the LOCO picks make the same detections as any threshold above %.4f (inside: %v)\n",
 		base.Threshold, bLo, base.Threshold > bLo && base.Threshold <= tLo)
+	// Where the service's threshold stands against every pick: the same
+	// detections as a pick when it lies in (below, t]; within the picks'
+	// range when it lies between the lowest pick's interval and the
+	// highest pick.
+	same, lo, hi := 0, math.Inf(1), math.Inf(-1)
+	var not []string
+	for _, p := range picks {
+		if base.Threshold > p.below && base.Threshold <= p.t {
+			same++
+		} else {
+			not = append(not, fmt.Sprintf("%s (t=%.4f, same detections in (%.4f, %.4f])", p.name, p.t, p.below, p.t))
+		}
+		lo, hi = math.Min(lo, p.t), math.Max(hi, p.t)
+	}
+	lowBelow := math.Inf(-1)
+	for _, p := range picks {
+		if p.t == lo {
+			lowBelow = math.Max(lowBelow, p.below)
+		}
+	}
+	fmt.Printf("Config.Threshold %.4f makes the same detections as %d of %d picks; within the picks' range (%.4f, %.4f]: %v\n",
+		base.Threshold, same, len(picks), lowBelow, hi, base.Threshold > lowBelow && base.Threshold <= hi)
+	for _, n := range not {
+		fmt.Printf("    not the same as %s\n", n)
+	}
 }
 
 func fail(err error) {
