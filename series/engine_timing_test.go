@@ -2,8 +2,12 @@ package series
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"runtime/pprof"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -112,6 +116,8 @@ func BenchmarkEngineIngest(b *testing.B) {
 			b.Run(fmt.Sprintf("series=%.0e/producers=%d", float64(n), producers), func(b *testing.B) {
 				f := fixture(b, n)
 				ctx := context.Background()
+				stop := startIngestProfile(b)
+				defer stop()
 				b.ReportAllocs()
 				b.ResetTimer()
 				cpu0 := processCPU()
@@ -137,6 +143,31 @@ func BenchmarkEngineIngest(b *testing.B) {
 				b.ReportMetric(float64(cpu.Nanoseconds())/points, "cpu-ns/point")
 			})
 		}
+	}
+}
+
+// ingestProfile names a CPU profile of the steady state of
+// BenchmarkEngineIngest: unlike -test.cpuprofile it leaves out building the
+// fixture (creating the series), which at 1e6 series is most of the run.
+// Each sub-benchmark writes FILE.series=N.producers=P.
+var ingestProfile = flag.String("ingestprofile", "", "write a CPU profile of BenchmarkEngineIngest's measured runs to this file prefix")
+
+func startIngestProfile(b *testing.B) func() {
+	if *ingestProfile == "" {
+		return func() {}
+	}
+	name := *ingestProfile + "." + strings.ReplaceAll(strings.TrimPrefix(b.Name(), "BenchmarkEngineIngest/"), "/", ".")
+	fh, err := os.Create(name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(fh); err != nil {
+		fh.Close()
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		fh.Close()
 	}
 }
 
