@@ -286,16 +286,19 @@ func (sh *shard) flushEvents() {
 // 80 KB, stay in the core's cache until the loop reaches them.
 const warmAhead = 128
 
+// warmProbe is the number of entries of a probe run warm looks at.
+const warmProbe = 8
+
 // warm brings into the cache what the apply loop will read for each item:
-// its index entry at its home, the slot that entry names (every cache line
+// its index entries, the slot they name (every cache line
 // of it), the slot's rank entry and the key bytes. It goes over the items
 // in passes, one per step of the chain index entry -> slot -> key, so that
 // within a pass the loads of different items are independent and the
 // processor overlaps many cache misses, where the lookups of the apply
 // loop would wait for them one after the other (at a million series the
 // table, the slot and the key of a series are each a miss). hints[j] is
-// set to the slot whose entry matched item j's hash bits at its home, or
-// -1: apply checks it as the first candidate (lookupHint) rather than
+// set to the slot of the first entry of item j's run with its hash bits,
+// or -1: apply checks it as the first candidate (lookupHint) rather than
 // probe again. Call with mu held.
 func (sh *shard) warm(items []item, hints *[warmAhead]int32) {
 	x := &sh.index
@@ -310,12 +313,20 @@ func (sh *shard) warm(items []item, hints *[warmAhead]int32) {
 			sink += uint64(it.key[0]) + uint64(it.key[n-1])
 		}
 	}
-	// Pass 2: the slots and rank entries those entries name.
+	// Pass 2: the first entry of each item's probe run that carries its
+	// hash bits (the run's first entries share the home's cache line),
+	// and the slot and rank entry it names.
 	for j := range items {
 		mh := x.mixed(items[j].hash)
-		e := x.tab[x.home(mh)]
+		tag := mh >> 32
 		hints[j] = -1
-		if e == 0 || e>>32 != mh>>32 {
+		var e uint64
+		for i, n := x.home(mh), 0; n < warmProbe; i, n = (i+1)&mask, n+1 {
+			if e = x.tab[i]; e == 0 || e>>32 == tag {
+				break
+			}
+		}
+		if e == 0 || e>>32 != tag {
 			continue
 		}
 		idx := int32(uint32(e) - 1)
