@@ -34,6 +34,15 @@
 //     slot's hash and key;
 //   - rank entries for sorted listings, chunked like the slots.
 //
+// At a million series each of a point's index entry, slot, key and rank
+// entry is a cache miss. A shard reads them ahead for the next 128 points
+// of a batch (shard.warm), one pass per step of the chain entry -> slot ->
+// key, so that within a pass the loads of different points do not depend
+// on each other and their misses overlap; the slot the read-ahead found
+// is the apply loop's first candidate (lookupHint), checked against the
+// hash and key, so the table is probed once per point. Ingest likewise
+// reads the samples' series texts ahead of parsing them.
+//
 // The garbage collector does not scan any of it: its marking work does not
 // grow with the series. A series costs its slot plus about
 // 60 bytes and its key length (BenchmarkEngineMemory). Keys are

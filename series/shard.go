@@ -154,6 +154,7 @@ func (sh *shard) apply(b *subBatch) {
 	cfg := &e.cfg
 	rs := e.rules.Load()
 	now := e.now().UnixNano()
+	var hints [warmAhead]int32 // the slot warm found for each item, -1 for none
 	e.appliers.take()
 	sh.mu.Lock()
 	for i := range b.items {
@@ -169,11 +170,11 @@ func (sh *shard) apply(b *subBatch) {
 			sh.mu.Lock()
 		}
 		if i%warmAhead == 0 {
-			sh.warm(b.items[i:min(i+warmAhead, len(b.items))])
+			sh.warm(b.items[i:min(i+warmAhead, len(b.items))], &hints)
 		}
 		it := &b.items[i]
 		o := &b.outs[i]
-		idx, ok := sh.lookup(it.hash, it.key)
+		idx, ok := sh.lookupHint(it.hash, it.key, hints[i%warmAhead])
 		if !ok {
 			idx = sh.create(it.hash, it.key)
 		}
@@ -285,30 +286,70 @@ func (sh *shard) flushEvents() {
 // 80 KB, stay in the core's cache until the loop reaches them.
 const warmAhead = 128
 
-// warm reads, for each item, the index entry at its home and the first
-// words of the slot and key it names. The loads of different items do not
-// depend on each other, so the processor overlaps their cache misses,
-// where the lookups of the apply loop wait for them one after the other
-// (the table, the slot and the key of a series are three misses in a
-// row at a million series). Call with mu held.
-func (sh *shard) warm(items []item) {
+// warmProbe is the number of entries of a probe run warm looks at.
+const warmProbe = 8
+
+// warm brings into the cache what the apply loop will read for each item:
+// its index entries, the slot they name (every cache line
+// of it), the slot's rank entry and the key bytes. It goes over the items
+// in passes, one per step of the chain index entry -> slot -> key, so that
+// within a pass the loads of different items are independent and the
+// processor overlaps many cache misses, where the lookups of the apply
+// loop would wait for them one after the other (at a million series the
+// table, the slot and the key of a series are each a miss). hints[j] is
+// set to the slot of the first entry of item j's run with its hash bits,
+// or -1: apply checks it as the first candidate (lookupHint) rather than
+// probe again. Call with mu held.
+func (sh *shard) warm(items []item, hints *[warmAhead]int32) {
 	x := &sh.index
+	mask := x.mask()
 	var sink uint64
-	for i := range items {
-		mh := x.mixed(items[i].hash)
-		e := x.tab[x.home(mh)]
-		if e == 0 || e>>32 != mh>>32 {
+	// Pass 1: the index entries at the items' homes, and the items' own
+	// key bytes (from the request).
+	for j := range items {
+		it := &items[j]
+		sink += x.tab[x.home(x.mixed(it.hash))&mask]
+		if n := len(it.key); n > 0 {
+			sink += uint64(it.key[0]) + uint64(it.key[n-1])
+		}
+	}
+	// Pass 2: the first entry of each item's probe run that carries its
+	// hash bits (the run's first entries share the home's cache line),
+	// and the slot and rank entry it names.
+	for j := range items {
+		mh := x.mixed(items[j].hash)
+		tag := mh >> 32
+		hints[j] = -1
+		var e uint64
+		for i, n := x.home(mh), 0; n < warmProbe; i, n = (i+1)&mask, n+1 {
+			if e = x.tab[i]; e == 0 || e>>32 == tag {
+				break
+			}
+		}
+		if e == 0 || e>>32 != tag {
 			continue
 		}
 		idx := int32(uint32(e) - 1)
+		hints[j] = idx
 		sl := &sh.chunks[idx>>chunkBits][idx&(chunkSize-1)]
-		sink += sl.hash
 		p := unsafe.Pointer(sl)
-		for off := uintptr(64); off < unsafe.Sizeof(slot{}); off += 64 {
+		for off := uintptr(0); off < unsafe.Sizeof(slot{}); off += 64 {
 			sink += uint64(*(*byte)(unsafe.Add(p, off)))
 		}
-		if c := sh.keys.chunks[sl.keyChunk]; int(sl.keyOff) < len(c) {
-			sink += uint64(c[sl.keyOff])
+		sink += uint64(*(*byte)(unsafe.Add(p, unsafe.Sizeof(slot{})-1)))
+		sink += sh.ranks[idx>>chunkBits][idx&(chunkSize-1)].hash
+	}
+	// Pass 3: the key bytes of those slots, first and last.
+	for j := range items {
+		idx := hints[j]
+		if idx < 0 {
+			continue
+		}
+		sl := &sh.chunks[idx>>chunkBits][idx&(chunkSize-1)]
+		if n := sl.keyLen; n > 0 {
+			if c := sh.keys.chunks[sl.keyChunk]; int(sl.keyOff+n) <= len(c) {
+				sink += uint64(c[sl.keyOff]) + uint64(c[sl.keyOff+n-1])
+			}
 		}
 	}
 	sh.warmSink = sink
@@ -335,6 +376,20 @@ func (sh *shard) lookup(h uint64, key string) (int32, bool) {
 		sl := sh.slot(idx)
 		return sl.hash == h && sh.keys.str(sl.keyChunk, sl.keyOff, sl.keyLen) == key
 	})
+}
+
+// lookupHint is lookup that first tries slot hint (from warm; -1 for
+// none): a series lives in one slot, so a slot that holds h and key is
+// the series' slot whatever happened to the index since the hint was
+// taken. Call with mu held.
+func (sh *shard) lookupHint(h uint64, key string, hint int32) (int32, bool) {
+	if hint >= 0 && hint < sh.nslots {
+		if sl := sh.slot(hint); sl.hash == h && sl.keyLen == uint32(len(key)) &&
+			sh.keys.str(sl.keyChunk, sl.keyOff, sl.keyLen) == key {
+			return hint, true
+		}
+	}
+	return sh.lookup(h, key)
 }
 
 // newSlot returns a free slot number, from the free list or a new one.
