@@ -56,7 +56,8 @@ type task struct {
 
 // shard owns a disjoint part of the series. Its goroutine (run) is the only
 // writer; it holds mu for writing while it applies one task, and readers
-// hold mu for reading.
+// hold mu for reading (single-series reads may hold pub and a stripe
+// instead: readpath.go).
 //
 // Everything a shard keeps per series is pointer-free: the slot, its key
 // bytes in the arena, its index entry and its rank entry. There is no heap
