@@ -57,9 +57,11 @@
 // shard holds 32 series or fewer. MemoryLimit gives the Go memory limit
 // for a cap; `detector serve` sets it unless GOMEMLIMIT is set.
 //
-// The shard goroutine holds its shard's lock while it applies one batch;
-// readers (Latest, WhatIf, List, Get) take the read lock, so a query waits
-// for at most one batch, never behind a full queue.
+// The shard goroutine holds its shard's lock while it applies a run of a
+// batch; List takes the read lock, so it waits for at most one run, never
+// behind a full queue. The single-series reads (Latest, WhatIf, Get) do
+// not wait for the run at all: while apply holds the lock they read under
+// a structure lock and the slot's stripe lock (readpath.go).
 //
 // When a shard's queue is full, Ingest waits a short bounded time
 // (Options.EnqueueTimeout) and then rejects that shard's points with

@@ -18,8 +18,8 @@ func (e *Engine) Feedback(ctx context.Context, series, label, detector string) e
 	if err != nil {
 		return err
 	}
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
+	sh.lockAll() // readpath.go
+	defer sh.unlockAll()
 	idx, ok := sh.find(k)
 	if !ok {
 		return notFound(k)

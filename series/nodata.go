@@ -60,7 +60,7 @@ func (sh *shard) sweepNoData(factor float64) int {
 	now := sh.e.now()
 	cfg := &sh.e.cfg
 	opened := 0
-	sh.mu.Lock()
+	sh.lockAll() // readpath.go
 	for idx := range sh.nslots {
 		sl := sh.slot(idx)
 		if sl.keyLen == 0 || sl.anomalyID != 0 || sl.lastTs == noTs || !sl.model.Cadenced(cfg) {
@@ -79,7 +79,7 @@ func (sh *shard) sweepNoData(factor float64) int {
 		sh.event(anomaly.EventOpened, sl.anomalyID, idx, now.UnixMilli(), v, &r)
 		opened++
 	}
-	sh.mu.Unlock()
+	sh.unlockAll()
 	sh.flushEvents()
 	return opened
 }

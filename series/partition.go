@@ -33,7 +33,7 @@ func (e *Engine) ExportMatching(ctx context.Context, keep func(key string) bool,
 func (e *Engine) Drop(drop func(key string) bool) int {
 	n := 0
 	for _, sh := range e.shards {
-		sh.mu.Lock()
+		sh.lockAll() // readpath.go
 		for i := range sh.nslots {
 			if !sh.used(i) || !drop(sh.key(i)) {
 				continue
@@ -41,7 +41,7 @@ func (e *Engine) Drop(drop func(key string) bool) int {
 			sh.remove(i)
 			n++
 		}
-		sh.mu.Unlock()
+		sh.unlockAll()
 	}
 	return n
 }

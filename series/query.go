@@ -38,7 +38,7 @@ func notFound(k Key) error {
 }
 
 // latest builds the verdict of the last learned point of slot idx. Call
-// with sh.mu held.
+// with sh.mu held, or within readSlot.
 func (sh *shard) latest(idx int32) anomaly.Verdict {
 	sl := sh.slot(idx)
 	ts, v, r := sl.model.Last()
@@ -48,7 +48,7 @@ func (sh *shard) latest(idx int32) anomaly.Verdict {
 	return verdict(sh.keyCopy(idx), ts, v, &r, sl.lastID)
 }
 
-// summary describes slot idx. Call with sh.mu held.
+// summary describes slot idx. Call with sh.mu held, or within readSlot.
 func (sh *shard) summary(idx int32) anomaly.SeriesSummary {
 	sl := sh.slot(idx)
 	ts, v, r := sl.model.Last()
@@ -66,20 +66,18 @@ func (sh *shard) summary(idx int32) anomaly.SeriesSummary {
 
 // Latest returns the verdict of the series' last learned point. Errors:
 // CodeInvalidSeries or CodeLimit for a malformed series, CodeNotFound for
-// a series the engine does not hold. It waits for at most the batch a
-// shard is applying, never for the queue.
+// a series the engine does not hold. It never waits for the batch a
+// shard is applying (readpath.go), nor for the queue.
 func (e *Engine) Latest(ctx context.Context, series string) (anomaly.Verdict, error) {
 	k, sh, err := e.lookup(series)
 	if err != nil {
 		return anomaly.Verdict{}, err
 	}
-	sh.mu.RLock()
-	defer sh.mu.RUnlock()
-	idx, ok := sh.find(k)
-	if !ok {
+	var v anomaly.Verdict
+	if !sh.readSlot(k, func(idx int32) { v = sh.latest(idx) }) { // readpath.go
 		return anomaly.Verdict{}, notFound(k)
 	}
-	return sh.latest(idx), nil
+	return v, nil
 }
 
 // WhatIf returns the verdicts samples would get against the series'
@@ -100,16 +98,13 @@ func (e *Engine) WhatIf(ctx context.Context, series string, samples []anomaly.Sa
 			return nil, valueRangeError(i, s.Value)
 		}
 	}
-	sh.mu.RLock()
-	idx, ok := sh.find(k)
 	var m models.Model
 	var c *models.Config
 	var b *models.Bounds
-	if ok {
+	ok := sh.readSlot(k, func(idx int32) {
 		m = sh.slot(idx).model
 		c, b = sh.readCfg(idx)
-	}
-	sh.mu.RUnlock()
+	})
 	if !ok {
 		return nil, notFound(k)
 	}
@@ -129,22 +124,19 @@ func (e *Engine) Get(ctx context.Context, series string) (anomaly.SeriesDetail, 
 	if err != nil {
 		return anomaly.SeriesDetail{}, err
 	}
-	sh.mu.RLock()
-	idx, ok := sh.find(k)
 	var (
 		d      anomaly.SeriesDetail
 		m      models.Model
 		lastTs int64
 		c      *models.Config
 	)
-	if ok {
+	ok := sh.readSlot(k, func(idx int32) {
 		c, _ = sh.readCfg(idx)
 		d.SeriesSummary = sh.summary(idx)
 		d.RecentVerdicts = []anomaly.Verdict{sh.latest(idx)}
 		m = sh.slot(idx).model
 		lastTs = sh.slot(idx).lastTs
-	}
-	sh.mu.RUnlock()
+	})
 	if !ok {
 		return anomaly.SeriesDetail{}, notFound(k)
 	}

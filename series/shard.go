@@ -56,7 +56,8 @@ type task struct {
 
 // shard owns a disjoint part of the series. Its goroutine (run) is the only
 // writer; it holds mu for writing while it applies one task, and readers
-// hold mu for reading.
+// hold mu for reading (single-series reads may hold pub and a stripe
+// instead: readpath.go).
 //
 // Everything a shard keeps per series is pointer-free: the slot, its key
 // bytes in the arena, its index entry and its rank entry. There is no heap
@@ -70,9 +71,11 @@ type shard struct {
 	// index maps a series hash to its slot (index.go); the slot's hash and
 	// key settle which of the entries with the same hash bits is the
 	// series. Readers only probe it, under the read lock.
-	mu    sync.RWMutex
-	index index
-	keys  keyArena // the canonical keys (arena.go)
+	mu      sync.RWMutex
+	pub     sync.RWMutex // what readers read while apply holds mu (readpath.go)
+	stripes stripes      // apply's per-point slot updates (readpath.go)
+	index   index
+	keys    keyArena // the canonical keys (arena.go)
 	// Slots live in fixed-size chunks: growing never copies the live
 	// state (a copy of a 300 MB slice would stall the shard and its
 	// readers) and leaves at most one partly used chunk. The next chunk
@@ -179,6 +182,8 @@ func (sh *shard) apply(b *subBatch) {
 			idx = sh.create(it.hash, it.key)
 		}
 		sl := sh.slot(idx)
+		st := sh.stripe(idx) // readpath.go
+		st.Lock()
 		var r models.Result
 		c, b := cfg, (*models.Bounds)(nil)
 		var bb models.Bounds
@@ -194,6 +199,7 @@ func (sh *shard) apply(b *subBatch) {
 		switch {
 		case it.ts < sl.lastTs:
 			o.code, o.lastTs = outOutOfOrder, sl.lastTs
+			st.Unlock()
 			continue
 		case it.ts == sl.lastTs:
 			r = sl.model.PeekBounded(c, it.ts, it.v, b)
@@ -245,6 +251,7 @@ func (sh *shard) apply(b *subBatch) {
 			sh.learned(idx, it.ts, it.v, &r, id) // observe.go
 		}
 		o.set(&r, id)
+		st.Unlock()
 	}
 	sh.mu.Unlock()
 	e.appliers.give()
@@ -444,6 +451,8 @@ func prefault(c []slot) []slot {
 // shard is at its cap. The key is copied into the arena: the store never
 // keeps a caller's buffer.
 func (sh *shard) create(h uint64, key string) int32 {
+	sh.pub.Lock() // readpath.go
+	defer sh.pub.Unlock()
 	if sh.capacity > 0 && int(sh.live.Load()) >= sh.capacity {
 		if old, ok := sh.evictVictim(); ok {
 			sh.evict(old, evictLRU)
@@ -582,14 +591,14 @@ func (sh *shard) sweepIdle() int {
 	}
 	cutoff := e.now().Add(-e.opts.IdleTimeout).UnixNano()
 	n := 0
-	sh.mu.Lock()
+	sh.lockAll() // readpath.go
 	for i := range sh.nslots {
 		if sl := sh.slot(i); sl.keyLen != 0 && sl.lastUpdate < cutoff {
 			sh.evict(i, evictIdle)
 			n++
 		}
 	}
-	sh.mu.Unlock()
+	sh.unlockAll()
 	sh.flushEvents()
 	if n > 0 {
 		e.log.Debug("evicted idle series", "shard", sh.id, "series", n)

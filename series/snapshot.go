@@ -195,7 +195,7 @@ func (e *Engine) Import(states []SeriesState) (ImportStats, error) {
 			continue
 		}
 		sh := e.shards[si]
-		sh.mu.Lock()
+		sh.lockAll() // readpath.go
 		for _, p := range ps {
 			switch sh.restore(p.hash, &states[p.i]) {
 			case restoreAdded:
@@ -206,7 +206,7 @@ func (e *Engine) Import(states []SeriesState) (ImportStats, error) {
 				st.Dropped++
 			}
 		}
-		sh.mu.Unlock()
+		sh.unlockAll()
 	}
 	e.ReserveAnomalyIDs(maxID)
 	return st, nil
