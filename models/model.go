@@ -246,7 +246,8 @@ type components struct {
 	sClipLo  float64    // the novelty detector's smoothed value follows the point clipped to
 	sClipHi  float64    // [sClipLo, sClipHi] (SmoothClipZ), else ±Inf
 
-	d *derived // the Config's derived constants (derived.go)
+	d   *derived // the Config's derived constants (derived.go)
+	pos dayAt    // where k.local falls in the day and the week
 }
 
 // compute is computeWith with c's derived constants (see consts; it
@@ -262,7 +263,8 @@ func (m *Model) computeWith(c *Config, d *derived, tsMs int64, v float64) compon
 	k.d = d
 	k.gap = m.n > 0 && c.MaxGapMs > 0 && tsMs-m.lastTs > c.MaxGapMs
 	k.local = c.localMs(tsMs)
-	k.full = m.profile(k.local)
+	k.pos = posAt(k.local)
+	k.full = m.profileAt(&k.pos)
 	if m.flags&flagSeasonal != 0 {
 		k.seas = k.full // m.season(k.local), without computing it twice
 	}
@@ -637,7 +639,7 @@ func (m *Model) learn(c *Config, k *components, tsMs int64, v float64) {
 
 	// Seasonal profile: the residual around the slow level, clipped.
 	e := stream.Clip(v-m.slow-k.full, hk*sSig)
-	b0, b1, w := dayPos(k.local)
+	b0, b1, w := k.pos.b0, k.pos.b1, k.pos.w
 	near := b0
 	if w >= 0.5 {
 		near = b1
@@ -654,7 +656,7 @@ func (m *Model) learn(c *Config, k *components, tsMs int64, v float64) {
 	for i := range m.day {
 		m.day[i] -= mean
 	}
-	wd := weekday(k.local)
+	wd := k.pos.wd
 	if span := tsMs - m.firstTs; span < minSeason {
 		// The daily profile is still taking shape; what it leaves is
 		// not a day-of-week effect.
@@ -679,12 +681,12 @@ func (m *Model) learn(c *Config, k *components, tsMs int64, v float64) {
 	if span >= minSeason && float64(m.slowS.Med) < c.SeasonGain*float64(m.plainS.Med) {
 		m.flags |= flagSeasonal
 		if span >= minWeek {
-			var amp float32
+			// some offset beyond sSig (the largest one is, exactly when any is)
 			for _, d := range m.dow {
-				amp = max(amp, float32(math.Abs(float64(d))))
-			}
-			if float64(amp) > sSig {
-				m.flags |= flagWeekly
+				if float64(d) > sSig || float64(d) < -sSig {
+					m.flags |= flagWeekly
+					break
+				}
 			}
 		}
 	}
