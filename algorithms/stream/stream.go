@@ -262,6 +262,5 @@ func InvSurprise(s float64) float64 {
 			return InvTail(p)
 		}
 	}
-	// ln p, without taking the logarithm of the exponential
-	return invTailLog(-math.Ln10*s - math.Ln2)
+	return farInvSurprise(s)
 }

@@ -1,0 +1,40 @@
+package stream
+
+import "math"
+
+// The far branch of InvSurprise (tail probability at most 1e-12, surprise
+// s of 11.75 to 300) is invTailLog of ln p = -s ln10 - ln2: three Newton
+// steps, each with a logarithm. It is smooth in t = sqrt(s) (nearly
+// linear: z is about sqrt(2 ln10) t), so a table of it at steps of 1/64
+// in t, interpolated by the cubic through the four nearest nodes, gives
+// the same value to within 1e-10 of it (TestFarInvSurpriseTable; the
+// Newton steps themselves stop 1.5e-9 short of their fixed point, and
+// the asymptotic tail they solve is 1e-5 from the normal tail there) at
+// the cost of a square root.
+
+const (
+	farT0   = 3.4 // below sqrt(11.75), so that every stencil is inside
+	farStep = 1.0 / 64
+	farInv  = 64
+)
+
+var farTable = func() []float64 {
+	n := int(math.Ceil((math.Sqrt(300)-farT0)*farInv)) + 3
+	y := make([]float64, n)
+	for i := range y {
+		t := farT0 + float64(i-1)*farStep
+		y[i] = invTailLog(-math.Ln10*t*t - math.Ln2)
+	}
+	return y
+}()
+
+// farInvSurprise is invTailLog(-ln10*s - ln2) for s in [invTailLogS, 300].
+func farInvSurprise(s float64) float64 {
+	u := (math.Sqrt(s) - farT0) * farInv
+	i := int(u)
+	f := u - float64(i)
+	y := farTable[i : i+4 : i+4]
+	y0, y1, y2, y3 := y[0], y[1], y[2], y[3]
+	// the Lagrange cubic through nodes -1, 0, 1, 2 at f in [0, 1)
+	return y1 + f*((y2-y0)/2+f*((y0-2.5*y1+2*y2-0.5*y3)+f*(1.5*(y1-y2)+0.5*(y3-y0))))
+}
