@@ -44,3 +44,28 @@ func BenchmarkInvSurprise(b *testing.B) {
 	}
 	_ = sum
 }
+
+// TestNearSurpriseTable: Surprise below nearZMax agrees with -log10 of
+// the two-sided tail to 1e-9, and is continuous at nearZMax.
+func TestNearSurpriseTable(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	worst := 0.0
+	check := func(z float64) {
+		want := -math.Log10(math.Erfc(math.Abs(z) / math.Sqrt2))
+		if e := math.Abs(Surprise(z) - want); e > worst {
+			worst = e
+		}
+	}
+	for _, z := range []float64{0, -0.0, 1e-300, 1.0 / 128, -3, math.Nextafter(nearZMax, 0), nearZMax} {
+		check(z)
+	}
+	for range 200000 {
+		check((r.Float64()*2 - 1) * nearZMax)
+	}
+	if worst > 1e-9 {
+		t.Errorf("table differs from -log10(erfc) by %.3g, want at most 1e-9", worst)
+	}
+	if Surprise(math.NaN()) != 0 {
+		t.Error("Surprise(NaN) != 0")
+	}
+}

@@ -103,6 +103,9 @@ func NormalTail(z float64) float64 { return 0.5 * math.Erfc(z/math.Sqrt2) }
 // 4 about |z| = 3.9, 6 about |z| = 5.1 and 9 about |z| = 6.1.
 func Surprise(z float64) float64 {
 	z = math.Abs(z)
+	if z < nearZMax {
+		return nearSurprise(z)
+	}
 	if math.IsNaN(z) {
 		return 0
 	}
