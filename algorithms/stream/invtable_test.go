@@ -69,3 +69,27 @@ func TestNearSurpriseTable(t *testing.T) {
 		t.Error("Surprise(NaN) != 0")
 	}
 }
+
+// TestMidInvSurpriseTable: InvSurprise on [1, 11.699) inverts Surprise to
+// within 1e-8 (relative), and stays within 6e-7 of Erfinv's form.
+func TestMidInvSurpriseTable(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	var worstExact, worstErfinv float64
+	for i := range 100000 {
+		s := midS0 + r.Float64()*(midS1-midS0)
+		if i == 0 {
+			s = midS0
+		}
+		got := InvSurprise(s)
+		want := exactInvSurprise(s)
+		worstExact = max(worstExact, math.Abs(got-want)/want)
+		old := InvTail(0.5 * math.Exp(-math.Ln10*s))
+		worstErfinv = max(worstErfinv, math.Abs(got-old)/old)
+		if back := Surprise(got); math.Abs(back-s) > 1e-7*s {
+			t.Fatalf("Surprise(InvSurprise(%v)) = %v", s, back)
+		}
+	}
+	if worstExact > 1e-8 || worstErfinv > 6e-7 {
+		t.Errorf("table: %.3g from the exact inverse (want 1e-8), %.3g from Erfinv's (want 6e-7)", worstExact, worstErfinv)
+	}
+}

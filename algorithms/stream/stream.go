@@ -261,6 +261,9 @@ func InvSurprise(s float64) float64 {
 	// exponential is needed only there (and close to it, where its
 	// rounding decides the branch).
 	if s < invTailLogS {
+		if s >= midS0 && s < midS1 {
+			return midInvSurprise(s)
+		}
 		if p := 0.5 * math.Exp(-math.Ln10*s); p > 1e-12 {
 			return InvTail(p)
 		}
