@@ -221,6 +221,7 @@ func floorFor(level float64) float64 { return 1e-9 + 1e-6*math.Abs(level) }
 type components struct {
 	seas     float64 // seasonal component in use
 	full     float64 // full profile value (learning)
+	pos      dayAt   // where the point falls in the day and the week (posAt)
 	expFast  float64
 	expSlow  float64
 	sFast    float64 // sigma around expFast
@@ -246,8 +247,7 @@ type components struct {
 	sClipLo  float64    // the novelty detector's smoothed value follows the point clipped to
 	sClipHi  float64    // [sClipLo, sClipHi] (SmoothClipZ), else ±Inf
 
-	d   *derived // the Config's derived constants (derived.go)
-	pos dayAt    // where k.local falls in the day and the week
+	d *derived // the Config's derived constants (derived.go)
 }
 
 // compute is computeWith with c's derived constants (see consts; it
