@@ -77,3 +77,18 @@ func TestDerivedValues(t *testing.T) {
 		t.Error("an Escalate of 1 is reachable")
 	}
 }
+
+// TestPosAt: posAt agrees with dayPos and weekday, across days, weeks and
+// before 1970.
+func TestPosAt(t *testing.T) {
+	for _, ts := range []int64{0, 1, -1, dayMs - 1, dayMs, -dayMs, -dayMs - 1, binMs / 2, binMs/2 - 1, 23*binMs + binMs/2, 1700000000123, -1700000000123} {
+		for _, d := range []int64{0, 1, 3 * 1800_000, 5*dayMs + 7, -9 * dayMs} {
+			x := ts + d
+			b0, b1, w := dayPos(x)
+			p := posAt(x)
+			if p.b0 != b0 || p.b1 != b1 || p.w != w || p.wd != weekday(x) {
+				t.Errorf("posAt(%d) = %+v, want %d %d %v %d", x, p, b0, b1, w, weekday(x))
+			}
+		}
+	}
+}

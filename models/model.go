@@ -221,6 +221,7 @@ func floorFor(level float64) float64 { return 1e-9 + 1e-6*math.Abs(level) }
 type components struct {
 	seas     float64 // seasonal component in use
 	full     float64 // full profile value (learning)
+	pos      dayAt   // where the point falls in the day and the week (posAt)
 	expFast  float64
 	expSlow  float64
 	sFast    float64 // sigma around expFast
@@ -265,7 +266,8 @@ func (m *Model) computeWith(c *Config, d *derived, tsMs int64, v float64) compon
 	k.d = d
 	k.gap = m.n > 0 && c.MaxGapMs > 0 && tsMs-m.lastTs > c.MaxGapMs
 	k.local = c.localMs(tsMs)
-	k.full = m.profile(k.local)
+	k.pos = posAt(k.local)
+	k.full = m.profileAt(&k.pos)
 	if m.flags&flagSeasonal != 0 {
 		k.seas = k.full // m.season(k.local), without computing it twice
 	}
@@ -658,7 +660,7 @@ func (m *Model) learn(c *Config, k *components, tsMs int64, v float64) {
 
 	// Seasonal profile: the residual around the slow level, clipped.
 	e := stream.Clip(v-m.slow-k.full, hk*sSig)
-	b0, b1, w := dayPos(k.local)
+	b0, b1, w := k.pos.b0, k.pos.b1, k.pos.w
 	near := b0
 	if w >= 0.5 {
 		near = b1
@@ -675,7 +677,7 @@ func (m *Model) learn(c *Config, k *components, tsMs int64, v float64) {
 	for i := range m.day {
 		m.day[i] -= mean
 	}
-	wd := weekday(k.local)
+	wd := k.pos.wd
 	if span := tsMs - m.firstTs; span < minSeason {
 		// The daily profile is still taking shape; what it leaves is
 		// not a day-of-week effect.
@@ -700,12 +702,12 @@ func (m *Model) learn(c *Config, k *components, tsMs int64, v float64) {
 	if span >= minSeason && float64(m.slowS.Med) < c.SeasonGain*float64(m.plainS.Med) {
 		m.flags |= flagSeasonal
 		if span >= minWeek {
-			var amp float32
+			// some offset beyond sSig (the largest one is, exactly when any is)
 			for _, d := range m.dow {
-				amp = max(amp, float32(math.Abs(float64(d))))
-			}
-			if float64(amp) > sSig {
-				m.flags |= flagWeekly
+				if float64(d) > sSig || float64(d) < -sSig {
+					m.flags |= flagWeekly
+					break
+				}
 			}
 		}
 	}

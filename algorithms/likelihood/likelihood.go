@@ -11,7 +11,11 @@
 // and allocation free. A Tracker is not safe for concurrent use.
 package likelihood
 
-import "math"
+import (
+	"math"
+
+	"github.com/anomalyd/detector/algorithms/stream"
+)
 
 // Tracker holds the short mean of the raw score and the long-run mean and
 // variance of that short mean.
@@ -75,6 +79,10 @@ func (t *Tracker) Surprise(short float64, p *Params) float64 {
 	if !(z > 0) {
 		return 0
 	}
+	if z < 8 {
+		// -log10 of half the two-sided tail (stream.Surprise's table)
+		return stream.Surprise(z) + log10of2
+	}
 	tail := 0.5 * math.Erfc(z/math.Sqrt2)
 	if tail <= 1e-300 {
 		return 300
@@ -89,3 +97,5 @@ func (t *Tracker) Next(a float64, p *Params) float64 {
 	}
 	return float64(t.Short) + p.ShortRate*(a-float64(t.Short))
 }
+
+var log10of2 = math.Log10(2)

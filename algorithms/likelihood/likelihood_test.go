@@ -87,3 +87,21 @@ func TestFoldIsUpdate(t *testing.T) {
 		}
 	}
 }
+
+// TestSurpriseTable: the surprise of a short mean within 8 sigmas (from
+// stream.Surprise's table) is -log10 of its upper normal tail to 1e-9.
+func TestSurpriseTable(t *testing.T) {
+	p := Params{ShortRate: 0.4, LongRate: 0.001, MinMean: 0.03, MinVar: 0.0003}
+	tr := Tracker{Mean: 0.03, Var: 0.0003, N: 100}
+	mean := max(float64(tr.Mean), p.MinMean)
+	sd := math.Sqrt(max(float64(tr.Var), p.MinVar))
+	for z := 0.001; z < 12; z += 0.0137 {
+		short := mean + z*sd
+		got := tr.Surprise(short, &p)
+		zz := (short - mean) / sd
+		want := -math.Log10(0.5 * math.Erfc(zz/math.Sqrt2))
+		if math.Abs(got-want) > 1e-9*math.Max(1, want) {
+			t.Fatalf("z %v: surprise %v, want %v", z, got, want)
+		}
+	}
+}

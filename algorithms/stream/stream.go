@@ -103,6 +103,9 @@ func NormalTail(z float64) float64 { return 0.5 * math.Erfc(z/math.Sqrt2) }
 // 4 about |z| = 3.9, 6 about |z| = 5.1 and 9 about |z| = 6.1.
 func Surprise(z float64) float64 {
 	z = math.Abs(z)
+	if z < nearZMax {
+		return nearSurprise(z)
+	}
 	if math.IsNaN(z) {
 		return 0
 	}
@@ -242,6 +245,11 @@ func invTailLog(lp float64) float64 {
 
 var sqrt2Pi = math.Sqrt(2 * math.Pi)
 
+// invTailLogS is a surprise above which InvSurprise's tail probability is
+// certainly at most 1e-12 (the threshold is 11.699, rounding moves it by
+// far less than the margin).
+const invTailLogS = 11.75
+
 // InvSurprise returns |z| >= 0 with Surprise(z) = s: the inverse of
 // Surprise for s in [0, 300].
 func InvSurprise(s float64) float64 {
@@ -249,9 +257,16 @@ func InvSurprise(s float64) float64 {
 		return 0
 	}
 	s = min(s, 300)
-	if p := 0.5 * math.Exp(-math.Ln10*s); p > 1e-12 {
-		return InvTail(p)
+	// p = 0.5*10^-s is above 1e-12 for s below 12 - log10(2) = 11.7: the
+	// exponential is needed only there (and close to it, where its
+	// rounding decides the branch).
+	if s < invTailLogS {
+		if s >= midS0 && s < midS1 {
+			return midInvSurprise(s)
+		}
+		if p := 0.5 * math.Exp(-math.Ln10*s); p > 1e-12 {
+			return InvTail(p)
+		}
 	}
-	// ln p, without taking the logarithm of the exponential
-	return invTailLog(-math.Ln10*s - math.Ln2)
+	return farInvSurprise(s)
 }

@@ -1,0 +1,42 @@
+package models
+
+import "math"
+
+// dayAt is where a timestamp falls in the daily profile and the week,
+// computed once per point (scoring and learning both need it).
+type dayAt struct {
+	b0, b1 int     // the interpolation buckets (dayPos)
+	w      float64 // the weight of b1
+	wd     int     // the weekday, 0 for Monday (weekday)
+}
+
+// posAt returns dayPos and weekday of tsMs from one division.
+func posAt(tsMs int64) dayAt {
+	d := tsMs / dayMs
+	ms := tsMs - d*dayMs
+	if ms < 0 {
+		ms += dayMs
+		d--
+	}
+	pos := float64(ms)/binMs - 0.5
+	f := math.Floor(pos)
+	var p dayAt
+	p.w = pos - f
+	// pos lies in [-0.5, 23.5): f is -1 .. 23
+	p.b0 = int(f)
+	if p.b0 < 0 {
+		p.b0 += dayBins
+	}
+	p.b1 = p.b0 + 1
+	if p.b1 == dayBins {
+		p.b1 = 0
+	}
+	p.wd = int(((d+3)%7 + 7) % 7)
+	return p
+}
+
+// profileAt is profile at the position p.
+func (m *Model) profileAt(p *dayAt) float64 {
+	s := (1-p.w)*float64(m.day[p.b0]) + p.w*float64(m.day[p.b1])
+	return s + float64(m.dow[p.wd])
+}
