@@ -59,8 +59,11 @@ type ring struct {
 // buffer grows lazily, so real memory is at most this), so that a ring
 // growing never pushes another out, and a full store stops admitting normal
 // series instead of cycling through them.
-func (s *Store) cost(r *ring) int64 {
-	return int64(s.cfg.Points*EntrySize + len(r.key) + ringOverhead)
+func (s *Store) cost(r *ring) int64 { return s.costOf(len(r.key)) }
+
+// costOf is the cost of a ring whose key is keyLen bytes long.
+func (s *Store) costOf(keyLen int) int64 {
+	return int64(s.cfg.Points*EntrySize + keyLen + ringOverhead)
 }
 
 func (r *ring) push(e entry, limit int) {
@@ -138,12 +141,14 @@ func (s *Store) Observe(o *series.Observed) {
 		ok = false
 	}
 	if !ok {
-		r = &ring{key: strings.Clone(o.Series)} // o.Series is the engine's, valid during the call
-		c := s.cost(r)
+		// A full store refuses a normal series before anything is
+		// allocated for it: at scale that is most points.
+		c := s.costOf(len(o.Series))
 		if !useful && st.bytes+c > s.budget {
 			st.mu.Unlock()
 			return
 		}
+		r = &ring{key: strings.Clone(o.Series)} // o.Series is the engine's, valid during the call
 		st.lru.Add(o.Hash, r)
 		st.bytes += c
 		s.total.Add(c)
