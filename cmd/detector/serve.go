@@ -347,7 +347,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	setMemoryLimit(&cfg, log) // memlimit.go
-	if _, err := startPprof(cfg.PprofListen, log); err != nil { // pprof.go
+	// pprof.go
+	if _, err := startPprof(cfg.PprofListen, log); err != nil {
 		return err
 	}
 	m, err := NewMain(cfg, log)
