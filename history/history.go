@@ -123,11 +123,6 @@ func (s *Store) stripe(h uint64) *stripe { return &s.stripes[h>>58] }
 func (s *Store) Observe(o *series.Observed) {
 	st := s.stripe(o.Hash)
 	useful := o.State == anomaly.StateAnomalous || o.AnomalyID != 0
-	e := entry{
-		ts: o.TimestampMs, value: o.Value,
-		expected: f32(o.Expected), lower: f32(o.Lower), upper: f32(o.Upper), score: f32(o.Score),
-		anomalyID: uint32(o.AnomalyID), state: o.State, detector: o.Detector,
-	}
 	st.mu.Lock()
 	var r *ring
 	var ok bool
@@ -157,7 +152,11 @@ func (s *Store) Observe(o *series.Observed) {
 	if o.AnomalyID != 0 {
 		r.hiID = uint64(o.AnomalyID) >> 32
 	}
-	r.push(e, s.cfg.Points)
+	r.push(entry{
+		ts: o.TimestampMs, value: o.Value,
+		expected: f32(o.Expected), lower: f32(o.Lower), upper: f32(o.Upper), score: f32(o.Score),
+		anomalyID: uint32(o.AnomalyID), state: o.State, detector: o.Detector,
+	}, s.cfg.Points)
 	st.mu.Unlock()
 }
 
