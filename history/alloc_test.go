@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/cespare/xxhash/v2"
+
 	"github.com/anomalyd/detector/anomaly"
 	"github.com/anomalyd/detector/series"
 )
@@ -33,5 +35,36 @@ func TestFullStoreRefusesNormalSeriesWithoutAllocating(t *testing.T) {
 	}
 	if got := s.total.Load(); got != kept {
 		t.Errorf("refused points changed the accounted bytes: %d, was %d", got, kept)
+	}
+}
+
+// The lock-free refusal never drops a point of a series the store keeps,
+// through evictions that rebuild the filter.
+func TestFullStoreKeepsRecordingItsSeries(t *testing.T) {
+	s := New(Config{Bytes: 4 << 20, Points: 100})
+	for i := range 5000 {
+		s.Observe(obs(fmt.Sprintf(`fill{i="%d"}`, i), 1000, 1, anomaly.StateNormal, 0))
+	}
+	var kept []string
+	for i := range 5000 {
+		k := fmt.Sprintf(`fill{i="%d"}`, i)
+		if len(s.Watch(k, xxhash.Sum64String(k), 0, 0)) == 1 {
+			kept = append(kept, k)
+		}
+	}
+	if len(kept) == 0 {
+		t.Fatal("the store kept no series")
+	}
+	// Anomalous series push some of the kept ones out.
+	for i := range 300 {
+		s.Observe(obs(fmt.Sprintf(`hot{i="%d"}`, i), 1000, 9, anomaly.StateAnomalous, 0))
+	}
+	for _, k := range kept {
+		h := xxhash.Sum64String(k)
+		before := len(s.Watch(k, h, 0, 0))
+		s.Observe(obs(k, 2000, 2, anomaly.StateNormal, 0))
+		if after := len(s.Watch(k, h, 0, 0)); after != before+1 {
+			t.Fatalf("%s: %d points after a normal point, had %d", k, after, before)
+		}
 	}
 }

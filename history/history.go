@@ -89,6 +89,17 @@ type stripe struct {
 	lru *simplelru.LRU[uint64, *ring]
 	// bytes is this stripe's share of the accounted memory.
 	bytes int64
+	// room is the budget less bytes, and seen the hashes of the rings
+	// (filter.go): both read without mu.
+	room atomic.Int64
+	seen seenFilter
+}
+
+// account adds delta to st's bytes. Call with st.mu held.
+func (s *Store) account(st *stripe, delta int64) {
+	st.bytes += delta
+	st.room.Store(s.budget - st.bytes)
+	s.total.Add(delta)
 }
 
 // Store keeps rings of recent points within a memory budget.
@@ -112,6 +123,7 @@ func New(cfg Config) *Store {
 	for i := range s.stripes {
 		// Size is not the bound (bytes are); the LRU only orders.
 		s.stripes[i].lru, _ = simplelru.NewLRU[uint64, *ring](math.MaxInt32, nil)
+		s.stripes[i].room.Store(s.budget)
 	}
 	return s
 }
@@ -123,6 +135,9 @@ func (s *Store) stripe(h uint64) *stripe { return &s.stripes[h>>58] }
 func (s *Store) Observe(o *series.Observed) {
 	st := s.stripe(o.Hash)
 	useful := o.State == anomaly.StateAnomalous || o.AnomalyID != 0
+	if !useful && !st.seen.has(o.Hash) && st.room.Load() < s.costOf(len(o.Series)) {
+		return // no ring, and no room for one: what the locked path decides too
+	}
 	st.mu.Lock()
 	var r *ring
 	var ok bool
@@ -145,8 +160,8 @@ func (s *Store) Observe(o *series.Observed) {
 		}
 		r = &ring{key: strings.Clone(o.Series)} // o.Series is the engine's, valid during the call
 		st.lru.Add(o.Hash, r)
-		st.bytes += c
-		s.total.Add(c)
+		st.seen.add(o.Hash)
+		s.account(st, c)
 		s.shrink(st, r)
 	}
 	if o.AnomalyID != 0 {
@@ -176,9 +191,8 @@ func (s *Store) shrink(st *stripe, keep *ring) {
 // remove drops ring r of hash h from st. Call with st.mu held.
 func (s *Store) remove(st *stripe, h uint64, r *ring) {
 	st.lru.Remove(h)
-	c := s.cost(r)
-	st.bytes -= c
-	s.total.Add(-c)
+	st.rebuildFilter()
+	s.account(st, -s.cost(r))
 }
 
 func f32(v float64) float32 {
@@ -211,9 +225,8 @@ func (s *Store) Watch(canonical string, hash uint64, sinceMs, untilMs int64) []a
 	if !ok {
 		r = &ring{key: canonical}
 		st.lru.Add(hash, r)
-		c := s.cost(r)
-		st.bytes += c
-		s.total.Add(c)
+		st.seen.add(hash)
+		s.account(st, s.cost(r))
 		s.shrink(st, r)
 		return []anomaly.HistoryPoint{}
 	}
