@@ -2,6 +2,8 @@ package api
 
 import (
 	"bytes"
+	"encoding/binary"
+	"math/bits"
 )
 
 // The request bodies are read by one validating pass (scanner) that finds
@@ -65,11 +67,40 @@ var strSafe = func() (t [256]bool) {
 	return t
 }()
 
+// Eight bytes at a time: swarOnes has 1 in each byte, swarHigh the top
+// bit of each byte.
+const (
+	swarOnes = 0x0101010101010101
+	swarHigh = 0x8080808080808080
+)
+
+// skipSafe returns the index of the first byte of b at or after i that is
+// not strSafe, reading whole 8-byte words while they are all safe; it may
+// stop early (within the last 8 bytes of b), and the caller goes on byte by
+// byte. A byte is flagged when it is below 0x20 or, XORed with the quote or
+// the backslash, zero; the lowest flagged byte of a word is exact (a
+// borrow only runs upwards from a flagged byte), and bytes of 0x80 and
+// more are never flagged.
+func skipSafe(b []byte, i int) int {
+	for i+8 <= len(b) {
+		w := binary.LittleEndian.Uint64(b[i:])
+		q := w ^ ('"' * swarOnes)
+		bs := w ^ ('\\' * swarOnes)
+		t := ((w - 0x20*swarOnes) & ^w) | ((q - swarOnes) & ^q) | ((bs - swarOnes) & ^bs)
+		if t &= swarHigh; t != 0 {
+			return i + bits.TrailingZeros64(t)/8
+		}
+		i += 8
+	}
+	return i
+}
+
 // str reads the string at the cursor (which is at its opening quote) and
 // reports whether it holds an escape.
 func (s *scanner) str() (esc, ok bool) {
 	b, i := s.b, s.i+1
 	for {
+		i = skipSafe(b, i)
 		for i < len(b) && strSafe[b[i]] {
 			i++
 		}

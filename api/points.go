@@ -2,8 +2,8 @@ package api
 
 import (
 	"bytes"
-	"strings"
 	"sync"
+	"unsafe"
 
 	"github.com/anomalyd/detector/anomaly"
 )
@@ -154,7 +154,6 @@ type pointBatch struct {
 	orig    []int            // orig[j] is the request index of samples[j]
 	refs    []seriesRef      // refs[j] is the series text of samples[j] (when the shape has series)
 	errs    []*anomaly.Error // the item errors, in index order
-	scratch []byte
 }
 
 var batches = sync.Pool{New: func() any { return new(pointBatch) }}
@@ -170,7 +169,6 @@ func (pb *pointBatch) release() {
 	clear(pb.samples) // the series strings
 	clear(pb.errs)
 	pb.n, pb.samples, pb.orig, pb.refs, pb.errs = 0, pb.samples[:0], pb.orig[:0], pb.refs[:0], pb.errs[:0]
-	pb.scratch = pb.scratch[:0]
 	batches.Put(pb)
 }
 
@@ -247,8 +245,9 @@ func (pb *pointBatch) finish(b []byte) {
 		prev = raw
 		total += len(raw) - 2 // unescaped text is never longer
 	}
-	var sb strings.Builder
-	sb.Grow(total)
+	// One buffer, written once (escapes undone straight into it) and
+	// never again: the string made of it below is immutable.
+	buf := make([]byte, 0, total)
 	for j := range pb.refs {
 		r := &pb.refs[j]
 		if r.s < 0 {
@@ -256,16 +255,18 @@ func (pb *pointBatch) finish(b []byte) {
 			continue
 		}
 		inner := b[r.s+1 : r.e-1]
-		start := sb.Len()
+		start := len(buf)
 		if r.esc {
-			pb.scratch, _ = appendUnescaped(pb.scratch[:0], inner)
-			sb.Write(pb.scratch)
+			buf, _ = appendUnescaped(buf, inner)
 		} else {
-			sb.Write(inner)
+			buf = append(buf, inner...)
 		}
-		r.span = span{start, sb.Len()}
+		r.span = span{start, len(buf)}
 	}
-	all := sb.String()
+	var all string
+	if len(buf) > 0 {
+		all = unsafe.String(unsafe.SliceData(buf), len(buf))
+	}
 	for j := range pb.refs {
 		pb.samples[j].Series = all[pb.refs[j].s:pb.refs[j].e]
 	}

@@ -59,8 +59,11 @@ type ring struct {
 // buffer grows lazily, so real memory is at most this), so that a ring
 // growing never pushes another out, and a full store stops admitting normal
 // series instead of cycling through them.
-func (s *Store) cost(r *ring) int64 {
-	return int64(s.cfg.Points*EntrySize + len(r.key) + ringOverhead)
+func (s *Store) cost(r *ring) int64 { return s.costOf(len(r.key)) }
+
+// costOf is the cost of a ring whose key is keyLen bytes long.
+func (s *Store) costOf(keyLen int) int64 {
+	return int64(s.cfg.Points*EntrySize + keyLen + ringOverhead)
 }
 
 func (r *ring) push(e entry, limit int) {
@@ -86,6 +89,17 @@ type stripe struct {
 	lru *simplelru.LRU[uint64, *ring]
 	// bytes is this stripe's share of the accounted memory.
 	bytes int64
+	// room is the budget less bytes, and seen the hashes of the rings
+	// (filter.go): both read without mu.
+	room atomic.Int64
+	seen seenFilter
+}
+
+// account adds delta to st's bytes. Call with st.mu held.
+func (s *Store) account(st *stripe, delta int64) {
+	st.bytes += delta
+	st.room.Store(s.budget - st.bytes)
+	s.total.Add(delta)
 }
 
 // Store keeps rings of recent points within a memory budget.
@@ -109,6 +123,7 @@ func New(cfg Config) *Store {
 	for i := range s.stripes {
 		// Size is not the bound (bytes are); the LRU only orders.
 		s.stripes[i].lru, _ = simplelru.NewLRU[uint64, *ring](math.MaxInt32, nil)
+		s.stripes[i].room.Store(s.budget)
 	}
 	return s
 }
@@ -120,10 +135,8 @@ func (s *Store) stripe(h uint64) *stripe { return &s.stripes[h>>58] }
 func (s *Store) Observe(o *series.Observed) {
 	st := s.stripe(o.Hash)
 	useful := o.State == anomaly.StateAnomalous || o.AnomalyID != 0
-	e := entry{
-		ts: o.TimestampMs, value: o.Value,
-		expected: f32(o.Expected), lower: f32(o.Lower), upper: f32(o.Upper), score: f32(o.Score),
-		anomalyID: uint32(o.AnomalyID), state: o.State, detector: o.Detector,
+	if !useful && !st.seen.has(o.Hash) && st.room.Load() < s.costOf(len(o.Series)) {
+		return // no ring, and no room for one: what the locked path decides too
 	}
 	st.mu.Lock()
 	var r *ring
@@ -138,21 +151,27 @@ func (s *Store) Observe(o *series.Observed) {
 		ok = false
 	}
 	if !ok {
-		r = &ring{key: strings.Clone(o.Series)} // o.Series is the engine's, valid during the call
-		c := s.cost(r)
+		// A full store refuses a normal series before anything is
+		// allocated for it: at scale that is most points.
+		c := s.costOf(len(o.Series))
 		if !useful && st.bytes+c > s.budget {
 			st.mu.Unlock()
 			return
 		}
+		r = &ring{key: strings.Clone(o.Series)} // o.Series is the engine's, valid during the call
 		st.lru.Add(o.Hash, r)
-		st.bytes += c
-		s.total.Add(c)
+		st.seen.add(o.Hash)
+		s.account(st, c)
 		s.shrink(st, r)
 	}
 	if o.AnomalyID != 0 {
 		r.hiID = uint64(o.AnomalyID) >> 32
 	}
-	r.push(e, s.cfg.Points)
+	r.push(entry{
+		ts: o.TimestampMs, value: o.Value,
+		expected: f32(o.Expected), lower: f32(o.Lower), upper: f32(o.Upper), score: f32(o.Score),
+		anomalyID: uint32(o.AnomalyID), state: o.State, detector: o.Detector,
+	}, s.cfg.Points)
 	st.mu.Unlock()
 }
 
@@ -172,9 +191,8 @@ func (s *Store) shrink(st *stripe, keep *ring) {
 // remove drops ring r of hash h from st. Call with st.mu held.
 func (s *Store) remove(st *stripe, h uint64, r *ring) {
 	st.lru.Remove(h)
-	c := s.cost(r)
-	st.bytes -= c
-	s.total.Add(-c)
+	st.rebuildFilter()
+	s.account(st, -s.cost(r))
 }
 
 func f32(v float64) float32 {
@@ -207,9 +225,8 @@ func (s *Store) Watch(canonical string, hash uint64, sinceMs, untilMs int64) []a
 	if !ok {
 		r = &ring{key: canonical}
 		st.lru.Add(hash, r)
-		c := s.cost(r)
-		st.bytes += c
-		s.total.Add(c)
+		st.seen.add(hash)
+		s.account(st, s.cost(r))
 		s.shrink(st, r)
 		return []anomaly.HistoryPoint{}
 	}

@@ -90,13 +90,20 @@ func (w *Writer) Ingest(ctx context.Context, samples []anomaly.Sample) (anomaly.
 			"ingest rate limit of %.0f points/s reached (%d points in this batch); retry later", w.limit.rate, len(pass))
 	}
 	if len(pass) > 0 {
-		kp := w.getKeys(len(pass))
 		var err error
-		res, err = w.engine.IngestKeys(ctx, pass, *kp)
-		if err == nil && res.Accepted > 0 && w.peers != nil {
-			w.peers.ObserveKeys(pass, *kp)
+		if w.peers != nil && w.peers.Watching() {
+			kp := w.getKeys(len(pass))
+			res, err = w.engine.IngestKeys(ctx, pass, *kp)
+			if err == nil && res.Accepted > 0 {
+				w.peers.ObserveKeys(pass, *kp)
+			}
+			w.putKeys(kp)
+		} else {
+			// No peer rule: nobody needs the keys, and asking for them
+			// costs a copy of each accepted point's key. A rule added
+			// while this batch is applied sees the points from the next.
+			res, err = w.engine.Ingest(ctx, pass)
 		}
-		w.putKeys(kp)
 		if err != nil {
 			return remap(res, orig, early), err
 		}

@@ -84,6 +84,8 @@ type Config struct {
 	// Cluster: forwarding and merging over the nodes of a scaled-out
 	// deployment (cluster.go).
 	Cluster ClusterConfig
+	// PprofListen serves the runtime profiles (pprof.go); empty for none.
+	PprofListen string
 }
 
 // DefaultShutdownTimeout is the time allowed to drain on SIGTERM.
@@ -345,7 +347,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	setMemoryLimit(&cfg, log) // memlimit.go
+	lim := setMemoryLimit(&cfg, log) // memlimit.go
+	startGCTuner(ctx, lim, log)      // gctune.go
+	// pprof.go
+	if _, err := startPprof(cfg.PprofListen, log); err != nil {
+		return err
+	}
 	m, err := NewMain(cfg, log)
 	if err != nil {
 		return err
@@ -409,6 +416,7 @@ func parseServe(args []string, stderr io.Writer) (Config, *slog.Logger, error) {
 	bindConsoleFlags(fs, &cfg.Console)
 	bindKafkaFlags(fs, &cfg.Kafka)
 	bindClusterFlags(fs, &cfg.Cluster)
+	bindPprofFlags(fs, &cfg.PprofListen)
 	fs.IntVar(&cfg.PeerLimits.MaxRules, "peer-max-rules", peers.DefaultMaxRules, "peer rules kept at most")
 	fs.Int64Var(&cfg.PeerLimits.MaxWindowBytes, "peer-window-bytes", 0, "memory the peer windows may take: a rule is refused when --max-series x (window + 1) x 4 bytes exceeds it (0: --max-series x 512 bytes)")
 	fs.Usage = func() { usageWithEnv(fs, "serve") }
