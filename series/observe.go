@@ -22,8 +22,9 @@ type Observed struct {
 	AnomalyID              anomaly.ID
 }
 
-// PointObserver sees every learned point right after it is scored. Observe
-// is called from the shard goroutines with the shard's lock held, so it must
+// PointObserver sees every learned point right after it is scored. The
+// *Observed is the engine's and is reused for the next point: Observe must
+// not keep it (copy what it needs). Observe is called from the shard goroutines with the shard's lock held, so it must
 // be safe for concurrent use, return in well under a microsecond for the
 // common case and never call back into the engine.
 type PointObserver interface {
@@ -55,12 +56,14 @@ func (sh *shard) learned(idx int32, ts int64, v float64, r *models.Result, id an
 	if sh.e.observer == nil {
 		return
 	}
-	o := Observed{
+	// One Observed per shard, reused: handed through an interface, a local
+	// one would escape to the heap on every learned point.
+	sh.obs = Observed{
 		Series: sh.key(idx), Hash: sl.hash, TimestampMs: ts, Value: v,
 		Expected: r.Expected, Lower: r.Lower, Upper: r.Upper, Score: r.Score,
 		State: r.State, Detector: r.Detector, AnomalyID: id,
 	}
-	sh.e.observer.Observe(&o)
+	sh.e.observer.Observe(&sh.obs)
 }
 
 // rank returns the sort position of slot idx, from the dense array when it

@@ -64,6 +64,7 @@ type task struct {
 // object per series (see the package doc for the layout and the figures).
 type shard struct {
 	e        *Engine
+	obs      Observed // the point handed to the observer (observe.go), written under mu
 	id       int
 	in       chan task
 	capacity int // live series cap, 0 for none
