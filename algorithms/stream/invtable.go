@@ -33,10 +33,7 @@ func farInvSurprise(s float64) float64 {
 	u := (math.Sqrt(s) - farT0) * farInv
 	i := int(u)
 	f := u - float64(i)
-	y := farTable[i : i+4 : i+4]
-	y0, y1, y2, y3 := y[0], y[1], y[2], y[3]
-	// the Lagrange cubic through nodes -1, 0, 1, 2 at f in [0, 1)
-	return y1 + f*((y2-y0)/2+f*((y0-2.5*y1+2*y2-0.5*y3)+f*(1.5*(y1-y2)+0.5*(y3-y0))))
+	return cubic(farTable, i, f)
 }
 
 // Surprise of |z| below nearZMax (nearly every point's) is -log10 of
@@ -65,9 +62,7 @@ func nearSurprise(z float64) float64 {
 	u := z * nearInv
 	i := int(u)
 	f := u - float64(i)
-	y := nearTable[i : i+4 : i+4]
-	y0, y1, y2, y3 := y[0], y[1], y[2], y[3]
-	return y1 + f*((y2-y0)/2+f*((y0-2.5*y1+2*y2-0.5*y3)+f*(1.5*(y1-y2)+0.5*(y3-y0))))
+	return cubic(nearTable, i, f)
 }
 
 // InvSurprise of s in [midS0, midS1) (tail probability above 1e-12) is
@@ -113,7 +108,13 @@ func midInvSurprise(s float64) float64 {
 	u := (math.Sqrt(s) - midT0) * midInv
 	i := int(u)
 	f := u - float64(i)
-	y := midTable[i : i+4 : i+4]
+	return cubic(midTable, i, f)
+}
+
+// cubic is the Lagrange cubic through table nodes i..i+3 (at -1, 0, 1, 2)
+// evaluated at f in [0, 1) past node i+1.
+func cubic(table []float64, i int, f float64) float64 {
+	y := table[i : i+4 : i+4]
 	y0, y1, y2, y3 := y[0], y[1], y[2], y[3]
 	return y1 + f*((y2-y0)/2+f*((y0-2.5*y1+2*y2-0.5*y3)+f*(1.5*(y1-y2)+0.5*(y3-y0))))
 }
