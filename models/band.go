@@ -428,5 +428,5 @@ func (m *Model) recordScore(c *Config, k *components, v float64) float64 {
 	if !(x > 0) {
 		return 0
 	}
-	return 0.5 + 0.5*(1-math.Exp(-x/c.Novelty.Scale))
+	return novelty.ExcessScore(&c.Novelty, x)
 }

@@ -230,6 +230,12 @@ func (d *Detector) UpdateClip(cfg *Config, tsMs int64, v, clipLo, clipHi float64
 	}
 	d.quiet = int32(cfg.Quiet)
 	d.kind = kind
+	return ExcessScore(cfg, e)
+}
+
+// ExcessScore is the score of a point e > 0 range widths beyond a learned
+// range's tolerance: 0.5 + 0.5*(1-exp(-e/cfg.Scale)).
+func ExcessScore(cfg *Config, e float64) float64 {
 	return 0.5 + 0.5*(1-math.Exp(-e/cfg.Scale))
 }
 
