@@ -52,7 +52,7 @@ func (sh *shard) learned(idx int32, ts int64, v float64, r *models.Result, id an
 	if sl.anomalyID != 0 {
 		st = anomaly.StateAnomalous
 	}
-	sh.ranks[idx>>chunkBits][idx&(chunkSize-1)] = rankEntry{hash: sl.hash, score: float32(anomaly.Finite(r.Score)), state: st}
+	*sh.rankOf(idx) = rankEntry{hash: sl.hash, score: float32(anomaly.Finite(r.Score)), state: st}
 	if sh.e.observer == nil {
 		return
 	}
@@ -69,7 +69,7 @@ func (sh *shard) learned(idx int32, ts int64, v float64, r *models.Result, id an
 // rank returns the sort position of slot idx, from the dense array when it
 // is current and from the slot otherwise. Call with sh.mu held.
 func (sh *shard) rank(idx int32) sortKey {
-	if re := sh.ranks[idx>>chunkBits][idx&(chunkSize-1)]; re.hash != 0 {
+	if re := *sh.rankOf(idx); re.hash != 0 {
 		return sortKey{state: re.state, score: float64(re.score), hash: re.hash}
 	}
 	return sh.slotRank(idx)

@@ -45,6 +45,11 @@ func (sh *shard) slot(idx int32) *slot {
 	return &sh.chunks[idx>>chunkBits][idx&(chunkSize-1)]
 }
 
+// rankOf returns slot idx's entry in the dense rank chunks (observe.go).
+func (sh *shard) rankOf(idx int32) *rankEntry {
+	return &sh.ranks[idx>>chunkBits][idx&(chunkSize-1)]
+}
+
 // task is what a shard goroutine receives: a batch of points, or an idle
 // sweep request whose count goes to sweep.
 type task struct {
@@ -339,13 +344,13 @@ func (sh *shard) warm(items []item, hints *[warmAhead]int32) {
 		}
 		idx := int32(uint32(e) - 1)
 		hints[j] = idx
-		sl := &sh.chunks[idx>>chunkBits][idx&(chunkSize-1)]
+		sl := sh.slot(idx)
 		p := unsafe.Pointer(sl)
 		for off := uintptr(0); off < unsafe.Sizeof(slot{}); off += 64 {
 			sink += uint64(*(*byte)(unsafe.Add(p, off)))
 		}
 		sink += uint64(*(*byte)(unsafe.Add(p, unsafe.Sizeof(slot{})-1)))
-		sink += sh.ranks[idx>>chunkBits][idx&(chunkSize-1)].hash
+		sink += sh.rankOf(idx).hash
 	}
 	// Pass 3: the key bytes of those slots, first and last.
 	for j := range items {
@@ -353,7 +358,7 @@ func (sh *shard) warm(items []item, hints *[warmAhead]int32) {
 		if idx < 0 {
 			continue
 		}
-		sl := &sh.chunks[idx>>chunkBits][idx&(chunkSize-1)]
+		sl := sh.slot(idx)
 		if n := sl.keyLen; n > 0 {
 			if c := sh.keys.chunks[sl.keyChunk]; int(sl.keyOff+n) <= len(c) {
 				sink += uint64(c[sl.keyOff]) + uint64(c[sl.keyOff+n-1])
@@ -553,7 +558,7 @@ func (sh *shard) remove(idx int32) {
 	sh.index.remove(sl.hash, idx)
 	sh.keys.free(sl.keyChunk, sl.keyLen)
 	*sl = slot{}
-	sh.ranks[idx>>chunkBits][idx&(chunkSize-1)] = rankEntry{}
+	*sh.rankOf(idx) = rankEntry{}
 	sh.free = append(sh.free, idx)
 	sh.live.Add(-1)
 	if sh.keys.needsCompaction() {
