@@ -6,7 +6,7 @@
 // # The model in plain words
 //
 // Every series keeps a few running estimates, each updated in place by
-// every new point (one pass, no history kept, 520 bytes per series):
+// every new point (one pass, no history kept, 456 bytes per series):
 //
 //   - A fast level (it follows the last few points) and a slow level (about
 //     the last 500 points, with a damped trend). Both are robust: a point
@@ -43,7 +43,7 @@
 // per point) is set to 0, so one event raises one alert rather than a run.
 //
 // Beside these adaptive detectors runs a range-novelty detector (package
-// algorithms/novelty, 168 bytes): a value outside every value the series
+// algorithms/novelty, 112 bytes): a value outside every value the series
 // has shown, an exponentially smoothed value outside the range of its past
 // smoothed values (a sustained shift; the smoother follows each point
 // clipped to SmoothClipZ fast robust scales around the fast expectation, a

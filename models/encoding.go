@@ -35,9 +35,13 @@ import (
 // adds three flags (weak evidence of the last point, see Config.ConfirmZ;
 // a count series, see counts.go: a v5 model is not known as one);
 // its learned range may be carried by a trend (see span), which a v5 raw
-// range starts from as it is.
+// range starts from as it is. Version 7 keeps the range-novelty slots'
+// ranges in 16-bit steps of the raw range rather than as 32-bit floats
+// (older slots are re-expressed, rounded outwards) and the daily buckets'
+// visit counts in 4 bits (older counts saturate at 15, from where a bucket
+// learns at Config.SeasonRate, as it did from 19 on with the default rate).
 const (
-	encodingVersion    = 6
+	encodingVersion    = 7
 	minEncodingVersion = 3
 )
 
@@ -165,8 +169,21 @@ func (m *Model) fields(c *codec, v uint8) {
 	for i := range m.dow {
 		c.f32(&m.dow[i])
 	}
-	for i := range m.dayCnt {
-		c.u8(&m.dayCnt[i])
+	if v >= 7 {
+		for i := range m.dayCnt {
+			c.u8(&m.dayCnt[i])
+		}
+	} else {
+		// One byte per bucket, saturating at 255; now 4 bits, saturating
+		// at maxVisits.
+		for b := range dayBins {
+			n := uint8(m.visits(b))
+			c.u8(&n)
+			if c.dec {
+				n = min(n, maxVisits)
+				m.dayCnt[b>>1] |= n << (4 * (b & 1))
+			}
+		}
 	}
 	for i := range m.dowCnt {
 		c.u16(&m.dowCnt[i])
@@ -185,10 +202,17 @@ func (m *Model) fields(c *codec, v uint8) {
 	if c.dec {
 		// The length was checked as a whole; the contents may still be
 		// rejected (an unknown kind), and then so is the whole model.
-		if err := m.nov.UnmarshalBinary(c.b[c.off : c.off+novelty.EncodedLen]); err != nil && c.err == nil {
+		// Versions 4 to 6 kept the slots' ranges as 32-bit floats.
+		dec, n := m.nov.UnmarshalBinary, novelty.EncodedLen
+		if v < 7 {
+			dec, n = m.nov.UnmarshalFloatSlots, novelty.EncodedLenFloatSlots
+		}
+		if err := dec(c.b[c.off : c.off+n]); err != nil && c.err == nil {
 			c.err = err
 		}
-		c.off += novelty.EncodedLen
+		c.off += n
+	} else if v < 7 {
+		c.b = append(c.b, make([]byte, novelty.EncodedLenFloatSlots)...) // sizes only: this build writes v7
 	} else {
 		c.b = m.nov.AppendBinary(c.b)
 	}

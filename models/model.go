@@ -111,7 +111,7 @@ const (
 // (linearly interpolated) with day-of-week offsets, used only when they make
 // the residuals smaller, robust scales of the residuals, per-detector
 // calibration quantiles, an anomaly likelihood of the raw score, the value
-// range, the recent score peak and a range-novelty detector. It holds no pointers; it is 520 bytes on
+// range, the recent score peak and a range-novelty detector. It holds no pointers; it is 456 bytes on
 // 64-bit platforms (unsafe.Sizeof, checked by TestModelSize).
 //
 // A Model is not safe for concurrent use.
@@ -145,10 +145,10 @@ type Model struct {
 	hi   float64                 // highest value learned
 	calm uint32                  // learned points since the range last grew
 
-	day    [dayBins]float32 // additive daily profile, hourly buckets
-	dow    [7]float32       // additive day-of-week offsets, Monday first
-	dayCnt [dayBins]uint8   // visits per daily bucket (saturating)
-	dowCnt [7]uint16        // points per weekday (saturating)
+	day    [dayBins]float32   // additive daily profile, hourly buckets
+	dow    [7]float32         // additive day-of-week offsets, Monday first
+	dayCnt [dayBins / 2]uint8 // visits per daily bucket, 4 bits each (see visits)
+	dowCnt [7]uint16          // points per weekday (saturating)
 
 	last Result32
 	nov  novelty.Detector // range novelty: raw, smoothed, time of day
@@ -156,6 +156,15 @@ type Model struct {
 
 // Points returns how many points the model has learned.
 func (m *Model) Points() uint64 { return uint64(m.n) }
+
+// LastTs returns the timestamp of the last learned point (Unix ms; 0
+// before the first).
+func (m *Model) LastTs() int64 { return m.lastTs }
+
+// NeedPoints returns how many more points the model must learn under c
+// before it judges them (0 once it does): NeedPoints of the last verdict
+// while that was StateLearning.
+func (m *Model) NeedPoints(c *Config) int { return max(c.MinPoints-int(m.n), 0) }
 
 // Last returns the last learned point and its verdict.
 func (m *Model) Last() (tsMs int64, v float64, r Result) {
@@ -177,6 +186,33 @@ func dayPos(tsMs int64) (b0, b1 int, w float64) {
 	b0 = (int(f) + dayBins) % dayBins
 	b1 = (b0 + 1) % dayBins
 	return
+}
+
+// maxVisits is the count at which a daily bucket's visits saturate: from
+// there on the bucket learns at Config.SeasonRate.
+const maxVisits = 15
+
+// visits returns how many points daily bucket b has learned, up to
+// maxVisits (the counts are kept in 4 bits each).
+func (m *Model) visits(b int) int {
+	return int(m.dayCnt[b>>1]>>(4*(b&1))) & maxVisits
+}
+
+// visit counts a point of daily bucket b.
+func (m *Model) visit(b int) {
+	if m.visits(b) < maxVisits {
+		m.dayCnt[b>>1] += 1 << (4 * (b & 1))
+	}
+}
+
+// bucketRate is the rate at which a daily bucket that has learned n points
+// learns the next: 1/(n+1) (the mean of its points) while that is above
+// rate, rate from then on and once n saturates at maxVisits.
+func bucketRate(rate float64, n int) float64 {
+	if n >= maxVisits {
+		return rate
+	}
+	return max(rate, 1/float64(n+1))
 }
 
 // weekday returns 0 for Monday .. 6 for Sunday (UTC).
@@ -665,11 +701,9 @@ func (m *Model) learn(c *Config, k *components, tsMs int64, v float64) {
 	if w >= 0.5 {
 		near = b1
 	}
-	if m.dayCnt[near] < math.MaxUint8 {
-		m.dayCnt[near]++
-	}
-	g0 := max(c.SeasonRate, 1/(float64(m.dayCnt[b0])+1))
-	g1 := max(c.SeasonRate, 1/(float64(m.dayCnt[b1])+1))
+	m.visit(near)
+	g0 := bucketRate(c.SeasonRate, m.visits(b0))
+	g1 := bucketRate(c.SeasonRate, m.visits(b1))
 	d0, d1 := g0*(1-w)*e, g1*w*e
 	m.day[b0] += float32(d0)
 	m.day[b1] += float32(d1)

@@ -91,8 +91,9 @@ func (d *Detector) BandClip(cfg *Config, tsMs int64, ex, clipLo, clipHi float64,
 			// The slot's excess is measured against the overall range as
 			// it is after the point; within that range (the only place
 			// where the slot is tighter than the raw range) it is w.
-			lo = max(lo, float64(d.slotLo[i])-(cfg.SlotTolerance+ex)*w)
-			hi = min(hi, float64(d.slotHi[i])+(cfg.SlotTolerance+ex)*w)
+			sLo, sHi := d.slotRange(i)
+			lo = max(lo, sLo-(cfg.SlotTolerance+ex)*w)
+			hi = min(hi, sHi+(cfg.SlotTolerance+ex)*w)
 		}
 	}
 	return lo, hi

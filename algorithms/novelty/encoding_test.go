@@ -1,7 +1,12 @@
 package novelty
 
 import (
+	"encoding/hex"
 	"errors"
+	"fmt"
+	"math"
+	"os"
+	"strings"
 	"testing"
 )
 
@@ -53,7 +58,7 @@ func TestEncodingDaysOfLastVisit(t *testing.T) {
 	// slots 2 and 3 on day 100, slot 0 on day 101.
 	le := func(p []byte, v uint16) { p[0], p[1] = byte(v), byte(v>>8) }
 	for i, d := range map[int]uint16{0: 101, 1: 99, 2: 100, 3: 100} {
-		le(enc[48+12*i+8:], d)
+		le(enc[46+8*i+4:], d)
 	}
 	var b Detector
 	if err := b.UnmarshalBinary(enc); err != nil {
@@ -80,8 +85,118 @@ func TestEncodingDaysOfLastVisit(t *testing.T) {
 		}
 	}
 	// Day counts above 255 (an older release counted to 65535) saturate.
-	le(enc[48+10:], 1000)
+	le(enc[46+6:], 1000)
 	if err := b.UnmarshalBinary(enc); err != nil || b.slotDays[0] != 255 {
 		t.Errorf("1000 days restored as %d (%v), want 255", b.slotDays[0], err)
+	}
+}
+
+// floatSlotsSeries is the series of testdata/float-slots.txt: a daily step
+// of 3 on a level of a million with noise of a few tenths, with a midday
+// dip, a night peak and a new maximum in its second half.
+func floatSlotsSeries() ([]int64, []float64) {
+	ts, vs := daily(20)
+	for i := range vs {
+		vs[i] = 1e6 + 3*vs[i] + float64((i*37)%11)/4
+	}
+	vs[15*24+12] = 1e6 + 1 // a midday dip only the slot sees
+	vs[16*24+2] = 1e6 + 31 // a night peak
+	vs[17*24+5] = 1e6 + 40 // a new maximum
+	return ts, vs
+}
+
+// TestUnmarshalFloatSlots: testdata/float-slots.txt holds, as an older
+// release wrote them, the encoding (slot ranges as 32-bit floats) of a
+// detector after the first half of floatSlotsSeries, then the scores that
+// release gave the second half. Restored with the slots in steps of the raw
+// range, the detector scores the same points novel, within 1e-3.
+func TestUnmarshalFloatSlots(t *testing.T) {
+	raw, err := os.ReadFile("testdata/float-slots.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
+	enc, err := hex.DecodeString(lines[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d Detector
+	if err := d.UnmarshalBinary(enc); !errors.Is(err, ErrEncoding) {
+		t.Errorf("UnmarshalBinary(old encoding) = %v, want ErrEncoding", err)
+	}
+	if err := d.UnmarshalFloatSlots(enc[:len(enc)-1]); !errors.Is(err, ErrEncoding) {
+		t.Errorf("UnmarshalFloatSlots(short) = %v, want ErrEncoding", err)
+	}
+	if err := d.UnmarshalFloatSlots(enc); err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	ts, vs := floatSlotsSeries()
+	novel := 0
+	for _, line := range lines[1:] {
+		var i int
+		var want float64
+		if _, err := fmt.Sscanf(line, "%d %g", &i, &want); err != nil {
+			t.Fatalf("%q: %v", line, err)
+		}
+		got := d.Update(&cfg, ts[i], vs[i])
+		if (got > 0) != (want > 0) || math.Abs(got-want) > 1e-3 {
+			t.Errorf("point %d scores %v, the older release %v", i, got, want)
+		}
+		if want > 0 {
+			novel++
+		}
+	}
+	if novel != 3 {
+		t.Errorf("the fixture has %d novel points, want the 3 of the series", novel)
+	}
+}
+
+// TestSlotStepsWiden: while the raw range keeps growing (a trend with
+// noise), every slot's range still holds every value the slot saw, and is
+// wider than their span by no more than a step per growth of the raw
+// range.
+func TestSlotStepsWiden(t *testing.T) {
+	cfg := DefaultConfig()
+	var d Detector
+	var seenLo, seenHi [MaxBins]float64
+	var seen [MaxBins]bool
+	grown := 0
+	x := uint64(1)
+	for i := range 20000 {
+		x = x*6364136223846793005 + 1442695040888963407
+		noise := float64(x>>40)/float64(1<<24) - 0.5
+		v := float64(i)*0.01 + 5*noise
+		if i%977 == 0 {
+			v *= -3 // an occasional far point below
+		}
+		ts := int64(i) * 300_000
+		before := d.raw
+		d.Update(&cfg, ts, v)
+		if d.raw != before {
+			grown++
+		}
+		settle := int64(math.Ceil(4 / cfg.SmoothRate))
+		if int64(d.n) <= settle {
+			continue
+		}
+		b := int(ts % 86_400_000 * int64(cfg.Bins) / 86_400_000)
+		if !seen[b] {
+			seenLo[b], seenHi[b], seen[b] = v, v, true
+		}
+		seenLo[b], seenHi[b] = min(seenLo[b], v), max(seenHi[b], v)
+	}
+	w := d.raw.Hi - d.raw.Lo
+	for b := range cfg.Bins {
+		lo, hi := d.slotRange(b)
+		if lo > seenLo[b] || hi < seenHi[b] {
+			t.Errorf("slot %d range [%v, %v] misses values seen in [%v, %v]", b, lo, hi, seenLo[b], seenHi[b])
+		}
+		if slack := (seenLo[b] - lo) + (hi - seenHi[b]); slack > float64(grown+2)*w/slotSteps {
+			t.Errorf("slot %d range [%v, %v] is %v wider than the values seen, more than %d steps of %v", b, lo, hi, slack, grown+2, w/slotSteps)
+		}
+	}
+	if grown < 100 {
+		t.Errorf("the raw range grew %d times; the test wants it to grow often", grown)
 	}
 }

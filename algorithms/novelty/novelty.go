@@ -112,23 +112,89 @@ func (r *Range) Include(x float64) {
 }
 
 // Detector scores the novelty of a series' raw value, smoothed value and
-// raw value for its time of day. Its zero value is ready to use. It is 168
+// raw value for its time of day. Its zero value is ready to use. It is 112
 // bytes and pointer-free.
 //
 // A slot counts the distinct days it was visited on; points come in time
 // order (a point of an earlier day than the last one counts as a new day
 // for its slot).
+//
+// A slot's range is kept as two 16-bit fractions of the raw range (every
+// value a slot has seen is inside the raw range, which learns a point
+// first): its low edge rounded down and its high edge rounded up to the
+// next of 65,535 steps of the raw range's width. When the raw range grows
+// the slots are re-expressed in the new range, again rounded outwards, so
+// a slot's range only ever widens, by at most one step (1/65,535 of the
+// raw range) per growth. A slot scores beyond SlotTolerance (0.3 by
+// default) of the raw range's width, so the steps are four orders of
+// magnitude below what can change a verdict; they are half the size of the
+// two 32-bit floats they replace.
 type Detector struct {
 	raw, smooth Range
-	level       float64 // exponentially smoothed value
-	n           uint32  // points seen (saturating)
-	quiet       int32   // points of silence left
-	slotLo      [MaxBins]float32
-	slotHi      [MaxBins]float32
-	slotDays    [MaxBins]uint8 // distinct days visited (saturating at 255); 0 = never
-	today       uint16         // bit i: slot i was visited on day
-	day         uint16         // day of the last slot visit (days since 1970, mod 2^16)
-	kind        Kind           // which range the last novel point left
+	level       float64         // exponentially smoothed value
+	n           uint32          // points seen (saturating)
+	quiet       int16           // points of silence left
+	today       uint16          // bit i: slot i was visited on day
+	day         uint16          // day of the last slot visit (days since 1970, mod 2^16)
+	kind        Kind            // which range the last novel point left
+	slotDays    [MaxBins]uint8  // distinct days visited (saturating at 255); 0 = never
+	slotLo      [MaxBins]uint16 // low edge of the slot's range, in steps of the raw range (rounded down)
+	slotHi      [MaxBins]uint16 // high edge, rounded up
+}
+
+// slotSteps is the number of steps of the raw range in which slot ranges
+// are kept.
+const slotSteps = math.MaxUint16
+
+// fromSteps returns the value q steps of slotSteps into r.
+func fromSteps(r Range, q uint16) float64 {
+	f := float64(q) / slotSteps
+	return r.Lo*(1-f) + r.Hi*f // never overflows, unlike Lo + f*(Hi-Lo)
+}
+
+// stepsOf returns the fraction of r at which x lies, in steps, clamped to
+// [0, slotSteps] (NaN when r has no width: the caller's to handle).
+func stepsOf(r Range, x float64) float64 {
+	f := (x/2 - r.Lo/2) / (r.Hi/2 - r.Lo/2) * slotSteps // halves: no overflow
+	return min(max(f, 0), slotSteps)
+}
+
+// stepDown and stepUp return the step at or below (above) x in r; in a
+// range without width every value is its low edge, step 0.
+func stepDown(r Range, x float64) uint16 {
+	if !(r.Hi > r.Lo) {
+		return 0
+	}
+	return uint16(math.Floor(stepsOf(r, x)))
+}
+
+func stepUp(r Range, x float64) uint16 {
+	if !(r.Hi > r.Lo) {
+		return 0
+	}
+	return uint16(math.Ceil(stepsOf(r, x)))
+}
+
+// slotRange returns slot i's range.
+func (d *Detector) slotRange(i int) (lo, hi float64) {
+	return fromSteps(d.raw, d.slotLo[i]), fromSteps(d.raw, d.slotHi[i])
+}
+
+// includeRaw widens the raw range to contain v, re-expressing the visited
+// slots' ranges in the new range (rounded outwards) when it grows.
+func (d *Detector) includeRaw(v float64) {
+	if v >= d.raw.Lo && v <= d.raw.Hi {
+		return
+	}
+	old := d.raw
+	d.raw.Include(v)
+	for i := range MaxBins {
+		if d.slotDays[i] == 0 {
+			continue
+		}
+		lo, hi := fromSteps(old, d.slotLo[i]), fromSteps(old, d.slotHi[i])
+		d.slotLo[i], d.slotHi[i] = stepDown(d.raw, lo), stepUp(d.raw, hi)
+	}
 }
 
 // visitedToday reports whether slot i was visited on day (days since 1970,
@@ -206,7 +272,7 @@ func (d *Detector) UpdateClip(cfg *Config, tsMs int64, v, clipLo, clipHi float64
 			}
 		}
 	}
-	d.raw.Include(v)
+	d.includeRaw(v)
 	switch {
 	case n == settle+1:
 		d.smooth = Range{d.level, d.level}
@@ -228,7 +294,7 @@ func (d *Detector) UpdateClip(cfg *Config, tsMs int64, v, clipLo, clipHi float64
 	if e <= 0 {
 		return 0
 	}
-	d.quiet = int32(cfg.Quiet)
+	d.quiet = int16(min(max(cfg.Quiet, 0), math.MaxInt16))
 	d.kind = kind
 	return ExcessScore(cfg, e)
 }
@@ -271,8 +337,9 @@ func (d *Detector) Bounds(cfg *Config, tsMs int64) (lo, hi float64, ok bool) {
 		}
 		i := int(ms * int64(b) / msPerDay)
 		if int(d.slotDays[i]) > cfg.SlotDays {
-			lo = max(lo, float64(d.slotLo[i])-cfg.SlotTolerance*w)
-			hi = min(hi, float64(d.slotHi[i])+cfg.SlotTolerance*w)
+			sLo, sHi := d.slotRange(i)
+			lo = max(lo, sLo-cfg.SlotTolerance*w)
+			hi = min(hi, sHi+cfg.SlotTolerance*w)
 		}
 	}
 	return lo, hi, true
@@ -290,14 +357,13 @@ func (d *Detector) slot(cfg *Config, tsMs int64, v float64, check bool) float64 
 		day--
 	}
 	b := int(ms * int64(cfg.Bins) / msPerDay)
-	x := float32(v)
 	seen := d.visitedToday(b, uint16(day))
 	if uint16(day) != d.day {
 		d.day, d.today = uint16(day), 0
 	}
 	d.today |= 1 << b
 	if d.slotDays[b] == 0 {
-		d.slotLo[b], d.slotHi[b] = x, x
+		d.slotLo[b], d.slotHi[b] = stepDown(d.raw, v), stepUp(d.raw, v)
 		d.slotDays[b] = 1
 		return 0
 	}
@@ -306,14 +372,14 @@ func (d *Detector) slot(cfg *Config, tsMs int64, v float64, check bool) float64 
 	}
 	e := 0.0
 	if w := d.raw.Hi - d.raw.Lo; check && w > 0 && int(d.slotDays[b]) > cfg.SlotDays {
-		switch lo, hi := float64(d.slotLo[b]), float64(d.slotHi[b]); {
+		switch lo, hi := d.slotRange(b); {
 		case v > hi:
 			e = (v-hi)/w - cfg.SlotTolerance
 		case v < lo:
 			e = (lo-v)/w - cfg.SlotTolerance
 		}
 	}
-	d.slotLo[b] = min(d.slotLo[b], x)
-	d.slotHi[b] = max(d.slotHi[b], x)
+	d.slotLo[b] = min(d.slotLo[b], stepDown(d.raw, v))
+	d.slotHi[b] = max(d.slotHi[b], stepUp(d.raw, v))
 	return max(e, 0)
 }

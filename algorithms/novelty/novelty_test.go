@@ -173,8 +173,8 @@ func TestDetectorDeterministic(t *testing.T) {
 }
 
 func TestDetectorSize(t *testing.T) {
-	if got := unsafe.Sizeof(Detector{}); got != 168 {
-		t.Errorf("unsafe.Sizeof(Detector{}) = %d, want 168", got)
+	if got := unsafe.Sizeof(Detector{}); got != 112 {
+		t.Errorf("unsafe.Sizeof(Detector{}) = %d, want 112", got)
 	}
 }
 
