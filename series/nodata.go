@@ -63,7 +63,7 @@ func (sh *shard) sweepNoData(factor float64) int {
 	sh.lockAll() // readpath.go
 	for idx := range sh.nslots {
 		sl := sh.slot(idx)
-		if sl.keyLen == 0 || sl.anomalyID != 0 || sl.lastTs == noTs || !sl.model.Cadenced(cfg) {
+		if sl.keyLen == 0 || sl.anomalyID != 0 || sl.model.Points() == 0 || !sl.model.Cadenced(cfg) {
 			continue
 		}
 		silent := time.Duration(now.UnixNano() - sl.lastUpdate)

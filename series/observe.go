@@ -36,7 +36,7 @@ func (e *Engine) SetObserver(o PointObserver) { e.observer = o }
 
 // rankEntry is what a sorted listing needs of a slot, kept in dense
 // chunks beside the slot chunks (shard.ranks) so that a scan of a million series reads 16 MB in
-// order instead of a cache line of each 600-byte slot. hash 0: not set
+// order instead of a cache line of each 520-byte slot. hash 0: not set
 // since the slot was created or restored.
 type rankEntry struct {
 	hash  uint64

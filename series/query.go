@@ -42,8 +42,9 @@ func notFound(k Key) error {
 func (sh *shard) latest(idx int32) anomaly.Verdict {
 	sl := sh.slot(idx)
 	ts, v, r := sl.model.Last()
-	if r.State == anomaly.StateLearning && r.NeedPoints == 0 {
-		r.NeedPoints = int(sl.needPoints)
+	if r.State == anomaly.StateLearning {
+		c, _ := sh.readCfg(idx)
+		r.NeedPoints = sl.model.NeedPoints(c)
 	}
 	return verdict(sh.keyCopy(idx), ts, v, &r, sl.lastID)
 }
@@ -135,7 +136,7 @@ func (e *Engine) Get(ctx context.Context, series string) (anomaly.SeriesDetail, 
 		d.SeriesSummary = sh.summary(idx)
 		d.RecentVerdicts = []anomaly.Verdict{sh.latest(idx)}
 		m = sh.slot(idx).model
-		lastTs = sh.slot(idx).lastTs
+		lastTs = sh.slot(idx).lastTs()
 	})
 	if !ok {
 		return anomaly.SeriesDetail{}, notFound(k)

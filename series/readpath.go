@@ -82,7 +82,7 @@ func (sh *shard) readSlotApplying(k Key, f func(idx int32)) bool {
 	m := sh.stripe(idx)
 	m.Lock()
 	defer m.Unlock()
-	if sh.slot(idx).lastTs == noTs {
+	if sh.slot(idx).model.Points() == 0 {
 		// Created by the batch being applied, its first point not yet
 		// learned: under mu nobody sees such a slot, so neither does
 		// this path.

@@ -19,20 +19,35 @@ const noTs = math.MinInt64
 // slot is the state of one live series. It holds no pointer, so that the
 // garbage collector does not scan the slots slice (see the package doc);
 // TestSlotIsPointerFree keeps it that way.
+//
+// The last learned timestamp and the points a learning series still needs
+// are the model's (lastTs, needPoints), not kept twice.
 type slot struct {
 	hash       uint64
-	lastTs     int64      // last learned timestamp, Unix ms; noTs before the first
 	lastUpdate int64      // engine clock (Unix ns) of the last accepted point
 	anomalyID  anomaly.ID // the open anomaly, 0 when none
 	lastID     anomaly.ID // anomaly id on the verdict of the last learned point
 	// The canonical key in the shard's arena (arena.go); keyLen 0 marks a
-	// free slot (a canonical key is never empty).
-	keyChunk, keyOff, keyLen uint32
-	needPoints               int32     // NeedPoints of the verdict of the last learned point
-	rules                    slotRules // the rules matched (rules.go)
-	noData                   bool      // anomalyID is a no-data anomaly (nodata.go)
-	model                    models.Model
+	// free slot (a canonical key is never empty, and never longer than
+	// MaxKeyLenBound).
+	keyChunk, keyOff uint32
+	keyLen           uint16
+	noData           bool      // anomalyID is a no-data anomaly (nodata.go)
+	rules            slotRules // the rules matched (rules.go)
+	model            models.Model
 }
+
+// lastTs returns the slot's last learned timestamp (Unix ms), noTs before
+// the first.
+func (sl *slot) lastTs() int64 {
+	if sl.model.Points() == 0 {
+		return noTs
+	}
+	return sl.model.LastTs()
+}
+
+// klen returns the length of the slot's key.
+func (sl *slot) klen() uint32 { return uint32(sl.keyLen) }
 
 // Slots are allocated chunkSize at a time.
 const (
@@ -203,11 +218,11 @@ func (sh *shard) apply(b *subBatch) {
 			}
 		}
 		switch {
-		case it.ts < sl.lastTs:
-			o.code, o.lastTs = outOutOfOrder, sl.lastTs
+		case it.ts < sl.lastTs():
+			o.code, o.lastTs = outOutOfOrder, sl.lastTs()
 			st.Unlock()
 			continue
-		case it.ts == sl.lastTs:
+		case it.ts == sl.lastTs():
 			r = sl.model.PeekBounded(c, it.ts, it.v, b)
 			r.Transition = models.TransitionNone
 			o.code = outDuplicate
@@ -253,7 +268,7 @@ func (sh *shard) apply(b *subBatch) {
 			sl.anomalyID = 0
 		}
 		if r.Learned {
-			sl.lastTs, sl.lastID, sl.needPoints = it.ts, id, int32(r.NeedPoints)
+			sl.lastID = id
 			sh.learned(idx, it.ts, it.v, &r, id) // observe.go
 		}
 		o.set(&r, id)
@@ -359,7 +374,7 @@ func (sh *shard) warm(items []item, hints *[warmAhead]int32) {
 			continue
 		}
 		sl := sh.slot(idx)
-		if n := sl.keyLen; n > 0 {
+		if n := sl.klen(); n > 0 {
 			if c := sh.keys.chunks[sl.keyChunk]; int(sl.keyOff+n) <= len(c) {
 				sink += uint64(c[sl.keyOff]) + uint64(c[sl.keyOff+n-1])
 			}
@@ -373,7 +388,7 @@ func (sh *shard) warm(items []item, hints *[warmAhead]int32) {
 // Anything that keeps the key takes keyCopy.
 func (sh *shard) key(idx int32) string {
 	sl := sh.slot(idx)
-	return sh.keys.str(sl.keyChunk, sl.keyOff, sl.keyLen)
+	return sh.keys.str(sl.keyChunk, sl.keyOff, sl.klen())
 }
 
 // keyCopy returns the canonical key of slot idx as a string of its own.
@@ -387,7 +402,7 @@ func (sh *shard) used(idx int32) bool { return sh.slot(idx).keyLen != 0 }
 func (sh *shard) lookup(h uint64, key string) (int32, bool) {
 	return sh.index.probe(h, func(idx int32) bool {
 		sl := sh.slot(idx)
-		return sl.hash == h && sh.keys.str(sl.keyChunk, sl.keyOff, sl.keyLen) == key
+		return sl.hash == h && sh.keys.str(sl.keyChunk, sl.keyOff, sl.klen()) == key
 	})
 }
 
@@ -397,8 +412,8 @@ func (sh *shard) lookup(h uint64, key string) (int32, bool) {
 // taken. Call with mu held.
 func (sh *shard) lookupHint(h uint64, key string, hint int32) (int32, bool) {
 	if hint >= 0 && hint < sh.nslots {
-		if sl := sh.slot(hint); sl.hash == h && sl.keyLen == uint32(len(key)) &&
-			sh.keys.str(sl.keyChunk, sl.keyOff, sl.keyLen) == key {
+		if sl := sh.slot(hint); sl.hash == h && sl.klen() == uint32(len(key)) &&
+			sh.keys.str(sl.keyChunk, sl.keyOff, sl.klen()) == key {
 			return hint, true
 		}
 	}
@@ -448,7 +463,7 @@ func prefault(c []slot) []slot {
 	const page = 4096
 	step := max(1, page/int(unsafe.Sizeof(slot{})))
 	for i := 0; i < len(c); i += step {
-		c[i].lastTs = 0
+		c[i].lastUpdate = 0
 	}
 	return c
 }
@@ -466,10 +481,10 @@ func (sh *shard) create(h uint64, key string) int32 {
 	}
 	idx := sh.newSlot()
 	// A slot from newSlot is zero (a new chunk, or cleared by evict):
-	// set only what is not, rather than write 600 bytes of cold memory
+	// set only what is not, rather than write 520 bytes of cold memory
 	// twice.
 	sl := sh.slot(idx)
-	sl.hash, sl.lastTs = h, noTs
+	sl.hash = h
 	sh.place(idx, h, key)
 	sh.e.m.created.Inc()
 	return idx
@@ -480,7 +495,7 @@ func (sh *shard) create(h uint64, key string) int32 {
 func (sh *shard) place(idx int32, h uint64, key string) {
 	sl := sh.slot(idx)
 	sl.keyChunk, sl.keyOff = sh.keys.add(key)
-	sl.keyLen = uint32(len(key))
+	sl.keyLen = uint16(len(key)) // at most MaxKeyLenBound
 	sh.index.insert(h, idx)
 	sh.live.Add(1)
 }
@@ -556,7 +571,7 @@ func (sh *shard) evict(idx int32, cause evictCause) {
 func (sh *shard) remove(idx int32) {
 	sl := sh.slot(idx)
 	sh.index.remove(sl.hash, idx)
-	sh.keys.free(sl.keyChunk, sl.keyLen)
+	sh.keys.free(sl.keyChunk, sl.klen())
 	*sl = slot{}
 	*sh.rankOf(idx) = rankEntry{}
 	sh.free = append(sh.free, idx)
@@ -582,8 +597,8 @@ func (sh *shard) compactKeys() {
 		if sl.keyLen == 0 || int(sl.keyChunk) >= len(sparse) || !sparse[sl.keyChunk] {
 			continue
 		}
-		old := a.str(sl.keyChunk, sl.keyOff, sl.keyLen)
-		c, n := sl.keyChunk, sl.keyLen
+		old := a.str(sl.keyChunk, sl.keyOff, sl.klen())
+		c, n := sl.keyChunk, sl.klen()
 		sl.keyChunk, sl.keyOff = a.add(old)
 		a.free(c, n) // releases c with its last key
 	}

@@ -15,7 +15,8 @@ type SeriesState struct {
 	// Key is the canonical series key.
 	Key string
 	// LastTs is the last learned timestamp, Unix ms; math.MinInt64 before
-	// the first learned point.
+	// the first learned point. Export sets it from the model; restore
+	// takes the model's (it is kept for the snapshot format).
 	LastTs int64
 	// LastUpdate is the engine clock of the last accepted point, Unix ns
 	// (idle eviction counts from it).
@@ -24,7 +25,10 @@ type SeriesState struct {
 	AnomalyID anomaly.ID
 	// LastID is the anomaly id on the verdict of the last learned point.
 	LastID anomaly.ID
-	// NeedPoints is NeedPoints of the verdict of the last learned point.
+	// NeedPoints is the points the model still needs before it judges
+	// (Model.NeedPoints under the series' configuration). Export sets it;
+	// restore derives it from the model (it is kept for the snapshot
+	// format).
 	NeedPoints int32
 	// Model is the learned model.
 	Model models.Model
@@ -109,13 +113,14 @@ func (e *Engine) Export(ctx context.Context, chunk int, fn func([]SeriesState) e
 					continue
 				}
 				sl := sh.slot(int32(i))
+				c, _ := sh.readCfg(int32(i))
 				buf = append(buf, SeriesState{
 					Key:        sh.keyCopy(int32(i)),
-					LastTs:     sl.lastTs,
+					LastTs:     sl.lastTs(),
 					LastUpdate: sl.lastUpdate,
 					AnomalyID:  sl.anomalyID,
 					LastID:     sl.lastID,
-					NeedPoints: sl.needPoints,
+					NeedPoints: int32(sl.model.NeedPoints(c)),
 					Model:      sl.model,
 				})
 			}
@@ -237,11 +242,9 @@ func (sh *shard) restore(h uint64, s *SeriesState) restoreOutcome {
 	kc, ko, kn := sl.keyChunk, sl.keyOff, sl.keyLen
 	*sl = slot{
 		hash:       h,
-		lastTs:     s.LastTs,
 		lastUpdate: s.LastUpdate,
 		anomalyID:  s.AnomalyID,
 		lastID:     s.LastID,
-		needPoints: s.NeedPoints,
 		model:      s.Model,
 	}
 	if out == restoreAdded {
