@@ -42,7 +42,7 @@ func (m *Model) band(c *Config, k *components, tsMs int64) (lo, hi float64) {
 	if mask != m.novMask(c) {
 		// The raw range counts beyond the trend-carried range only
 		// (pointMask).
-		sLo, sHi := m.span(k.step)
+		sLo, sHi := k.spanLo, k.spanHi
 		rLo, rHi := m.nov.BandExcess(&c.Novelty, k.local, k.d.novEx, novelty.MaskRaw)
 		if !math.IsInf(rLo, 0) {
 			rLo = min(rLo, sLo)
@@ -140,7 +140,7 @@ func (m *Model) capBand(c *Config, k *components) (lo, hi float64) {
 	e, s := k.expFast, k.sFast
 	lo, hi = e-bandCapZ*s, e+bandCapZ*s
 	if m.n > 1 {
-		sLo, sHi := m.span(k.step)
+		sLo, sHi := k.spanLo, k.spanHi
 		tol := (c.Novelty.Tolerance + k.d.novEx) * (sHi - sLo)
 		if !math.IsInf(tol, 0) && !math.IsNaN(tol) {
 			lo, hi = min(lo, sLo-tol), max(hi, sHi+tol)
@@ -252,7 +252,7 @@ func (m *Model) adaptiveBand(c *Config, k *components) (lo, hi float64) {
 		}
 	}
 	if c.RangeTol > 0 && needRaw <= 1 && m.n > 1 && m.rangeCalm(c) && k.spanOK {
-		sLo, sHi := m.span(k.step)
+		sLo, sHi := k.spanLo, k.spanHi
 		tol := c.RangeTol * (sHi - sLo)
 		lo, hi = max(lo, sLo-tol), min(hi, sHi+tol)
 	}
@@ -409,7 +409,7 @@ func (m *Model) span(step float64) (lo, hi float64) {
 func (m *Model) pointMask(c *Config, k *components, v float64) novelty.Mask {
 	mask := m.novMask(c)
 	if k.step != 0 {
-		if lo, hi := m.span(k.step); v >= lo && v <= hi {
+		if lo, hi := k.spanLo, k.spanHi; v >= lo && v <= hi {
 			mask &^= novelty.MaskRaw
 		}
 	}
@@ -423,7 +423,7 @@ func (m *Model) recordScore(c *Config, k *components, v float64) float64 {
 	if m.n < 2 || !(c.Novelty.Scale > 0) {
 		return 0
 	}
-	lo, hi := m.span(k.step)
+	lo, hi := k.spanLo, k.spanHi
 	x := novelty.Range{Lo: lo, Hi: hi}.Excess(v) - c.Novelty.Tolerance
 	if !(x > 0) {
 		return 0

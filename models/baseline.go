@@ -56,7 +56,7 @@ func (m *Model) Baseline(c *Config, tsMs int64) anomaly.Baseline {
 		b.Seasonal = make([]float64, 7*dayBins)
 		for d := range 7 {
 			for h := range dayBins {
-				b.Seasonal[d*dayBins+h] = float64(m.day[h]) + float64(m.dow[d])
+				b.Seasonal[d*dayBins+h] = m.dayBucket(h) + float64(m.dow[d])
 			}
 		}
 		for d, name := range [...]string{"mon", "tue", "wed", "thu", "fri", "sat", "sun"} {
@@ -66,7 +66,7 @@ func (m *Model) Baseline(c *Config, tsMs int64) anomaly.Baseline {
 		b.PeriodSeconds = dayMs / 1000
 		b.Seasonal = make([]float64, dayBins)
 		for h := range dayBins {
-			b.Seasonal[h] = float64(m.day[h])
+			b.Seasonal[h] = m.dayBucket(h)
 		}
 	}
 	for _, p := range []*float64{&b.Level, &b.Scale, &b.Expected, &b.Lower, &b.Upper} {

@@ -30,7 +30,7 @@ func isCount(v float64) bool { return v >= 0 && v <= 1<<53 && v == math.Trunc(v)
 // at or above pHi are beyond (edges sit half way between counts).
 func (m *Model) countEdges(c *Config, k *components) {
 	k.pois = false
-	lam := math.Max(k.expSlow, 0)
+	lam := max(k.expSlow, 0)
 	if !c.CountAware || m.flags&flagCount == 0 || !(lam <= maxPoissonMean) {
 		return
 	}
@@ -41,7 +41,7 @@ func (m *Model) countEdges(c *Config, k *components) {
 		return
 	}
 	k.pois = true
-	zs := [2]float64{c.NoveltyMinZ, math.Max(c.ConfirmZ, c.NoveltyMinZ)}
+	zs := [2]float64{c.NoveltyMinZ, max(c.ConfirmZ, c.NoveltyMinZ)}
 	var p [2]float64
 	for i, z := range zs {
 		p[i] = 0.5 * math.Erfc(z/math.Sqrt2) // one-sided normal tail

@@ -39,7 +39,9 @@ import (
 // ranges in 16-bit steps of the raw range rather than as 32-bit floats
 // (older slots are re-expressed, rounded outwards) and the daily buckets'
 // visit counts in 4 bits (older counts saturate at 15, from where a bucket
-// learns at Config.SeasonRate, as it did from 19 on with the default rate).
+// learns at Config.SeasonRate, as it did from 19 on with the default rate),
+// and adds the daily profile's common offset after its buckets (0 in an
+// older model).
 const (
 	encodingVersion    = 7
 	minEncodingVersion = 3
@@ -165,6 +167,9 @@ func (m *Model) fields(c *codec, v uint8) {
 	c.u32(&m.calm)
 	for i := range m.day {
 		c.f32(&m.day[i])
+	}
+	if v >= 7 {
+		c.f32(&m.dayOff)
 	}
 	for i := range m.dow {
 		c.f32(&m.dow[i])
@@ -330,7 +335,7 @@ func (m *Model) check(v uint8) error {
 	if bad(m.lo) || bad(m.hi) {
 		return fmt.Errorf("%w: value range", ErrNonFinite)
 	}
-	for _, p := range [...][]float32{m.day[:], m.dow[:]} {
+	for _, p := range [...][]float32{m.day[:], m.dow[:], {m.dayOff}} {
 		for _, f := range p {
 			if bad(float64(f)) {
 				return fmt.Errorf("%w: field", ErrNonFinite)

@@ -145,13 +145,14 @@ type Model struct {
 	hi   float64                 // highest value learned
 	calm uint32                  // learned points since the range last grew
 
-	day    [dayBins]float32   // additive daily profile, hourly buckets
+	day    [dayBins]float32   // additive daily profile, hourly buckets, less dayOff
 	dow    [7]float32         // additive day-of-week offsets, Monday first
 	dayCnt [dayBins / 2]uint8 // visits per daily bucket, 4 bits each (see visits)
 	dowCnt [7]uint16          // points per weekday (saturating)
 
-	last Result32
-	nov  novelty.Detector // range novelty: raw, smoothed, time of day
+	last   Result32
+	dayOff float32          // added to every daily bucket (see learn)
+	nov    novelty.Detector // range novelty: raw, smoothed, time of day
 }
 
 // Points returns how many points the model has learned.
@@ -187,6 +188,21 @@ func dayPos(tsMs int64) (b0, b1 int, w float64) {
 	b1 = (b0 + 1) % dayBins
 	return
 }
+
+// dayFold is how often (in learned points) the daily profile's common
+// offset is folded into its buckets.
+const dayFold = 256
+
+// foldDay folds the daily profile's common offset into its buckets.
+func (m *Model) foldDay() {
+	for i := range m.day {
+		m.day[i] += m.dayOff
+	}
+	m.dayOff = 0
+}
+
+// dayBucket returns daily bucket i of the profile.
+func (m *Model) dayBucket(i int) float64 { return float64(m.day[i]) + float64(m.dayOff) }
 
 // maxVisits is the count at which a daily bucket's visits saturate: from
 // there on the bucket learns at Config.SeasonRate.
@@ -228,7 +244,7 @@ func weekday(tsMs int64) int {
 // whether or not it is in use.
 func (m *Model) profile(tsMs int64) float64 {
 	b0, b1, w := dayPos(tsMs)
-	s := (1-w)*float64(m.day[b0]) + w*float64(m.day[b1])
+	s := (1-w)*float64(m.day[b0]) + w*float64(m.day[b1]) + float64(m.dayOff)
 	return s + float64(m.dow[weekday(tsMs)])
 }
 
@@ -278,11 +294,13 @@ type components struct {
 	pois     bool       // a count series judged against Poisson tails (countEdges)
 	pLo, pHi [2]float64 // counts inside are within the Poisson tail of NoveltyMinZ [0] and ConfirmZ [1] scales
 	step     float64    // slope per point of a significant trend carrying the learned range (trendStep), else 0
-	far      bool       // the point lies beyond the gates (gates) of the fast or the slow expectation
-	local    int64      // the timestamp in the profile's local time (Config.Location)
-	sClipLo  float64    // the novelty detector's smoothed value follows the point clipped to
-	sClipHi  float64    // [sClipLo, sClipHi] (SmoothClipZ), else ±Inf
-	capLo    float64    // the band's cap where no detector could alert (capBand)
+	spanLo   float64    // the learned range for the point, m.span(step), computed once
+	spanHi   float64
+	far      bool    // the point lies beyond the gates (gates) of the fast or the slow expectation
+	local    int64   // the timestamp in the profile's local time (Config.Location)
+	sClipLo  float64 // the novelty detector's smoothed value follows the point clipped to
+	sClipHi  float64 // [sClipLo, sClipHi] (SmoothClipZ), else ±Inf
+	capLo    float64 // the band's cap where no detector could alert (capBand)
 	capHi    float64
 	still    bool // a normal point that keeps the open anomaly open: a later point of a stuck run (stuck.go), or a repeat beyond bandCapZ scales (capBand)
 
@@ -294,12 +312,15 @@ type components struct {
 // computeWith).
 func (m *Model) compute(c *Config, tsMs int64, v float64) components {
 	var dv derived
-	return m.computeWith(c, c.consts(&dv), tsMs, v)
+	k := components{d: c.consts(&dv)}
+	m.computeWith(&k, c, tsMs, v)
+	return k
 }
 
-func (m *Model) computeWith(c *Config, d *derived, tsMs int64, v float64) components {
-	var k components
-	k.d = d
+// computeWith fills k, zero but for k.d (the Config's derived constants,
+// set by the caller), for the point (tsMs, v). It fills a caller's k in
+// place rather than return one: the components are 300 bytes.
+func (m *Model) computeWith(k *components, c *Config, tsMs int64, v float64) {
 	k.gap = m.n > 0 && c.MaxGapMs > 0 && tsMs-m.lastTs > c.MaxGapMs
 	k.local = c.localMs(tsMs)
 	k.pos = posAt(k.local)
@@ -338,14 +359,15 @@ func (m *Model) computeWith(c *Config, d *derived, tsMs int64, v float64) compon
 	k.raw = min(c.RawMax, max(0, (best-c.RawLo)/(c.RawHi-c.RawLo)))
 	gf, gs := m.gates(c)
 	k.far = math.Abs(k.z[calFast]) >= gf || math.Abs(k.z[calSlow]) >= gs
-	m.countEdges(c, &k)
+	m.countEdges(c, k)
 	if k.pois && v > k.pLo[0] && v < k.pHi[0] {
 		k.far = false
 	}
 	k.spanOK = tsMs-m.firstTs >= c.RangeSpanMs
 	k.step = m.trendStep(c)
+	k.spanLo, k.spanHi = m.span(k.step)
 	if c.RangeTol > 0 && m.n > 1 {
-		lo, hi := m.span(k.step)
+		lo, hi := k.spanLo, k.spanHi
 		tol := c.RangeTol * (hi - lo)
 		if (v > hi+tol || v < lo-tol) && m.rangeCalm(c) &&
 			k.spanOK && k.raw < 1 {
@@ -368,7 +390,6 @@ func (m *Model) computeWith(c *Config, d *derived, tsMs int64, v float64) compon
 	if m.hold > 0 && k.score <= m.holdBar(c) {
 		k.score = min(k.score, c.Escalate*c.HoldCap)
 	}
-	return k
 }
 
 // result turns the adaptive detectors' components and the novelty score ns
@@ -517,7 +538,8 @@ func (m *Model) peek(c *Config, tsMs int64, v float64, b *Bounds) Result {
 		return r
 	}
 	var dv derived
-	k := m.computeWith(c, c.consts(&dv), tsMs, v)
+	k := components{d: c.consts(&dv)}
+	m.computeWith(&k, c, tsMs, v)
 	nd := m.nov
 	ns := nd.UpdateClip(&c.Novelty, k.local, v, k.sClipLo, k.sClipHi, m.pointMask(c, &k, v))
 	r := m.result(c, &k, &nd, ns, tsMs, v)
@@ -564,7 +586,8 @@ func (m *Model) update(c *Config, tsMs int64, v float64, b *Bounds) Result {
 		return r
 	}
 	var dv derived
-	k := m.computeWith(c, c.consts(&dv), tsMs, v)
+	k := components{d: c.consts(&dv)}
+	m.computeWith(&k, c, tsMs, v)
 	nd := m.nov
 	ns := nd.UpdateClip(&c.Novelty, k.local, v, k.sClipLo, k.sClipHi, m.pointMask(c, &k, v))
 	r := m.result(c, &k, &nd, ns, tsMs, v)
@@ -705,11 +728,15 @@ func (m *Model) learn(c *Config, k *components, tsMs int64, v float64) {
 	g0 := bucketRate(c.SeasonRate, m.visits(b0))
 	g1 := bucketRate(c.SeasonRate, m.visits(b1))
 	d0, d1 := g0*(1-w)*e, g1*w*e
+	// The profile keeps a zero mean: what the two buckets gain, every
+	// bucket loses, through the common offset rather than 24 stores; the
+	// offset is folded into the buckets every dayFold points, so that
+	// the buckets stay near the profile and keep their precision.
 	m.day[b0] += float32(d0)
 	m.day[b1] += float32(d1)
-	mean := float32((d0 + d1) / dayBins)
-	for i := range m.day {
-		m.day[i] -= mean
+	m.dayOff -= float32((d0 + d1) / dayBins)
+	if m.n%dayFold == 0 {
+		m.foldDay()
 	}
 	wd := k.pos.wd
 	if span := tsMs - m.firstTs; span < minSeason {
@@ -723,8 +750,9 @@ func (m *Model) learn(c *Config, k *components, tsMs int64, v float64) {
 		gw := max(c.SeasonRate/50, 1/(float64(m.dowCnt[wd])+1))
 		dw := float32(gw * (e - (d0 + d1)))
 		m.dow[wd] += dw
+		dw7 := dw / 7
 		for i := range m.dow {
-			m.dow[i] -= dw / 7
+			m.dow[i] -= dw7
 		}
 	}
 
@@ -750,7 +778,7 @@ func (m *Model) learn(c *Config, k *components, tsMs int64, v float64) {
 		lp := c.likParams()
 		m.lik.Fold(k.raw, &lp)
 	}
-	lo, hi := m.span(k.step)
+	lo, hi := k.spanLo, k.spanHi
 	if v < lo || v > hi {
 		m.lo, m.hi = min(lo, v), max(hi, v)
 		m.calm = 0

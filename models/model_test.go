@@ -485,3 +485,42 @@ func TestLongSeriesStaysFinite(t *testing.T) {
 		t.Errorf("PeriodSeconds = %d after 60 days with a weekend dip, want a weekly cycle", b.PeriodSeconds)
 	}
 }
+
+// TestDayProfileOffset: the daily profile keeps a zero mean through a
+// common offset folded into the buckets every dayFold points. On a daily
+// cycle with a level that keeps rising (every residual around the slow
+// level one-signed, the case in which the offset grows fastest), the
+// profile stays centred, the offset never grows past a fold's worth, and
+// folding leaves every bucket where it was.
+func TestDayProfileOffset(t *testing.T) {
+	c := DefaultConfig()
+	s := synth.Generate(synth.Config{Points: 21 * 288, DailyAmp: 20, Noise: 1, Seed: 3})
+	var m Model
+	for i := range s.Ts {
+		m.Update(&c, s.Ts[i], s.Values[i]+float64(i)*0.05)
+		if i < 2*288 {
+			continue
+		}
+		sum, amp := 0.0, 0.0
+		for b := range dayBins {
+			sum += m.dayBucket(b)
+			amp = max(amp, math.Abs(m.dayBucket(b)))
+		}
+		if math.Abs(sum/dayBins) > 1e-3*amp+1e-6 {
+			t.Fatalf("point %d: profile mean %v (largest bucket %v), want about 0", i, sum/dayBins, amp)
+		}
+	}
+	if math.Abs(float64(m.dayOff)) > float64(dayFold)*c.SeasonRate*10 {
+		t.Errorf("offset %v after %d points, want it folded", m.dayOff, len(s.Ts))
+	}
+	before := m
+	m.foldDay()
+	for b := range dayBins {
+		if got, want := m.dayBucket(b), before.dayBucket(b); math.Abs(got-want) > 1e-5*math.Max(1, math.Abs(want)) {
+			t.Errorf("bucket %d: %v after folding, %v before", b, got, want)
+		}
+	}
+	if m.dayOff != 0 {
+		t.Errorf("offset %v after folding, want 0", m.dayOff)
+	}
+}

@@ -148,7 +148,7 @@ const slotSteps = math.MaxUint16
 
 // fromSteps returns the value q steps of slotSteps into r.
 func fromSteps(r Range, q uint16) float64 {
-	f := float64(q) / slotSteps
+	f := float64(q) * (1.0 / slotSteps)
 	return r.Lo*(1-f) + r.Hi*f // never overflows, unlike Lo + f*(Hi-Lo)
 }
 
@@ -362,8 +362,15 @@ func (d *Detector) slot(cfg *Config, tsMs int64, v float64, check bool) float64 
 		d.day, d.today = uint16(day), 0
 	}
 	d.today |= 1 << b
+	// The point's place in the raw range, in steps (every slot value is
+	// inside it: the raw range learned the point first).
+	var qLo, qHi uint16
+	if d.raw.Hi > d.raw.Lo {
+		f := stepsOf(d.raw, v)
+		qLo, qHi = uint16(math.Floor(f)), uint16(math.Ceil(f))
+	}
 	if d.slotDays[b] == 0 {
-		d.slotLo[b], d.slotHi[b] = stepDown(d.raw, v), stepUp(d.raw, v)
+		d.slotLo[b], d.slotHi[b] = qLo, qHi
 		d.slotDays[b] = 1
 		return 0
 	}
@@ -379,7 +386,7 @@ func (d *Detector) slot(cfg *Config, tsMs int64, v float64, check bool) float64 
 			e = (lo-v)/w - cfg.SlotTolerance
 		}
 	}
-	d.slotLo[b] = min(d.slotLo[b], stepDown(d.raw, v))
-	d.slotHi[b] = max(d.slotHi[b], stepUp(d.raw, v))
+	d.slotLo[b] = min(d.slotLo[b], qLo)
+	d.slotHi[b] = max(d.slotHi[b], qHi)
 	return max(e, 0)
 }
