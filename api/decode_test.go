@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
+	"math/rand/v2"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -214,4 +217,46 @@ func FuzzPlainSeconds(f *testing.F) {
 			t.Fatalf("plainSeconds(%q) = %d, parseUnixSeconds = %d, %v", s, ms, want, err)
 		}
 	})
+}
+
+// FuzzPlainFloat holds the fast path of values to strconv.ParseFloat: the
+// same bits wherever it takes the text.
+func FuzzPlainFloat(f *testing.F) {
+	for _, s := range []string{"0", "-0", "100.0", "312.7", "-1.5", "0.1", "123456789012345", "9007199254740993", "1.", ".5", "1e3", "--1", "0.30000000000000004"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		v, ok := plainFloat([]byte(s))
+		if !ok {
+			return
+		}
+		want, err := strconv.ParseFloat(s, 64)
+		if err != nil || math.Float64bits(v) != math.Float64bits(want) {
+			t.Fatalf("plainFloat(%q) = %v, strconv.ParseFloat = %v, %v", s, v, want, err)
+		}
+	})
+}
+
+func TestPlainFloatMatchesParseFloat(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for range 300_000 {
+		var b []byte
+		if r.IntN(4) == 0 {
+			b = append(b, '-')
+		}
+		for range 1 + r.IntN(9) {
+			b = append(b, byte('0'+r.IntN(10)))
+		}
+		if r.IntN(3) > 0 {
+			b = append(b, '.')
+			for range 1 + r.IntN(9) {
+				b = append(b, byte('0'+r.IntN(10)))
+			}
+		}
+		v, ok := plainFloat(b)
+		want, err := strconv.ParseFloat(string(b), 64)
+		if ok && (err != nil || math.Float64bits(v) != math.Float64bits(want)) {
+			t.Fatalf("plainFloat(%q) = %v, strconv.ParseFloat = %v, %v", b, v, want, err)
+		}
+	}
 }
