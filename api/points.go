@@ -39,29 +39,46 @@ func (s *scanner) point(p *pointRaw, wantSeries bool) bool {
 			return false
 		}
 		ks := s.i
-		esc, ok := s.str()
-		if !ok {
-			return false
-		}
-		ke := s.i
-		key := b[ks+1 : ke-1]
-		if esc {
-			k, _ := jsonString(b[ks:ke])
-			key = []byte(k)
-		}
 		var which *span
-		switch string(key) {
-		case "series":
-			if wantSeries {
-				which = &p.series
+		if k, n := knownKey(b[ks:]); n > 0 {
+			// A key written plainly, closing quote included: no scan.
+			s.i += n
+			switch k {
+			case keySeries:
+				if wantSeries {
+					which = &p.series
+				} else if p.unknown.s < 0 {
+					p.unknown, p.unknownEsc = span{ks, s.i}, false
+				}
+			case keyTimestamp:
+				which = &p.ts
+			case keyValue:
+				which = &p.value
 			}
-		case "timestamp":
-			which = &p.ts
-		case "value":
-			which = &p.value
-		}
-		if which == nil && p.unknown.s < 0 {
-			p.unknown, p.unknownEsc = span{ks, ke}, esc
+		} else {
+			esc, ok := s.str()
+			if !ok {
+				return false
+			}
+			ke := s.i
+			key := b[ks+1 : ke-1]
+			if esc {
+				k, _ := jsonString(b[ks:ke])
+				key = []byte(k)
+			}
+			switch string(key) {
+			case "series":
+				if wantSeries {
+					which = &p.series
+				}
+			case "timestamp":
+				which = &p.ts
+			case "value":
+				which = &p.value
+			}
+			if which == nil && p.unknown.s < 0 {
+				p.unknown, p.unknownEsc = span{ks, ke}, esc
+			}
 		}
 		s.ws()
 		if s.peek() != ':' {
@@ -97,6 +114,29 @@ func (s *scanner) point(p *pointRaw, wantSeries bool) bool {
 			return false
 		}
 	}
+}
+
+// The keys of a point, as knownKey finds them.
+const (
+	keySeries = iota + 1
+	keyTimestamp
+	keyValue
+)
+
+// knownKey reports whether b starts with one of a point's keys written
+// plainly, quotes included ("series", "timestamp", "value"), and how many
+// bytes that is (0 when it does not). The closing quote ends a JSON key,
+// so what follows does not matter.
+func knownKey(b []byte) (key, n int) {
+	switch {
+	case len(b) >= 8 && string(b[:8]) == `"series"`:
+		return keySeries, 8
+	case len(b) >= 7 && string(b[:7]) == `"value"`:
+		return keyValue, 7
+	case len(b) >= 11 && string(b[:11]) == `"timestamp"`:
+		return keyTimestamp, 11
+	}
+	return 0, 0
 }
 
 // check applies the rules of a point, in the order the API has always
