@@ -81,7 +81,7 @@ type request struct {
 	canon []byte
 	// labels is parse's room for the labels of one series, kept with
 	// the request so that no parse clears a fresh array.
-	labels  [DefaultMaxLabels]label
+	labels  [DefaultMaxLabels]fastLabel
 	pending atomic.Int32
 	done    chan struct{} // receives once when pending reaches 0
 	sink    byte          // keeps touchSeries' loads

@@ -214,7 +214,7 @@ type label struct {
 // allocates the canonical string.
 func Parse(s string, lim Limits) (Key, error) {
 	lim = lim.withDefaults()
-	var scratch [fastLabels]label
+	var scratch [fastLabels]fastLabel
 	return parse(s, &lim, nil, scratch[:0])
 }
 
@@ -231,7 +231,7 @@ const fastLabels = 8
 // blanks, escapes only in values and no empty value, with at most
 // cap(scratch) labels (parseFast); every other text, and every invalid one,
 // takes the general path (parseSlow), which alone makes errors.
-func parse(s string, lim *Limits, dst *[]byte, scratch []label) (Key, error) {
+func parse(s string, lim *Limits, dst *[]byte, scratch []fastLabel) (Key, error) {
 	if len(s) > 2*lim.MaxKeyLen {
 		return Key{}, anomaly.Errorf(anomaly.CodeLimit, "series is %d bytes long, limit is %d", len(s), lim.MaxKeyLen)
 	}
@@ -272,13 +272,23 @@ var charClass = func() (t [256]uint8) {
 	return t
 }()
 
+// fastLabel is a label as parseFast found it: its text `name="value"`,
+// as written and as the canonical form holds it, and the length of the
+// name.
+type fastLabel struct {
+	text    string
+	nameLen int
+}
+
+func (l *fastLabel) name() string { return l.text[:l.nameLen] }
+
 // parseFast parses the common form of a series in one pass: `name` or
 // `name{l="v",...}` with no blanks, no trailing comma, no empty value, at
 // most cap(ls) labels and every limit of lim met. It returns ok false,
 // having changed nothing (*dst included), for any other text, valid or
 // not: parseSlow then decides, and makes the error. Where it returns a
 // Key, it is the one parseSlow returns.
-func parseFast(s string, lim *Limits, dst *[]byte, ls []label) (_ Key, ok bool) {
+func parseFast(s string, lim *Limits, dst *[]byte, ls []fastLabel) (_ Key, ok bool) {
 	if len(s) == 0 || charClass[s[0]]&cNameStart == 0 {
 		return Key{}, false
 	}
@@ -359,11 +369,11 @@ func parseFast(s string, lim *Limits, dst *[]byte, ls []label) (_ Key, ok bool) 
 		if n == cap(ls) || n == lim.MaxLabels {
 			return Key{}, false
 		}
-		if n > 0 && !nameLess(ls[n-1].name, name) {
+		if n > 0 && !nameLess(ls[n-1].name(), name) {
 			sorted = false
 		}
-		ls = append(ls, label{name: name, raw: raw})
-		size += len(name) + len(raw) + 4 // name="raw" and the comma or brace before it
+		ls = append(ls, fastLabel{text: s[ns:i], nameLen: len(name)})
+		size += i - ns + 1 // name="raw" and the comma or brace before it
 		if i >= len(s) {
 			return Key{}, false
 		}
@@ -383,12 +393,12 @@ func parseFast(s string, lim *Limits, dst *[]byte, ls []label) (_ Key, ok bool) 
 		return Key{canonical: s, hash: xxhash.Sum64String(s), nameLen: nameLen}, true
 	}
 	for j := 1; j < len(ls); j++ {
-		for k := j; k > 0 && nameLess(ls[k].name, ls[k-1].name); k-- {
+		for k := j; k > 0 && nameLess(ls[k].name(), ls[k-1].name()); k-- {
 			ls[k], ls[k-1] = ls[k-1], ls[k]
 		}
 	}
 	for j := 1; j < len(ls); j++ {
-		if ls[j].name == ls[j-1].name {
+		if ls[j].name() == ls[j-1].name() {
 			return Key{}, false
 		}
 	}
@@ -409,12 +419,7 @@ func parseFast(s string, lim *Limits, dst *[]byte, ls []label) (_ Key, ok bool) 
 		b[w] = sep
 		sep = ','
 		w++
-		w += copy(b[w:], l.name)
-		b[w], b[w+1] = '=', '"'
-		w += 2
-		w += copy(b[w:], l.raw)
-		b[w] = '"'
-		w++
+		w += copy(b[w:], l.text)
 	}
 	b[w] = '}'
 	out := unsafe.String(unsafe.SliceData(b), len(b))

@@ -247,7 +247,7 @@ func FuzzParse(f *testing.F) {
 func checkFastSlow(t *testing.T, s string, lim Limits) {
 	t.Helper()
 	lim = lim.withDefaults()
-	var scratch [fastLabels]label
+	var scratch [fastLabels]fastLabel
 	dst := []byte("prefix")
 	fast, ok := parseFast(s, &lim, &dst, scratch[:0])
 	slowDst := []byte("prefix")
@@ -329,7 +329,7 @@ func BenchmarkParse(b *testing.B) {
 	} {
 		b.Run(tt.name, func(b *testing.B) {
 			lim := DefaultLimits()
-			var scratch [DefaultMaxLabels]label
+			var scratch [DefaultMaxLabels]fastLabel
 			dst := make([]byte, 0, 1<<16)
 			for range b.N {
 				if len(dst) > 1<<15 {
