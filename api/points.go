@@ -3,7 +3,6 @@ package api
 import (
 	"bytes"
 	"sync"
-	"unsafe"
 
 	"github.com/anomalyd/detector/anomaly"
 )
@@ -179,12 +178,6 @@ func (p *pointRaw) check(b []byte, i int, shape *pointShape) (ms int64, v float6
 	return ms, v, nil
 }
 
-// seriesRef is where the series text of a decoded point lies in the body.
-type seriesRef struct {
-	span
-	esc bool
-}
-
 // pointBatch is the "points" array of a request, decoded in the body's one
 // pass. Batches are pooled: samples and errors are reused, and the series
 // texts of one batch share one string (see finish).
@@ -192,9 +185,18 @@ type pointBatch struct {
 	n       int              // items in the array, decoded or not
 	samples []anomaly.Sample // the valid points, in order
 	orig    []int            // orig[j] is the request index of samples[j]
-	refs    []seriesRef      // refs[j] is the series text of samples[j] (when the shape has series)
+	refs    []span           // refs[j] is the series text of samples[j] in text (when the shape has series)
 	errs    []*anomaly.Error // the item errors, in index order
+	// text holds the series texts of the decoded samples, unescaped
+	// during the pass while they are still in the cache (consecutive
+	// points of one series share theirs); last is where the latest of
+	// them lies in the body, to spot the repeats.
+	text []byte
+	last span
 }
+
+// maxPooledText is the largest series text buffer a pooled batch keeps.
+const maxPooledText = 4 << 20
 
 var batches = sync.Pool{New: func() any { return new(pointBatch) }}
 
@@ -209,6 +211,10 @@ func (pb *pointBatch) release() {
 	clear(pb.samples) // the series strings
 	clear(pb.errs)
 	pb.n, pb.samples, pb.orig, pb.refs, pb.errs = 0, pb.samples[:0], pb.orig[:0], pb.refs[:0], pb.errs[:0]
+	pb.text = pb.text[:0]
+	if cap(pb.text) > maxPooledText {
+		pb.text = nil // an outlier batch does not keep its buffer
+	}
 	batches.Put(pb)
 }
 
@@ -240,7 +246,7 @@ func (s *scanner) points(pb *pointBatch, shape *pointShape, max int) bool {
 			pb.samples = append(pb.samples, anomaly.Sample{TimestampMs: ms, Value: v})
 			pb.orig = append(pb.orig, idx)
 			if shape.series {
-				pb.refs = append(pb.refs, seriesRef{p.series, p.seriesEsc})
+				pb.addSeries(s.b, p.series, p.seriesEsc)
 			}
 		default:
 			vs := s.i
@@ -265,50 +271,37 @@ func (s *scanner) points(pb *pointBatch, shape *pointShape, max int) bool {
 	}
 }
 
-// finish sets the series of the decoded samples from their text in b, the
-// body: all of them are substrings of one string allocated for the batch
-// (consecutive points of one series share theirs), so that a point costs
-// no allocation and nothing refers to the pooled body once the request
-// is done. The engine, the verdict sink and the peer groups may keep a
-// series string past the request (the engine's verdicts carry the text it
-// was given): that keeps the batch's string alive, never a buffer that is
-// reused.
+// addSeries records the series text of the sample just decoded, the
+// JSON string b[at.s:at.e]: unescaped into pb.text, or the text of the
+// sample before when the raw strings are the same.
+func (pb *pointBatch) addSeries(b []byte, at span, esc bool) {
+	raw := b[at.s:at.e]
+	if n := len(pb.refs); n > 0 && bytes.Equal(raw, b[pb.last.s:pb.last.e]) {
+		pb.refs = append(pb.refs, pb.refs[n-1])
+		return
+	}
+	start := len(pb.text)
+	if inner := raw[1 : len(raw)-1]; esc {
+		pb.text, _ = appendUnescaped(pb.text, inner)
+	} else {
+		pb.text = append(pb.text, inner...)
+	}
+	pb.refs = append(pb.refs, span{start, len(pb.text)})
+	pb.last = at
+}
+
+// finish sets the series of the decoded samples: all of them are
+// substrings of one string allocated for the batch, a copy of pb.text, so
+// that a point costs no allocation and nothing refers to the pooled body
+// or batch once the request is done. The engine, the verdict sink and the
+// peer groups may keep a series string past the request (the engine's
+// verdicts carry the text it was given): that keeps the batch's string
+// alive, never a buffer that is reused. b, the body, is no longer read:
+// the texts were unescaped during the pass (addSeries).
 func (pb *pointBatch) finish(b []byte) {
-	total := 0
-	var prev []byte
-	for j := range pb.refs {
-		raw := b[pb.refs[j].s:pb.refs[j].e]
-		if bytes.Equal(raw, prev) {
-			pb.refs[j].s = -1 // same as the point before
-			continue
-		}
-		prev = raw
-		total += len(raw) - 2 // unescaped text is never longer
-	}
-	// One buffer, written once (escapes undone straight into it) and
-	// never again: the string made of it below is immutable.
-	buf := make([]byte, 0, total)
-	for j := range pb.refs {
-		r := &pb.refs[j]
-		if r.s < 0 {
-			r.span = pb.refs[j-1].span
-			continue
-		}
-		inner := b[r.s+1 : r.e-1]
-		start := len(buf)
-		if r.esc {
-			buf, _ = appendUnescaped(buf, inner)
-		} else {
-			buf = append(buf, inner...)
-		}
-		r.span = span{start, len(buf)}
-	}
-	var all string
-	if len(buf) > 0 {
-		all = unsafe.String(unsafe.SliceData(buf), len(buf))
-	}
-	for j := range pb.refs {
-		pb.samples[j].Series = all[pb.refs[j].s:pb.refs[j].e]
+	all := string(pb.text)
+	for j, r := range pb.refs {
+		pb.samples[j].Series = all[r.s:r.e]
 	}
 }
 

@@ -228,6 +228,7 @@ func FuzzParse(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
+		checkFastSlow(t, s, Limits{})
 		k, err := Parse(s, Limits{})
 		if err != nil {
 			if anomaly.ErrorCode(err) == anomaly.CodeInternal {
