@@ -212,7 +212,7 @@ func parsePoint(raw []byte, i int, shape *pointShape) (anomaly.Sample, *anomaly.
 		sc = scanner{b: raw}
 	)
 	sc.ws()
-	if sc.peek() != '{' || !sc.point(&p, shape.series) {
+	if sc.peek() != '{' || !sc.point(&p, shape.series, nil) {
 		return s, anomaly.FieldError(anomaly.CodeInvalidType, i, "",
 			`each point must be a JSON object like {"timestamp":..., "value":...}, got %s`, jsonType(raw))
 	}

@@ -195,7 +195,53 @@ func FuzzJSONString(f *testing.F) {
 		if !ok || got != want {
 			t.Fatalf("jsonString(%s) = %q, %v, want %q", data, got, ok, want)
 		}
+		checkStrTo(t, bytes.TrimSpace(data), want)
 	})
+}
+
+// checkStrTo fails t unless the scanner's copying string reader reads
+// the JSON string raw whole as want, after what its buffer held.
+func checkStrTo(t *testing.T, raw []byte, want string) {
+	t.Helper()
+	if len(raw) == 0 || raw[0] != '"' {
+		return
+	}
+	s := scanner{b: raw}
+	dst := []byte("prefix")
+	if _, ok := s.strTo(&dst); !ok || s.i != len(raw) || string(dst) != "prefix"+want {
+		t.Fatalf("strTo(%s) = %q, %v, cursor %d, want %q, cursor %d", raw, dst, ok, s.i, "prefix"+want, len(raw))
+	}
+}
+
+// TestStrTo holds strTo to encoding/json on generated strings: plain
+// runs of every length around the word size, every escape, surrogates.
+func TestStrTo(t *testing.T) {
+	pieces := []string{"a", "play_starts{title=", `\"`, `\\`, `\/`, `\b`, `\f`, `\n`, `\r`, `\t`, `\u00e9`, `\ud83d\ude00`, `\ud800`, `\udc00x`, "é", "日本", "12345678", "\x7f"}
+	r := rand.New(rand.NewPCG(7, 8))
+	for range 100_000 {
+		var b strings.Builder
+		b.WriteByte('"')
+		for range r.IntN(10) {
+			b.WriteString(pieces[r.IntN(len(pieces))])
+		}
+		b.WriteByte('"')
+		raw := []byte(b.String())
+		var want string
+		if err := json.Unmarshal(raw, &want); err != nil {
+			t.Fatalf("%s: %v", raw, err)
+		}
+		checkStrTo(t, raw, want)
+		// Invalid: cut short, or with a control character.
+		s := scanner{b: raw[:len(raw)-1]}
+		dst := []byte{}
+		if _, ok := s.strTo(&dst); ok {
+			t.Fatalf("strTo(%s) ok, want unterminated", raw[:len(raw)-1])
+		}
+	}
+	s := scanner{b: []byte("\"a\x01b\"")}
+	if _, ok := s.strTo(new([]byte)); ok {
+		t.Fatal("strTo took a control character")
+	}
 }
 
 // FuzzPlainSeconds checks the exact fast path against strconv on inputs

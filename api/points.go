@@ -21,13 +21,20 @@ type pointRaw struct {
 	seriesEsc         bool // the series string holds an escape
 	unknown           span // the first unknown key
 	unknownEsc        bool
+	text              span // the series' text, unescaped, in point's text buffer (when given one)
 }
 
 // point reads the object at the cursor as a point. It is the hot loop of
-// ingest: no closure, no allocation, each byte read once.
-func (s *scanner) point(p *pointRaw, wantSeries bool) bool {
-	*p = pointRaw{series: absent, ts: absent, value: absent, unknown: absent}
+// ingest: no closure, no allocation, each byte read once. With a text
+// buffer, a series given as a string is also unescaped onto it in the
+// same pass (p.text; the last one when the key repeats).
+func (s *scanner) point(p *pointRaw, wantSeries bool, text *[]byte) bool {
+	*p = pointRaw{series: absent, ts: absent, value: absent, unknown: absent, text: absent}
 	b := s.b
+	mark := 0
+	if text != nil {
+		mark = len(*text)
+	}
 	if empty, ok := s.enter('}'); !ok || empty {
 		return ok
 	}
@@ -87,12 +94,21 @@ func (s *scanner) point(p *pointRaw, wantSeries bool) bool {
 		s.ws()
 		vs := s.i
 		if s.peek() == '"' {
-			vesc, ok := s.str()
-			if !ok {
-				return false
-			}
-			if which == &p.series {
-				p.seriesEsc = vesc
+			if which == &p.series && text != nil {
+				*text = (*text)[:mark]
+				vesc, ok := s.strTo(text)
+				if !ok {
+					return false
+				}
+				p.seriesEsc, p.text = vesc, span{mark, len(*text)}
+			} else {
+				vesc, ok := s.str()
+				if !ok {
+					return false
+				}
+				if which == &p.series {
+					p.seriesEsc = vesc
+				}
 			}
 		} else if !s.value() {
 			return false
@@ -235,18 +251,24 @@ func (s *scanner) points(pb *pointBatch, shape *pointShape, max int) bool {
 				return false
 			}
 		case s.peek() == '{':
-			if !s.point(&p, shape.series) {
+			mark := len(pb.text)
+			var text *[]byte
+			if shape.series {
+				text = &pb.text
+			}
+			if !s.point(&p, shape.series, text) {
 				return false
 			}
 			ms, v, err := p.check(s.b, idx, shape)
 			if err != nil {
+				pb.text = pb.text[:mark]
 				pb.errs = append(pb.errs, err)
 				break
 			}
 			pb.samples = append(pb.samples, anomaly.Sample{TimestampMs: ms, Value: v})
 			pb.orig = append(pb.orig, idx)
 			if shape.series {
-				pb.addSeries(s.b, p.series, p.seriesEsc)
+				pb.addSeries(s.b, p.series, p.text, mark)
 			}
 		default:
 			vs := s.i
@@ -271,22 +293,17 @@ func (s *scanner) points(pb *pointBatch, shape *pointShape, max int) bool {
 	}
 }
 
-// addSeries records the series text of the sample just decoded, the
-// JSON string b[at.s:at.e]: unescaped into pb.text, or the text of the
-// sample before when the raw strings are the same.
-func (pb *pointBatch) addSeries(b []byte, at span, esc bool) {
-	raw := b[at.s:at.e]
-	if n := len(pb.refs); n > 0 && bytes.Equal(raw, b[pb.last.s:pb.last.e]) {
+// addSeries records the series text of the sample just decoded: the
+// JSON string b[at.s:at.e], which point unescaped onto pb.text at txt (all
+// of pb.text past mark). When the raw string is the sample before's, that
+// copy is dropped and the sample shares the text before.
+func (pb *pointBatch) addSeries(b []byte, at, txt span, mark int) {
+	if n := len(pb.refs); n > 0 && bytes.Equal(b[at.s:at.e], b[pb.last.s:pb.last.e]) {
+		pb.text = pb.text[:mark]
 		pb.refs = append(pb.refs, pb.refs[n-1])
 		return
 	}
-	start := len(pb.text)
-	if inner := raw[1 : len(raw)-1]; esc {
-		pb.text, _ = appendUnescaped(pb.text, inner)
-	} else {
-		pb.text = append(pb.text, inner...)
-	}
-	pb.refs = append(pb.refs, span{start, len(pb.text)})
+	pb.refs = append(pb.refs, txt)
 	pb.last = at
 }
 
