@@ -2,10 +2,12 @@ package api
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"net/http"
 	"slices"
 	"strconv"
@@ -194,6 +196,10 @@ type pointShape struct {
 	checkFuture bool // reject timestamps more than maxFuture ahead of now
 	now         time.Time
 	maxFuture   time.Duration
+	// futureMs is now+maxFuture in Unix milliseconds once futureSet:
+	// worked out at the first timestamp rather than at each.
+	futureMs  int64
+	futureSet bool
 }
 
 // parsePoint decodes item i of a batch, one valid JSON value, with the
@@ -206,7 +212,7 @@ func parsePoint(raw []byte, i int, shape *pointShape) (anomaly.Sample, *anomaly.
 		sc = scanner{b: raw}
 	)
 	sc.ws()
-	if sc.peek() != '{' || !sc.point(&p, shape.series) {
+	if sc.peek() != '{' || !sc.point(&p, shape.series, nil) {
 		return s, anomaly.FieldError(anomaly.CodeInvalidType, i, "",
 			`each point must be a JSON object like {"timestamp":..., "value":...}, got %s`, jsonType(raw))
 	}
@@ -254,9 +260,14 @@ func parseJSONTimestamp(raw []byte, shape *pointShape) (int64, *anomaly.Error) {
 	if err != nil {
 		return 0, err
 	}
-	if shape.checkFuture {
-		if err := anomaly.CheckFuture(ms, shape.now, shape.maxFuture); err != nil {
-			return 0, err
+	if shape.checkFuture && shape.maxFuture > 0 {
+		if !shape.futureSet {
+			shape.futureMs, shape.futureSet = shape.now.Add(shape.maxFuture).UnixMilli(), true
+		}
+		if ms > shape.futureMs { // CheckFuture's test, which makes the error
+			if err := anomaly.CheckFuture(ms, shape.now, shape.maxFuture); err != nil {
+				return 0, err
+			}
 		}
 	}
 	return ms, nil
@@ -375,6 +386,9 @@ func parseJSONValue(raw []byte) (float64, *anomaly.Error) {
 		return 0, &anomaly.Error{Code: anomaly.CodeInvalidType, Index: -1,
 			Message: "value must be a JSON number, got " + jsonType(raw)}
 	}
+	if f, ok := plainFloat(raw); ok {
+		return f, nil
+	}
 	f, err := strconv.ParseFloat(string(raw), 64)
 	if err != nil {
 		if errors.Is(err, strconv.ErrRange) {
@@ -385,6 +399,48 @@ func parseJSONValue(raw []byte) (float64, *anomaly.Error) {
 			Message: fmt.Sprintf("cannot parse value %s", raw)}
 	}
 	return f, nil
+}
+
+// pow10 holds the powers of ten a float64 holds exactly.
+var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
+	1e11, 1e12, 1e13, 1e14, 1e15}
+
+// plainFloat parses the common form of a JSON number, an optional minus,
+// digits and an optional fraction, no exponent, at most 15 digits in all,
+// without a copy. Both the digits as an integer (below 2^53) and the power
+// of ten are exact in a float64, so one division rounds correctly: the
+// result is strconv.ParseFloat's (which takes the same path for such
+// text). ok is false for any other form.
+func plainFloat(b []byte) (f float64, ok bool) {
+	i := 0
+	if len(b) > 0 && b[0] == '-' {
+		i = 1
+	}
+	var m uint64
+	digits, frac, dot := 0, 0, false
+	for ; i < len(b); i++ {
+		c := b[i]
+		switch {
+		case c >= '0' && c <= '9':
+			m = m*10 + uint64(c-'0')
+			digits++
+			if dot {
+				frac++
+			}
+		case c == '.' && !dot:
+			dot = true
+		default:
+			return 0, false
+		}
+	}
+	if digits == 0 || digits > 15 || dot && frac == 0 {
+		return 0, false
+	}
+	f = float64(m) / pow10[frac]
+	if b[0] == '-' {
+		f = -f
+	}
+	return f, true
 }
 
 // jsonType names the JSON type of a valid JSON value, for messages.
@@ -429,14 +485,28 @@ func jsonString(raw []byte) (string, bool) {
 // JSON, quotes removed) to dst.
 func appendUnescaped(dst, inner []byte) ([]byte, bool) {
 	for i := 0; i < len(inner); i++ {
-		c := inner[i]
-		if c != '\\' {
-			j := bytes.IndexByte(inner[i:], '\\')
-			if j < 0 {
-				return append(dst, inner[i:]...), true
+		if inner[i] != '\\' {
+			// The run up to the next backslash. Escaped series text has
+			// one every few bytes (`\"`), too often for bytes.IndexByte's
+			// call: eight bytes at a time, as skipSafe reads (jsonscan.go).
+			j := i
+			for j+8 <= len(inner) {
+				bs := binary.LittleEndian.Uint64(inner[j:]) ^ ('\\' * swarOnes)
+				if t := (bs - swarOnes) & ^bs & swarHigh; t != 0 {
+					j += bits.TrailingZeros64(t) / 8 // the lowest flagged byte is exact
+					goto run
+				}
+				j += 8
 			}
-			dst = append(dst, inner[i:i+j]...)
-			i += j
+			for j < len(inner) && inner[j] != '\\' {
+				j++
+			}
+		run:
+			dst = append(dst, inner[i:j]...)
+			if j == len(inner) {
+				return dst, true
+			}
+			i = j
 		}
 		i++
 		if i >= len(inner) {

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
+	"math/rand/v2"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -192,7 +195,53 @@ func FuzzJSONString(f *testing.F) {
 		if !ok || got != want {
 			t.Fatalf("jsonString(%s) = %q, %v, want %q", data, got, ok, want)
 		}
+		checkStrTo(t, bytes.TrimSpace(data), want)
 	})
+}
+
+// checkStrTo fails t unless the scanner's copying string reader reads
+// the JSON string raw whole as want, after what its buffer held.
+func checkStrTo(t *testing.T, raw []byte, want string) {
+	t.Helper()
+	if len(raw) == 0 || raw[0] != '"' {
+		return
+	}
+	s := scanner{b: raw}
+	dst := []byte("prefix")
+	if _, ok := s.strTo(&dst); !ok || s.i != len(raw) || string(dst) != "prefix"+want {
+		t.Fatalf("strTo(%s) = %q, %v, cursor %d, want %q, cursor %d", raw, dst, ok, s.i, "prefix"+want, len(raw))
+	}
+}
+
+// TestStrTo holds strTo to encoding/json on generated strings: plain
+// runs of every length around the word size, every escape, surrogates.
+func TestStrTo(t *testing.T) {
+	pieces := []string{"a", "play_starts{title=", `\"`, `\\`, `\/`, `\b`, `\f`, `\n`, `\r`, `\t`, `\u00e9`, `\ud83d\ude00`, `\ud800`, `\udc00x`, "é", "日本", "12345678", "\x7f"}
+	r := rand.New(rand.NewPCG(7, 8))
+	for range 100_000 {
+		var b strings.Builder
+		b.WriteByte('"')
+		for range r.IntN(10) {
+			b.WriteString(pieces[r.IntN(len(pieces))])
+		}
+		b.WriteByte('"')
+		raw := []byte(b.String())
+		var want string
+		if err := json.Unmarshal(raw, &want); err != nil {
+			t.Fatalf("%s: %v", raw, err)
+		}
+		checkStrTo(t, raw, want)
+		// Invalid: cut short, or with a control character.
+		s := scanner{b: raw[:len(raw)-1]}
+		dst := []byte{}
+		if _, ok := s.strTo(&dst); ok {
+			t.Fatalf("strTo(%s) ok, want unterminated", raw[:len(raw)-1])
+		}
+	}
+	s := scanner{b: []byte("\"a\x01b\"")}
+	if _, ok := s.strTo(new([]byte)); ok {
+		t.Fatal("strTo took a control character")
+	}
 }
 
 // FuzzPlainSeconds checks the exact fast path against strconv on inputs
@@ -214,4 +263,46 @@ func FuzzPlainSeconds(f *testing.F) {
 			t.Fatalf("plainSeconds(%q) = %d, parseUnixSeconds = %d, %v", s, ms, want, err)
 		}
 	})
+}
+
+// FuzzPlainFloat holds the fast path of values to strconv.ParseFloat: the
+// same bits wherever it takes the text.
+func FuzzPlainFloat(f *testing.F) {
+	for _, s := range []string{"0", "-0", "100.0", "312.7", "-1.5", "0.1", "123456789012345", "9007199254740993", "1.", ".5", "1e3", "--1", "0.30000000000000004"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		v, ok := plainFloat([]byte(s))
+		if !ok {
+			return
+		}
+		want, err := strconv.ParseFloat(s, 64)
+		if err != nil || math.Float64bits(v) != math.Float64bits(want) {
+			t.Fatalf("plainFloat(%q) = %v, strconv.ParseFloat = %v, %v", s, v, want, err)
+		}
+	})
+}
+
+func TestPlainFloatMatchesParseFloat(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for range 300_000 {
+		var b []byte
+		if r.IntN(4) == 0 {
+			b = append(b, '-')
+		}
+		for range 1 + r.IntN(9) {
+			b = append(b, byte('0'+r.IntN(10)))
+		}
+		if r.IntN(3) > 0 {
+			b = append(b, '.')
+			for range 1 + r.IntN(9) {
+				b = append(b, byte('0'+r.IntN(10)))
+			}
+		}
+		v, ok := plainFloat(b)
+		want, err := strconv.ParseFloat(string(b), 64)
+		if ok && (err != nil || math.Float64bits(v) != math.Float64bits(want)) {
+			t.Fatalf("plainFloat(%q) = %v, strconv.ParseFloat = %v, %v", b, v, want, err)
+		}
+	}
 }

@@ -89,3 +89,35 @@ func cpuTime() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// BenchmarkDecodeDistinct decodes a body as the load harness sends it
+// (benchmarks/load): 5,000 points, each of its own series with escaped
+// quotes, the validating pass and finish alone (no handler, no engine).
+func BenchmarkDecodeDistinct(b *testing.B) {
+	const n = 5000
+	var buf bytes.Buffer
+	buf.WriteString(`{"points":[`)
+	devices := [...]string{"tv_sony", "tv_samsung", "web_chrome", "web_safari"}
+	for i := range n {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		fmt.Fprintf(&buf, `{"series":"play_starts{title=\"%d\",device=\"%s\",bitrate=\"%d\"}","timestamp":%d,"value":%d.%d}`,
+			80000+i/40, devices[i%len(devices)], 235+i%5*500, now.Unix()-60, 300+i%50, i%10)
+	}
+	buf.WriteString(`]}`)
+	body := buf.Bytes()
+	allowed := []string{"points"}
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		shape := pointShape{series: true, checkFuture: true, now: now, maxFuture: time.Hour}
+		bd, err := parseBody(body, &shape, 1<<20, allowed)
+		if err != nil || len(bd.pts.samples) != n {
+			b.Fatal(err)
+		}
+		bd.pts.finish(body)
+		bd.pts.release()
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n*b.N), "ns/point")
+}

@@ -133,6 +133,84 @@ func (s *scanner) str() (esc, ok bool) {
 	}
 }
 
+// strTo is str that also appends the string's text, unescaped, to *dst,
+// in the same pass: runs of plain bytes are copied a word at a time as
+// skipSafe reads them. A string with a \u escape is unescaped again by
+// appendUnescaped once read (surrogate pairs span two escapes). When ok is
+// false, what *dst holds past its old length is unspecified.
+func (s *scanner) strTo(dst *[]byte) (esc, ok bool) {
+	b, open, d := s.b, s.i, *dst
+	i, start, uesc := open+1, len(d), false
+	for {
+		for i+8 <= len(b) {
+			w := binary.LittleEndian.Uint64(b[i:])
+			q := w ^ ('"' * swarOnes)
+			bs := w ^ ('\\' * swarOnes)
+			t := ((w - 0x20*swarOnes) & ^w) | ((q - swarOnes) & ^q) | ((bs - swarOnes) & ^bs)
+			d = binary.LittleEndian.AppendUint64(d, w)
+			if t &= swarHigh; t != 0 {
+				n := bits.TrailingZeros64(t) / 8
+				d = d[:len(d)-8+n]
+				i += n
+				break
+			}
+			i += 8
+		}
+		for i < len(b) && strSafe[b[i]] {
+			d = append(d, b[i])
+			i++
+		}
+		if i >= len(b) {
+			*dst = d
+			return false, false
+		}
+		switch c := b[i]; c {
+		case '"':
+			s.i = i + 1
+			if uesc {
+				d, _ = appendUnescaped(d[:start], b[open+1:i])
+			}
+			*dst = d
+			return esc, true
+		case '\\':
+			esc = true
+			if i+1 >= len(b) {
+				*dst = d
+				return false, false
+			}
+			switch e := b[i+1]; e {
+			case '"', '\\', '/':
+				d = append(d, e)
+			case 'b':
+				d = append(d, '\b')
+			case 'f':
+				d = append(d, '\f')
+			case 'n':
+				d = append(d, '\n')
+			case 'r':
+				d = append(d, '\r')
+			case 't':
+				d = append(d, '\t')
+			case 'u':
+				if hex4(b[i+2:]) < 0 {
+					*dst = d
+					return false, false
+				}
+				uesc = true
+				i += 6
+				continue
+			default:
+				*dst = d
+				return false, false
+			}
+			i += 2
+		default: // a control character
+			*dst = d
+			return false, false
+		}
+	}
+}
+
 // num reads the number at the cursor: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
 func (s *scanner) num() bool {
 	b, i := s.b, s.i

@@ -3,7 +3,6 @@ package api
 import (
 	"bytes"
 	"sync"
-	"unsafe"
 
 	"github.com/anomalyd/detector/anomaly"
 )
@@ -22,13 +21,20 @@ type pointRaw struct {
 	seriesEsc         bool // the series string holds an escape
 	unknown           span // the first unknown key
 	unknownEsc        bool
+	text              span // the series' text, unescaped, in point's text buffer (when given one)
 }
 
 // point reads the object at the cursor as a point. It is the hot loop of
-// ingest: no closure, no allocation, each byte read once.
-func (s *scanner) point(p *pointRaw, wantSeries bool) bool {
-	*p = pointRaw{series: absent, ts: absent, value: absent, unknown: absent}
+// ingest: no closure, no allocation, each byte read once. With a text
+// buffer, a series given as a string is also unescaped onto it in the
+// same pass (p.text; the last one when the key repeats).
+func (s *scanner) point(p *pointRaw, wantSeries bool, text *[]byte) bool {
+	*p = pointRaw{series: absent, ts: absent, value: absent, unknown: absent, text: absent}
 	b := s.b
+	mark := 0
+	if text != nil {
+		mark = len(*text)
+	}
 	if empty, ok := s.enter('}'); !ok || empty {
 		return ok
 	}
@@ -39,29 +45,46 @@ func (s *scanner) point(p *pointRaw, wantSeries bool) bool {
 			return false
 		}
 		ks := s.i
-		esc, ok := s.str()
-		if !ok {
-			return false
-		}
-		ke := s.i
-		key := b[ks+1 : ke-1]
-		if esc {
-			k, _ := jsonString(b[ks:ke])
-			key = []byte(k)
-		}
 		var which *span
-		switch string(key) {
-		case "series":
-			if wantSeries {
-				which = &p.series
+		if k, n := knownKey(b[ks:]); n > 0 {
+			// A key written plainly, closing quote included: no scan.
+			s.i += n
+			switch k {
+			case keySeries:
+				if wantSeries {
+					which = &p.series
+				} else if p.unknown.s < 0 {
+					p.unknown, p.unknownEsc = span{ks, s.i}, false
+				}
+			case keyTimestamp:
+				which = &p.ts
+			case keyValue:
+				which = &p.value
 			}
-		case "timestamp":
-			which = &p.ts
-		case "value":
-			which = &p.value
-		}
-		if which == nil && p.unknown.s < 0 {
-			p.unknown, p.unknownEsc = span{ks, ke}, esc
+		} else {
+			esc, ok := s.str()
+			if !ok {
+				return false
+			}
+			ke := s.i
+			key := b[ks+1 : ke-1]
+			if esc {
+				k, _ := jsonString(b[ks:ke])
+				key = []byte(k)
+			}
+			switch string(key) {
+			case "series":
+				if wantSeries {
+					which = &p.series
+				}
+			case "timestamp":
+				which = &p.ts
+			case "value":
+				which = &p.value
+			}
+			if which == nil && p.unknown.s < 0 {
+				p.unknown, p.unknownEsc = span{ks, ke}, esc
+			}
 		}
 		s.ws()
 		if s.peek() != ':' {
@@ -71,12 +94,21 @@ func (s *scanner) point(p *pointRaw, wantSeries bool) bool {
 		s.ws()
 		vs := s.i
 		if s.peek() == '"' {
-			vesc, ok := s.str()
-			if !ok {
-				return false
-			}
-			if which == &p.series {
-				p.seriesEsc = vesc
+			if which == &p.series && text != nil {
+				*text = (*text)[:mark]
+				vesc, ok := s.strTo(text)
+				if !ok {
+					return false
+				}
+				p.seriesEsc, p.text = vesc, span{mark, len(*text)}
+			} else {
+				vesc, ok := s.str()
+				if !ok {
+					return false
+				}
+				if which == &p.series {
+					p.seriesEsc = vesc
+				}
 			}
 		} else if !s.value() {
 			return false
@@ -97,6 +129,29 @@ func (s *scanner) point(p *pointRaw, wantSeries bool) bool {
 			return false
 		}
 	}
+}
+
+// The keys of a point, as knownKey finds them.
+const (
+	keySeries = iota + 1
+	keyTimestamp
+	keyValue
+)
+
+// knownKey reports whether b starts with one of a point's keys written
+// plainly, quotes included ("series", "timestamp", "value"), and how many
+// bytes that is (0 when it does not). The closing quote ends a JSON key,
+// so what follows does not matter.
+func knownKey(b []byte) (key, n int) {
+	switch {
+	case len(b) >= 8 && string(b[:8]) == `"series"`:
+		return keySeries, 8
+	case len(b) >= 7 && string(b[:7]) == `"value"`:
+		return keyValue, 7
+	case len(b) >= 11 && string(b[:11]) == `"timestamp"`:
+		return keyTimestamp, 11
+	}
+	return 0, 0
 }
 
 // check applies the rules of a point, in the order the API has always
@@ -139,12 +194,6 @@ func (p *pointRaw) check(b []byte, i int, shape *pointShape) (ms int64, v float6
 	return ms, v, nil
 }
 
-// seriesRef is where the series text of a decoded point lies in the body.
-type seriesRef struct {
-	span
-	esc bool
-}
-
 // pointBatch is the "points" array of a request, decoded in the body's one
 // pass. Batches are pooled: samples and errors are reused, and the series
 // texts of one batch share one string (see finish).
@@ -152,9 +201,18 @@ type pointBatch struct {
 	n       int              // items in the array, decoded or not
 	samples []anomaly.Sample // the valid points, in order
 	orig    []int            // orig[j] is the request index of samples[j]
-	refs    []seriesRef      // refs[j] is the series text of samples[j] (when the shape has series)
+	refs    []span           // refs[j] is the series text of samples[j] in text (when the shape has series)
 	errs    []*anomaly.Error // the item errors, in index order
+	// text holds the series texts of the decoded samples, unescaped
+	// during the pass while they are still in the cache (consecutive
+	// points of one series share theirs); last is where the latest of
+	// them lies in the body, to spot the repeats.
+	text []byte
+	last span
 }
+
+// maxPooledText is the largest series text buffer a pooled batch keeps.
+const maxPooledText = 4 << 20
 
 var batches = sync.Pool{New: func() any { return new(pointBatch) }}
 
@@ -169,6 +227,10 @@ func (pb *pointBatch) release() {
 	clear(pb.samples) // the series strings
 	clear(pb.errs)
 	pb.n, pb.samples, pb.orig, pb.refs, pb.errs = 0, pb.samples[:0], pb.orig[:0], pb.refs[:0], pb.errs[:0]
+	pb.text = pb.text[:0]
+	if cap(pb.text) > maxPooledText {
+		pb.text = nil // an outlier batch does not keep its buffer
+	}
 	batches.Put(pb)
 }
 
@@ -189,18 +251,24 @@ func (s *scanner) points(pb *pointBatch, shape *pointShape, max int) bool {
 				return false
 			}
 		case s.peek() == '{':
-			if !s.point(&p, shape.series) {
+			mark := len(pb.text)
+			var text *[]byte
+			if shape.series {
+				text = &pb.text
+			}
+			if !s.point(&p, shape.series, text) {
 				return false
 			}
 			ms, v, err := p.check(s.b, idx, shape)
 			if err != nil {
+				pb.text = pb.text[:mark]
 				pb.errs = append(pb.errs, err)
 				break
 			}
 			pb.samples = append(pb.samples, anomaly.Sample{TimestampMs: ms, Value: v})
 			pb.orig = append(pb.orig, idx)
 			if shape.series {
-				pb.refs = append(pb.refs, seriesRef{p.series, p.seriesEsc})
+				pb.addSeries(s.b, p.series, p.text, mark)
 			}
 		default:
 			vs := s.i
@@ -225,50 +293,32 @@ func (s *scanner) points(pb *pointBatch, shape *pointShape, max int) bool {
 	}
 }
 
-// finish sets the series of the decoded samples from their text in b, the
-// body: all of them are substrings of one string allocated for the batch
-// (consecutive points of one series share theirs), so that a point costs
-// no allocation and nothing refers to the pooled body once the request
-// is done. The engine, the verdict sink and the peer groups may keep a
-// series string past the request (the engine's verdicts carry the text it
-// was given): that keeps the batch's string alive, never a buffer that is
-// reused.
+// addSeries records the series text of the sample just decoded: the
+// JSON string b[at.s:at.e], which point unescaped onto pb.text at txt (all
+// of pb.text past mark). When the raw string is the sample before's, that
+// copy is dropped and the sample shares the text before.
+func (pb *pointBatch) addSeries(b []byte, at, txt span, mark int) {
+	if n := len(pb.refs); n > 0 && bytes.Equal(b[at.s:at.e], b[pb.last.s:pb.last.e]) {
+		pb.text = pb.text[:mark]
+		pb.refs = append(pb.refs, pb.refs[n-1])
+		return
+	}
+	pb.refs = append(pb.refs, txt)
+	pb.last = at
+}
+
+// finish sets the series of the decoded samples: all of them are
+// substrings of one string allocated for the batch, a copy of pb.text, so
+// that a point costs no allocation and nothing refers to the pooled body
+// or batch once the request is done. The engine, the verdict sink and the
+// peer groups may keep a series string past the request (the engine's
+// verdicts carry the text it was given): that keeps the batch's string
+// alive, never a buffer that is reused. b, the body, is no longer read:
+// the texts were unescaped during the pass (addSeries).
 func (pb *pointBatch) finish(b []byte) {
-	total := 0
-	var prev []byte
-	for j := range pb.refs {
-		raw := b[pb.refs[j].s:pb.refs[j].e]
-		if bytes.Equal(raw, prev) {
-			pb.refs[j].s = -1 // same as the point before
-			continue
-		}
-		prev = raw
-		total += len(raw) - 2 // unescaped text is never longer
-	}
-	// One buffer, written once (escapes undone straight into it) and
-	// never again: the string made of it below is immutable.
-	buf := make([]byte, 0, total)
-	for j := range pb.refs {
-		r := &pb.refs[j]
-		if r.s < 0 {
-			r.span = pb.refs[j-1].span
-			continue
-		}
-		inner := b[r.s+1 : r.e-1]
-		start := len(buf)
-		if r.esc {
-			buf, _ = appendUnescaped(buf, inner)
-		} else {
-			buf = append(buf, inner...)
-		}
-		r.span = span{start, len(buf)}
-	}
-	var all string
-	if len(buf) > 0 {
-		all = unsafe.String(unsafe.SliceData(buf), len(buf))
-	}
-	for j := range pb.refs {
-		pb.samples[j].Series = all[pb.refs[j].s:pb.refs[j].e]
+	all := string(pb.text)
+	for j, r := range pb.refs {
+		pb.samples[j].Series = all[r.s:r.e]
 	}
 }
 

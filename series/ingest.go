@@ -78,7 +78,10 @@ type request struct {
 	// canon holds the canonical forms of the samples whose series was not
 	// written canonically: a key is made without an allocation, and the
 	// shard copies it only when it creates the series.
-	canon   []byte
+	canon []byte
+	// labels is parse's room for the labels of one series, kept with
+	// the request so that no parse clears a fresh array.
+	labels  [DefaultMaxLabels]fastLabel
 	pending atomic.Int32
 	done    chan struct{} // receives once when pending reaches 0
 	sink    byte          // keeps touchSeries' loads
@@ -111,6 +114,7 @@ func (e *Engine) putRequest(req *request) {
 	clear(req.parsed)
 	clear(req.items)
 	clear(req.errs)
+	clear(req.labels[:]) // substrings of the samples' series
 	for i := range req.subs {
 		req.subs[i] = subBatch{}
 	}
@@ -182,7 +186,7 @@ func (e *Engine) IngestKeys(ctx context.Context, samples []anomaly.Sample, keys 
 		if !havePrev || s.Series != prev {
 			prev, havePrev = s.Series, true
 			n := len(req.canon)
-			prevKey, prevErr = parse(s.Series, &e.limits, &req.canon)
+			prevKey, prevErr = parse(s.Series, &e.limits, &req.canon, req.labels[:0])
 			prevInBuf = len(req.canon) > n
 		}
 		if prevErr != nil {

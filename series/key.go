@@ -214,17 +214,230 @@ type label struct {
 // allocates the canonical string.
 func Parse(s string, lim Limits) (Key, error) {
 	lim = lim.withDefaults()
-	return parse(s, &lim, nil)
+	var scratch [fastLabels]fastLabel
+	return parse(s, &lim, nil, scratch[:0])
 }
+
+// fastLabels is the number of labels parseFast handles with Parse's
+// scratch space; a request's scratch (see request.labels) holds
+// DefaultMaxLabels.
+const fastLabels = 8
 
 // parse is Parse with lim's defaults filled in. When s is not canonical and
 // dst is not nil, the canonical form is appended to *dst and the Key's text
 // shares those bytes (valid until the caller reuses *dst; bytes already in
-// *dst are never changed); with a nil dst it is a new string.
-func parse(s string, lim *Limits, dst *[]byte) (Key, error) {
+// *dst are never changed); with a nil dst it is a new string. scratch (len
+// 0) is room for the labels of the fast path: series written without
+// blanks, escapes only in values and no empty value, with at most
+// cap(scratch) labels (parseFast); every other text, and every invalid one,
+// takes the general path (parseSlow), which alone makes errors.
+func parse(s string, lim *Limits, dst *[]byte, scratch []fastLabel) (Key, error) {
 	if len(s) > 2*lim.MaxKeyLen {
 		return Key{}, anomaly.Errorf(anomaly.CodeLimit, "series is %d bytes long, limit is %d", len(s), lim.MaxKeyLen)
 	}
+	if k, ok := parseFast(s, lim, dst, scratch); ok {
+		return k, nil
+	}
+	return parseSlow(s, lim, dst)
+}
+
+// Character classes of series text, for parseFast.
+const (
+	cNameStart  = 1 << iota // [a-zA-Z_:]
+	cName                   // [a-zA-Z0-9_:]
+	cLabelStart             // [a-zA-Z_]
+	cLabel                  // [a-zA-Z0-9_]
+	cPlain                  // a byte a value holds as it is: ASCII but '"', '\\' and line feed
+)
+
+var charClass = func() (t [256]uint8) {
+	for c := 0; c < 256; c++ {
+		b := byte(c)
+		if isNameStart(b) {
+			t[c] |= cNameStart
+		}
+		if isNameChar(b) {
+			t[c] |= cName
+		}
+		if isLabelStart(b) {
+			t[c] |= cLabelStart
+		}
+		if isLabelChar(b) {
+			t[c] |= cLabel
+		}
+		if c < 0x80 && b != '"' && b != '\\' && b != '\n' {
+			t[c] |= cPlain
+		}
+	}
+	return t
+}()
+
+// fastLabel is a label as parseFast found it: its text `name="value"`,
+// as written and as the canonical form holds it, and the length of the
+// name.
+type fastLabel struct {
+	text    string
+	nameLen int
+}
+
+func (l *fastLabel) name() string { return l.text[:l.nameLen] }
+
+// parseFast parses the common form of a series in one pass: `name` or
+// `name{l="v",...}` with no blanks, no trailing comma, no empty value, at
+// most cap(ls) labels and every limit of lim met. It returns ok false,
+// having changed nothing (*dst included), for any other text, valid or
+// not: parseSlow then decides, and makes the error. Where it returns a
+// Key, it is the one parseSlow returns.
+func parseFast(s string, lim *Limits, dst *[]byte, ls []fastLabel) (_ Key, ok bool) {
+	if len(s) == 0 || charClass[s[0]]&cNameStart == 0 {
+		return Key{}, false
+	}
+	i := 1
+	for i < len(s) && charClass[s[i]]&cName != 0 {
+		i++
+	}
+	nameLen := i
+	if nameLen > lim.MaxNameLen {
+		return Key{}, false
+	}
+	if i == len(s) {
+		if len(s) > lim.MaxKeyLen {
+			return Key{}, false
+		}
+		return Key{canonical: s, hash: xxhash.Sum64String(s), nameLen: nameLen}, true
+	}
+	if s[i] != '{' {
+		return Key{}, false
+	}
+	i++
+	sorted := true
+	size := nameLen + 1 // the canonical form's: name, braces, commas and labels
+	for {
+		// A label name.
+		if i >= len(s) || charClass[s[i]]&cLabelStart == 0 {
+			return Key{}, false
+		}
+		ns := i
+		for i++; i < len(s) && charClass[s[i]]&cLabel != 0; i++ {
+		}
+		name := s[ns:i]
+		if len(name) > lim.MaxLabelNameLen || len(name) > 1 && name[0] == '_' && name[1] == '_' {
+			return Key{}, false
+		}
+		if i+1 >= len(s) || s[i] != '=' || s[i+1] != '"' {
+			return Key{}, false
+		}
+		i += 2
+		// Its value, up to the closing quote.
+		vs, escapes, high := i, 0, false
+		for {
+			for i < len(s) && charClass[s[i]]&cPlain != 0 {
+				i++
+			}
+			if i >= len(s) {
+				return Key{}, false
+			}
+			switch c := s[i]; {
+			case c == '"':
+			case c == '\\':
+				if i+1 >= len(s) {
+					return Key{}, false
+				}
+				switch s[i+1] {
+				case '\\', '"', 'n':
+				default:
+					return Key{}, false
+				}
+				i += 2
+				escapes++
+				continue
+			case c >= 0x80:
+				high = true
+				i++
+				continue
+			default: // a raw line feed
+				return Key{}, false
+			}
+			break
+		}
+		raw := s[vs:i]
+		i++ // the closing quote
+		if len(raw) == 0 || len(raw)-escapes > lim.MaxLabelValueLen || high && !utf8.ValidString(raw) {
+			return Key{}, false
+		}
+		n := len(ls)
+		if n == cap(ls) || n == lim.MaxLabels {
+			return Key{}, false
+		}
+		if n > 0 && !nameLess(ls[n-1].name(), name) {
+			sorted = false
+		}
+		ls = append(ls, fastLabel{text: s[ns:i], nameLen: len(name)})
+		size += i - ns + 1 // name="raw" and the comma or brace before it
+		if i >= len(s) {
+			return Key{}, false
+		}
+		if s[i] == ',' {
+			i++
+			continue
+		}
+		if s[i] != '}' || i+1 != len(s) {
+			return Key{}, false
+		}
+		break
+	}
+	if sorted {
+		if len(s) > lim.MaxKeyLen {
+			return Key{}, false
+		}
+		return Key{canonical: s, hash: xxhash.Sum64String(s), nameLen: nameLen}, true
+	}
+	for j := 1; j < len(ls); j++ {
+		for k := j; k > 0 && nameLess(ls[k].name(), ls[k-1].name()); k-- {
+			ls[k], ls[k-1] = ls[k-1], ls[k]
+		}
+	}
+	for j := 1; j < len(ls); j++ {
+		if ls[j].name() == ls[j-1].name() {
+			return Key{}, false
+		}
+	}
+	if size > lim.MaxKeyLen {
+		return Key{}, false
+	}
+	var b []byte
+	if dst != nil {
+		start := len(*dst)
+		*dst = slices.Grow(*dst, size)[:start+size]
+		b = (*dst)[start:]
+	} else {
+		b = make([]byte, size)
+	}
+	w := copy(b, s[:nameLen])
+	sep := byte('{')
+	for _, l := range ls {
+		b[w] = sep
+		sep = ','
+		w++
+		w += copy(b[w:], l.text)
+	}
+	b[w] = '}'
+	out := unsafe.String(unsafe.SliceData(b), len(b))
+	return Key{canonical: out, hash: xxhash.Sum64String(out), nameLen: nameLen}, true
+}
+
+// nameLess reports whether label name a sorts before b. Names are not
+// empty; most differ in their first byte, compared here without a call.
+func nameLess(a, b string) bool {
+	if a[0] != b[0] {
+		return a[0] < b[0]
+	}
+	return a < b
+}
+
+// parseSlow is parse for any text: it accepts blanks, trailing commas and
+// empty values, and makes every error.
+func parseSlow(s string, lim *Limits, dst *[]byte) (Key, error) {
 	p := parser{s: s}
 	var stack [DefaultMaxLabels]label
 	labels := stack[:0]

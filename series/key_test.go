@@ -2,6 +2,8 @@ package series
 
 import (
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -226,6 +228,7 @@ func FuzzParse(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
+		checkFastSlow(t, s, Limits{})
 		k, err := Parse(s, Limits{})
 		if err != nil {
 			if anomaly.ErrorCode(err) == anomaly.CodeInternal {
@@ -238,4 +241,105 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("Parse(Parse(%q).Canonical() = %q) = %v, %v, want the same key", s, k.Canonical(), k2, err)
 		}
 	})
+}
+
+// checkFastSlow fails t when parseFast takes s and returns another key
+// than parseSlow, or leaves *dst changed when it does not take s.
+func checkFastSlow(t *testing.T, s string, lim Limits) {
+	t.Helper()
+	lim = lim.withDefaults()
+	var scratch [fastLabels]fastLabel
+	dst := []byte("prefix")
+	fast, ok := parseFast(s, &lim, &dst, scratch[:0])
+	slowDst := []byte("prefix")
+	slow, err := parseSlow(s, &lim, &slowDst)
+	if !ok {
+		if string(dst) != "prefix" {
+			t.Fatalf("parseFast(%q) declined but changed dst to %q", s, dst)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatalf("parseFast(%q) = %q, parseSlow refuses it: %v", s, fast.Canonical(), err)
+	}
+	if fast != slow || string(dst) != string(slowDst) {
+		t.Fatalf("parseFast(%q) = %+v (dst %q), parseSlow = %+v (dst %q)", s, fast, dst, slow, slowDst)
+	}
+}
+
+// TestParseFastMatchesSlow holds the fast path to the general one on
+// every text of the parse tests and on texts made of their pieces.
+func TestParseFastMatchesSlow(t *testing.T) {
+	texts := []string{
+		`up`, `m{a="1"}`, `m{b="2",a="1"}`, `m{a="1",a="2"}`, `m{b="1",a="2",b="3"}`,
+		`play_starts{title="81234",device="tv_sony",bitrate="3000"}`,
+		`m{a="say \"hi\""}`, `m{a="back\\slash",B="x"}`, `m{a="line\nfeed",_="1"}`,
+		`m{z="日本語",a="x"}`, "m{a=\"bad\xffutf8\"}", `m{a="{},=\" "}`, `m{_a="1",A="2",a="3"}`,
+		`m{__a="1"}`, `m{_="1",__="2"}`, `m{a=""}`, `m{a="1",}`, `m{}`, `m {a="1"}`, `m{a="1"} `,
+		`m{a="\t"}`, "m{a=\"tab\there\"}", "m{a=\"raw\nfeed\"}", `m{a="\`, `m{a="1"`, `m{a="1"}}`,
+		`m{a="1",b="2",c="3",d="4",e="5",f="6",g="7",h="8"}`,
+		`m{i="9",a="1",b="2",c="3",d="4",e="5",f="6",g="7",h="8"}`,
+	}
+	lims := []Limits{{}, {MaxLabels: 3, MaxNameLen: 10, MaxLabelNameLen: 5, MaxLabelValueLen: 8, MaxKeyLen: 40}}
+	for _, lim := range lims {
+		for _, s := range texts {
+			checkFastSlow(t, s, lim)
+		}
+	}
+	// Random texts from the pieces of series: names, labels, quotes,
+	// escapes, blanks, separators.
+	pieces := []string{"m", "a", "b", "B", "_", "__", "z9", ":", "{", "}", "=", `"`, `\"`, `\\`, `\n`, `\t`, ",", " ", "\n", "日", "\xff", "1", "-"}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 200_000 {
+		var b strings.Builder
+		b.WriteString("m{")
+		for range r.IntN(12) {
+			b.WriteString(pieces[r.IntN(len(pieces))])
+		}
+		if r.IntN(2) == 0 {
+			b.WriteString(`"}`)
+		}
+		for _, lim := range lims {
+			checkFastSlow(t, b.String(), lim)
+		}
+	}
+	// Well-formed series with shuffled labels.
+	for range 50_000 {
+		n := 1 + r.IntN(10)
+		var b strings.Builder
+		b.WriteString("metric_x{")
+		for j := range n {
+			if j > 0 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, `%c%c="%s"`, 'a'+rune(r.IntN(4)), 'a'+rune(r.IntN(3)), strings.Repeat("v", r.IntN(10)))
+		}
+		b.WriteByte('}')
+		for _, lim := range lims {
+			checkFastSlow(t, b.String(), lim)
+		}
+	}
+}
+
+// BenchmarkParse parses the series of the load harness (labels out of
+// order: canonicalised) and of the engine benchmark (canonical).
+func BenchmarkParse(b *testing.B) {
+	for _, tt := range []struct{ name, s string }{
+		{"unsorted", `play_starts{title="81234",device="tv_sony",bitrate="3000"}`},
+		{"canonical", `bench_requests{host="h0012345",region="r0"}`},
+	} {
+		b.Run(tt.name, func(b *testing.B) {
+			lim := DefaultLimits()
+			var scratch [DefaultMaxLabels]fastLabel
+			dst := make([]byte, 0, 1<<16)
+			for range b.N {
+				if len(dst) > 1<<15 {
+					dst = dst[:0]
+				}
+				if _, err := parse(tt.s, &lim, &dst, scratch[:0]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
