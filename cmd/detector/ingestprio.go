@@ -45,12 +45,13 @@ import (
 //
 // The flag is off by default. On the shared 2-core machine, 1 M series
 // over HTTP JSON, --ingest-nice 10 lowered the median detect p99 during
-// ingest (9.5 against 13.6 ms) and its worst runs (20.8 against 46.5 ms),
-// but cost 12% more server CPU per point in the steady phase (the Go
-// scheduler hands the P over whenever a locked goroutine blocks or
-// wakes) and points/s fell by more than the few percent ingest may lose
-// (docs/operations.md, "Reads under full ingest: ingest at a lower
-// kernel priority").
+// ingest (11.4 against 13.6 ms) and its worst runs (20.8 against 46.5
+// ms), while its throughput and CPU per point against main's ranged from
+// 0.61 to 1.48 and 0.91 to 1.32 times (medians 1.01 and 1.04): the Go
+// scheduler hands the P over whenever a locked goroutine blocks or wakes,
+// and whether that stays within the few percent ingest may lose is for a
+// quiet machine to say (docs/operations.md, "Reads under full ingest:
+// ingest at a lower kernel priority").
 
 // ingestPool runs the decoding and applying of ingest requests on n
 // goroutines, each locked to an OS thread of lowered priority. Run is safe
