@@ -150,9 +150,10 @@ func (ad *admission) releaser() func() {
 type ingestRouteKey struct{}
 
 // ingestRoute marks the requests of h as ingest: admitBody takes an
-// ingest slot for them instead of a MaxInFlight turn.
+// ingest slot for them instead of a MaxInFlight turn, and their decoding
+// and applying run on Deps.IngestRun (runIngest).
 func (a *API) ingestRoute(h http.Handler) http.Handler {
-	if !a.admission.on() {
+	if !a.admission.on() && a.deps.IngestRun == nil {
 		return h
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -160,10 +161,27 @@ func (a *API) ingestRoute(h http.Handler) http.Handler {
 	})
 }
 
+// isIngest reports whether r came by an ingest route (ingestRoute).
+func isIngest(r *http.Request) bool {
+	on, _ := r.Context().Value(ingestRouteKey{}).(bool)
+	return on
+}
+
+// runIngest runs f, the decoding and applying of request r with its body
+// read and its turn taken: on Deps.IngestRun for an ingest route when it
+// is set, else on the calling goroutine.
+func (a *API) runIngest(r *http.Request, f func()) {
+	if a.deps.IngestRun != nil && isIngest(r) {
+		a.deps.IngestRun(f)
+		return
+	}
+	f()
+}
+
 // turn takes what a request with its body read needs before it is
 // decoded: an ingest slot on the ingest routes, else a MaxInFlight turn.
 func (a *API) turn(r *http.Request, waited time.Duration) (func(), error) {
-	if on, _ := r.Context().Value(ingestRouteKey{}).(bool); on {
+	if a.admission.on() && isIngest(r) {
 		return a.admission.acquire(r.Context(), waited)
 	}
 	if err := a.acquireWithin(r.Context(), a.cfg.InFlightWait-waited); err != nil {

@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/anomalyd/detector/anomaly"
 )
 
 // TestIngestAdmission saturates the ingest path (one slot, held by a
@@ -151,4 +154,66 @@ func TestDefaultAdmissionConfig(t *testing.T) {
 	if want := max(1, runtime.GOMAXPROCS(0)-1); c.Slots != want || c.Queue < 1 {
 		t.Errorf("DefaultAdmissionConfig() = %+v, want %d slots and a queue", c, want)
 	}
+}
+
+// TestIngestRun checks that the decoding and applying of every ingest
+// route, and only of those, run on Deps.IngestRun, with admission on and
+// off, and that the answer is the one the route gives without it.
+func TestIngestRun(t *testing.T) {
+	for _, slots := range []int{1, -1} {
+		var runs int
+		var inRun bool
+		eng := &ingestRunEngine{fakeEngine: &fakeEngine{}, inRun: &inRun}
+		a, err := New(Config{Admission: AdmissionConfig{Slots: slots}},
+			Deps{Engine: eng, Now: func() time.Time { return now }, IngestRun: func(f func()) {
+				runs++
+				inRun = true
+				f()
+				inRun = false
+			}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		send := func(method, target, ct, body string) int {
+			rec := httptest.NewRecorder()
+			req := httptest.NewRequest(method, target, strings.NewReader(body))
+			if ct != "" {
+				req.Header.Set("Content-Type", ct)
+			}
+			a.ServeHTTP(rec, req)
+			return rec.Code
+		}
+		for i, c := range []struct{ target, ct, body string }{
+			{"/api/v1/points", "application/json", `{"points":[{"series":"cpu","timestamp":1767614400,"value":1}]}`},
+			{"/api/v1/write", "application/x-protobuf", string(rwBody(t, ts("up", 1, now.UnixMilli())))},
+			{"/api/v2/write?bucket=b", "text/plain", "cpu value=1 1767614400000000000\n"},
+			{"/write?db=b", "text/plain", "cpu value=1 1767614400000000000\n"},
+		} {
+			if code := send(http.MethodPost, c.target, c.ct, c.body); code != http.StatusOK && code != http.StatusNoContent {
+				t.Errorf("slots %d: POST %s = %d", slots, c.target, code)
+			}
+			if runs != i+1 || eng.outside != 0 {
+				t.Errorf("slots %d: POST %s: %d runs on IngestRun after %d ingest requests, %d engine calls outside it", slots, c.target, runs, i+1, eng.outside)
+			}
+		}
+		send(http.MethodGet, "/api/v1/detect?series=cpu", "", "")
+		send(http.MethodPost, "/api/v1/detect", "application/json", `{"series":"cpu","points":[{"timestamp":1767614400,"value":1}]}`)
+		if runs != 4 {
+			t.Errorf("slots %d: reads ran on IngestRun (%d runs, want 4)", slots, runs)
+		}
+	}
+}
+
+// ingestRunEngine counts the Ingest calls made outside Deps.IngestRun.
+type ingestRunEngine struct {
+	*fakeEngine
+	inRun   *bool
+	outside int
+}
+
+func (e *ingestRunEngine) Ingest(ctx context.Context, samples []anomaly.Sample) (anomaly.IngestResult, error) {
+	if !*e.inRun {
+		e.outside++
+	}
+	return e.fakeEngine.Ingest(ctx, samples)
 }

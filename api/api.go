@@ -238,6 +238,13 @@ type Deps struct {
 	// Status is served as JSON at GET /status (version, uptime, effective
 	// configuration); nil answers 503.
 	Status func() any
+	// IngestRun, when set, runs the decoding and applying of each ingest
+	// request (POST /api/v1/points, the write routes) once its body is
+	// read and its ingest slot taken, and returns when f has returned.
+	// `detector serve --ingest-nice` runs f on a pool of threads of lower
+	// kernel priority, so that verdict reads preempt it. Nil runs f on
+	// the request's goroutine.
+	IngestRun func(f func())
 }
 
 // API is the HTTP handler of the service. It is safe for concurrent use.

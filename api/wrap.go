@@ -76,7 +76,11 @@ func (a *API) wrap(f apiFunc) http.Handler {
 		} else if r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, a.cfg.MaxBodyBytes)
 		}
-		res, err := f(r)
+		var res any
+		var err error
+		// An ingest request is decoded and applied on Deps.IngestRun
+		// (admission.go).
+		a.runIngest(r, func() { res, err = f(r) })
 		release() // before the answer: a client that does not read holds no turn
 		a.answerDeadline(w)
 		if err != nil {

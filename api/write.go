@@ -113,7 +113,7 @@ func (a *API) wrapWrite(f writeFunc) http.Handler {
 		defer recycleBody(r) // bodybuf.go
 		b, _ := bodyBytes(r)
 		r.Body = io.NopCloser(bytes.NewReader(b))
-		f(w, r)
+		a.runIngest(r, func() { f(w, r) }) // admission.go
 	})
 }
 

@@ -93,6 +93,15 @@ type Options struct {
 	// from the shard goroutines (so it must be safe for concurrent use).
 	// Default time.Now.
 	Now func() time.Time
+	// ShardThread, when set, is called first on each shard goroutine,
+	// before it serves its queue. `detector serve --ingest-nice` passes a
+	// function that locks the goroutine to its OS thread for good and
+	// lowers that thread's kernel priority, so that verdict reads preempt
+	// the shards' model work (cmd/detector/ingestprio.go). With it set,
+	// apply does not call runtime.Gosched at its yields: on a locked
+	// thread that hands the P to another thread and back, tens of µs,
+	// and the kernel shares the cores by priority instead.
+	ShardThread func()
 }
 
 // Engine is the sharded in-memory store of learned series. All methods
@@ -204,6 +213,9 @@ func NewEngine(opts Options) (*Engine, error) {
 		e.workers.Add(1)
 		go func() {
 			defer e.workers.Done()
+			if opts.ShardThread != nil {
+				opts.ShardThread()
+			}
 			sh.run()
 		}()
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -21,15 +22,32 @@ func readPathValue(i, r int) float64 { return float64(i*10_000 + r) }
 // are created and evicted (the cap is below the series count) and sweeps
 // run, through Latest, Get, WhatIf and the path taken while a batch holds
 // the shard (readSlotApplying, called directly so that it runs whatever
-// the timing). Every verdict must be one point's: run it with -race.
+// the timing). Every verdict must be one point's: run it with -race. It
+// runs twice: with the shard goroutines scheduled by Go, and on threads of
+// their own (Options.ShardThread), where apply does not Gosched at its
+// yields.
 func TestReadsDuringApply(t *testing.T) {
+	t.Run("goroutines", func(t *testing.T) { readsDuringApply(t, nil) })
+	var calls atomic.Int32
+	t.Run("shard-threads", func(t *testing.T) {
+		readsDuringApply(t, func() {
+			calls.Add(1)
+			runtime.LockOSThread() // for good: the thread ends with the shard
+		})
+		if n := calls.Load(); n != 2 {
+			t.Errorf("ShardThread called %d times for 2 shards", n)
+		}
+	})
+}
+
+func readsDuringApply(t *testing.T, shardThread func()) {
 	const (
 		nSeries = 600
 		rounds  = 60
 		base    = int64(1_767_225_600_000)
 		step    = int64(60_000)
 	)
-	e := newEngine(t, Options{Shards: 2, MaxSeries: 500, NoDataAfter: 3})
+	e := newEngine(t, Options{Shards: 2, MaxSeries: 500, NoDataAfter: 3, ShardThread: shardThread})
 	name := func(i int) string { return fmt.Sprintf("reads{n=\"%d\"}", i) }
 	check := func(i int, v anomaly.Verdict) error {
 		r := int((v.Timestamp.UnixMilli() - base) / step)

@@ -31,10 +31,13 @@ import (
 // Config is everything `detector serve` is built from. The zero value of a
 // field means that field's default.
 type Config struct {
-	Listen      string
-	Shards      int
-	ApplyTurns  int // series.Options.Appliers: shards applying at once, 0 for all
-	ReadProcs   int // Ps added after sizing, for reads (readprocs.go)
+	Listen     string
+	Shards     int
+	ApplyTurns int // series.Options.Appliers: shards applying at once, 0 for all
+	ReadProcs  int // Ps added after sizing, for reads (readprocs.go)
+	// IngestNice is the nice value of the threads that decode and apply
+	// ingest (ingestprio.go); 0 leaves them at the process's priority.
+	IngestNice  int
 	QueueDepth  int
 	MaxSeries   int
 	IdleTimeout time.Duration
@@ -115,6 +118,8 @@ type Main struct {
 	kafka       *kafkaParts  // kafka.go
 
 	clusterDir *lateDirectory // cluster.go; nil on a single node
+
+	ingestPool *ingestPool // ingestprio.go; nil without --ingest-nice
 }
 
 // NewMain builds the service from cfg. Nothing listens until Start.
@@ -140,12 +145,19 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 	// Batch verdicts use the same alert threshold as the streaming model.
 	cfg.Batch.Threshold = cfg.Model.Threshold
 	m := &Main{cfg: cfg, log: log, reg: prometheus.NewRegistry(), served: make(chan error, 1), started: time.Now()}
+	var shardThreadFn func() // ingestprio.go
+	if cfg.IngestNice != 0 {
+		if err := checkNice(cfg.IngestNice); err != nil {
+			return nil, err
+		}
+		shardThreadFn = shardThread(cfg.IngestNice, log)
+	}
+	var err error
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	maxFuture := cfg.API.MaxFuture
 	if maxFuture == 0 {
 		maxFuture = api.DefaultConfig().MaxFuture
 	}
-	var err error
 	if m.influx, err = newInfluxParts(cfg.Influx, log, m.reg); err != nil {
 		return nil, err
 	}
@@ -175,6 +187,7 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 			Limits:      cfg.Limits,
 			Model:       cfg.Model,
 			Verdicts:    m.influx.verdictHook(),
+			ShardThread: shardThreadFn,
 		},
 		Logger:     log,
 		Registerer: m.reg,
@@ -204,6 +217,9 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 	var bs *bounds.Store
 	if err == nil {
 		bs, err = bounds.Open(cfg.Persist.DataDir, m.engine)
+	}
+	if err == nil {
+		err = m.startIngestPool() // ingestprio.go
 	}
 	if err != nil {
 		m.closeRemediation()
@@ -237,6 +253,7 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 		Gatherer:   m.reg,
 		Registerer: m.reg,
 		Logger:     log.With("component", "api"),
+		IngestRun:  m.ingestPool.runner(),
 	})
 	var h http.Handler = handler
 	if err == nil {
@@ -247,6 +264,7 @@ func NewMain(cfg Config, log *slog.Logger) (*Main, error) {
 		h = m.withConsole(h) // console.go
 	}
 	if err != nil {
+		m.ingestPool.Close()
 		m.closeRemediation()
 		svc.Close(context.Background())
 		m.hub.Close()
@@ -317,6 +335,7 @@ func (m *Main) Close() error {
 	defer cancel()
 	start := time.Now()
 	err := m.srv.Shutdown(ctx)
+	m.ingestPool.Close() // no ingest request is served any more
 	// The group consumer checkpoints and leaves before the engine drains.
 	if e := m.closeKafka(ctx); e != nil && err == nil {
 		err = e
@@ -378,6 +397,7 @@ func parseServe(args []string, stderr io.Writer) (Config, *slog.Logger, error) {
 	fs.IntVar(&cfg.Shards, "shards", runtime.GOMAXPROCS(0), "engine shards, one goroutine each")
 	fs.IntVar(&cfg.ApplyTurns, "apply-turns", 0, "engine shards applying points at once, the others waiting with their lock released; fewer than the cores keeps a core idle to notice reads at once under full ingest, at a cost in ingest throughput (0: all shards)")
 	fs.IntVar(&cfg.ReadProcs, "read-procs", 1, "Go Ps added beyond the cores the service is sized on (shards, ingest slots), so that one always waits in the network poller and notices reads at once under full ingest (0: none; at most GOMAXPROCS)")
+	fs.IntVar(&cfg.IngestNice, "ingest-nice", 0, "nice value (1-19) of the threads that decode and apply ingest, so that verdict reads preempt them under full ingest (0: the process's priority; Linux only)")
 	fs.IntVar(&cfg.QueueDepth, "queue-depth", series.DefaultQueueDepth, "batches each shard queue holds before ingest answers 429")
 	fs.IntVar(&cfg.MaxSeries, "max-series", series.DefaultMaxSeries, "live series cap; the least recently updated series is evicted beyond it (-1: no cap)")
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", 0, "evict series that got no point for this long (0: never)")
