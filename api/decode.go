@@ -512,20 +512,10 @@ func appendUnescaped(dst, inner []byte) ([]byte, bool) {
 		if i >= len(inner) {
 			return dst, false
 		}
-		switch inner[i] {
-		case '"', '\\', '/':
-			dst = append(dst, inner[i])
-		case 'b':
-			dst = append(dst, '\b')
-		case 'f':
-			dst = append(dst, '\f')
-		case 'n':
-			dst = append(dst, '\n')
-		case 'r':
-			dst = append(dst, '\r')
-		case 't':
-			dst = append(dst, '\t')
-		case 'u':
+		switch e := inner[i]; {
+		case shortEscape[e] != 0:
+			dst = append(dst, shortEscape[e])
+		case e == 'u':
 			r := hex4(inner[i+1:])
 			if r < 0 {
 				return dst, false
@@ -548,6 +538,10 @@ func appendUnescaped(dst, inner []byte) ([]byte, bool) {
 	}
 	return dst, true
 }
+
+// shortEscape maps the character after a backslash of JSON's one-letter
+// escapes to the byte it stands for (0: not one of them).
+var shortEscape = [256]byte{'"': '"', '\\': '\\', '/': '/', 'b': '\b', 'f': '\f', 'n': '\n', 'r': '\r', 't': '\t'}
 
 // hex4 decodes the four hex digits at the start of b, or returns -1.
 func hex4(b []byte) rune {

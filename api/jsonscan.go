@@ -178,20 +178,10 @@ func (s *scanner) strTo(dst *[]byte) (esc, ok bool) {
 				*dst = d
 				return false, false
 			}
-			switch e := b[i+1]; e {
-			case '"', '\\', '/':
-				d = append(d, e)
-			case 'b':
-				d = append(d, '\b')
-			case 'f':
-				d = append(d, '\f')
-			case 'n':
-				d = append(d, '\n')
-			case 'r':
-				d = append(d, '\r')
-			case 't':
-				d = append(d, '\t')
-			case 'u':
+			switch e := b[i+1]; {
+			case shortEscape[e] != 0:
+				d = append(d, shortEscape[e])
+			case e == 'u':
 				if hex4(b[i+2:]) < 0 {
 					*dst = d
 					return false, false
