@@ -56,11 +56,8 @@ func (d *Detector) lastVisit(i int) uint16 {
 // returns an error wrapping ErrEncoding, leaving d unchanged, when b is not
 // EncodedLen bytes long or holds a state Update never makes.
 func (d *Detector) UnmarshalBinary(b []byte) error {
-	if len(b) != EncodedLen {
-		return fmt.Errorf("%w: %d bytes, want %d", ErrEncoding, len(b), EncodedLen)
-	}
-	if Kind(b[EncodedLen-1]) > KindSlot {
-		return fmt.Errorf("%w: unknown kind %d", ErrEncoding, b[EncodedLen-1])
+	if err := checkFrame(b, EncodedLen); err != nil {
+		return err
 	}
 	le := binary.LittleEndian
 	q := le.Uint16(b[44:])
@@ -88,11 +85,8 @@ func (d *Detector) UnmarshalBinary(b []byte) error {
 // range is re-expressed in steps of the raw range, rounded outwards; the
 // rest of the state is kept exactly. Errors are those of UnmarshalBinary.
 func (d *Detector) UnmarshalFloatSlots(b []byte) error {
-	if len(b) != EncodedLenFloatSlots {
-		return fmt.Errorf("%w: %d bytes, want %d", ErrEncoding, len(b), EncodedLenFloatSlots)
-	}
-	if Kind(b[EncodedLenFloatSlots-1]) > KindSlot {
-		return fmt.Errorf("%w: unknown kind %d", ErrEncoding, b[EncodedLenFloatSlots-1])
+	if err := checkFrame(b, EncodedLenFloatSlots); err != nil {
+		return err
 	}
 	le := binary.LittleEndian
 	var x Detector
@@ -112,6 +106,18 @@ func (d *Detector) UnmarshalFloatSlots(b []byte) error {
 	}
 	x.tail(&days, p[0])
 	*d = x
+	return nil
+}
+
+// checkFrame checks that b is an encoding of length n with a known kind
+// in its last byte.
+func checkFrame(b []byte, n int) error {
+	if len(b) != n {
+		return fmt.Errorf("%w: %d bytes, want %d", ErrEncoding, len(b), n)
+	}
+	if Kind(b[n-1]) > KindSlot {
+		return fmt.Errorf("%w: unknown kind %d", ErrEncoding, b[n-1])
+	}
 	return nil
 }
 
