@@ -98,7 +98,8 @@ func (d *Detector) UnmarshalFloatSlots(b []byte) error {
 		lo := float64(math.Float32frombits(le.Uint32(p)))
 		hi := float64(math.Float32frombits(le.Uint32(p[4:])))
 		if !math.IsNaN(lo) && !math.IsNaN(hi) {
-			x.slotLo[i], x.slotHi[i] = stepDown(x.raw, lo), stepUp(x.raw, hi)
+			x.slotLo[i], _ = stepsAround(x.raw, lo)
+			_, x.slotHi[i] = stepsAround(x.raw, hi)
 		}
 		days[i] = le.Uint16(p[8:])
 		x.slotDays[i] = uint8(min(le.Uint16(p[10:]), math.MaxUint8))

@@ -159,20 +159,14 @@ func stepsOf(r Range, x float64) float64 {
 	return min(max(f, 0), slotSteps)
 }
 
-// stepDown and stepUp return the step at or below (above) x in r; in a
+// stepsAround returns the steps at or below and at or above x in r; in a
 // range without width every value is its low edge, step 0.
-func stepDown(r Range, x float64) uint16 {
+func stepsAround(r Range, x float64) (down, up uint16) {
 	if !(r.Hi > r.Lo) {
-		return 0
+		return 0, 0
 	}
-	return uint16(math.Floor(stepsOf(r, x)))
-}
-
-func stepUp(r Range, x float64) uint16 {
-	if !(r.Hi > r.Lo) {
-		return 0
-	}
-	return uint16(math.Ceil(stepsOf(r, x)))
+	f := stepsOf(r, x)
+	return uint16(math.Floor(f)), uint16(math.Ceil(f))
 }
 
 // slotRange returns slot i's range.
@@ -192,8 +186,8 @@ func (d *Detector) includeRaw(v float64) {
 		if d.slotDays[i] == 0 {
 			continue
 		}
-		lo, hi := fromSteps(old, d.slotLo[i]), fromSteps(old, d.slotHi[i])
-		d.slotLo[i], d.slotHi[i] = stepDown(d.raw, lo), stepUp(d.raw, hi)
+		d.slotLo[i], _ = stepsAround(d.raw, fromSteps(old, d.slotLo[i]))
+		_, d.slotHi[i] = stepsAround(d.raw, fromSteps(old, d.slotHi[i]))
 	}
 }
 
@@ -364,11 +358,7 @@ func (d *Detector) slot(cfg *Config, tsMs int64, v float64, check bool) float64 
 	d.today |= 1 << b
 	// The point's place in the raw range, in steps (every slot value is
 	// inside it: the raw range learned the point first).
-	var qLo, qHi uint16
-	if d.raw.Hi > d.raw.Lo {
-		f := stepsOf(d.raw, v)
-		qLo, qHi = uint16(math.Floor(f)), uint16(math.Ceil(f))
-	}
+	qLo, qHi := stepsAround(d.raw, v)
 	if d.slotDays[b] == 0 {
 		d.slotLo[b], d.slotHi[b] = qLo, qHi
 		d.slotDays[b] = 1
