@@ -1,6 +1,7 @@
 package models
 
 import (
+	"math"
 	"testing"
 
 	"github.com/anomalyd/detector/internal/synth"
@@ -91,4 +92,29 @@ func TestPosAt(t *testing.T) {
 			}
 		}
 	}
+}
+
+// dayPos is the reference posAt is held to: the interpolation buckets and
+// the weight of the second for time tsMs.
+func dayPos(tsMs int64) (b0, b1 int, w float64) {
+	ms := tsMs % dayMs
+	if ms < 0 {
+		ms += dayMs
+	}
+	pos := float64(ms)/binMs - 0.5
+	f := math.Floor(pos)
+	w = pos - f
+	b0 = (int(f) + dayBins) % dayBins
+	b1 = (b0 + 1) % dayBins
+	return
+}
+
+// weekday is the reference for posAt's weekday: 0 for Monday .. 6 for
+// Sunday (UTC).
+func weekday(tsMs int64) int {
+	d := tsMs / dayMs
+	if tsMs < 0 && tsMs%dayMs != 0 {
+		d--
+	}
+	return int(((d+3)%7 + 7) % 7)
 }

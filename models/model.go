@@ -174,21 +174,6 @@ func (m *Model) Last() (tsMs int64, v float64, r Result) {
 		Score: float64(l.Score), Z: float64(l.Z), State: l.State, Detector: l.Detector, Learned: true}
 }
 
-// dayPos returns the interpolation buckets and the weight of the second
-// for time tsMs.
-func dayPos(tsMs int64) (b0, b1 int, w float64) {
-	ms := tsMs % dayMs
-	if ms < 0 {
-		ms += dayMs
-	}
-	pos := float64(ms)/binMs - 0.5
-	f := math.Floor(pos)
-	w = pos - f
-	b0 = (int(f) + dayBins) % dayBins
-	b1 = (b0 + 1) % dayBins
-	return
-}
-
 // dayFold is how often (in learned points) the daily profile's common
 // offset is folded into its buckets.
 const dayFold = 256
@@ -231,21 +216,11 @@ func bucketRate(rate float64, n int) float64 {
 	return max(rate, 1/float64(n+1))
 }
 
-// weekday returns 0 for Monday .. 6 for Sunday (UTC).
-func weekday(tsMs int64) int {
-	d := tsMs / dayMs
-	if tsMs < 0 && tsMs%dayMs != 0 {
-		d--
-	}
-	return int(((d+3)%7 + 7) % 7)
-}
-
 // profile returns the full seasonal component (daily + day of week) at ts,
 // whether or not it is in use.
 func (m *Model) profile(tsMs int64) float64 {
-	b0, b1, w := dayPos(tsMs)
-	s := (1-w)*float64(m.day[b0]) + w*float64(m.day[b1]) + float64(m.dayOff)
-	return s + float64(m.dow[weekday(tsMs)])
+	p := posAt(tsMs)
+	return m.profileAt(&p)
 }
 
 // season returns the seasonal component in use at ts (0 without a cycle).
