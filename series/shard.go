@@ -222,12 +222,12 @@ func (sh *shard) apply(b *subBatch) {
 				b = &bb
 			}
 		}
-		switch {
-		case it.ts < sl.lastTs():
-			o.code, o.lastTs = outOutOfOrder, sl.lastTs()
+		switch last := sl.lastTs(); {
+		case it.ts < last:
+			o.code, o.lastTs = outOutOfOrder, last
 			st.Unlock()
 			continue
-		case it.ts == sl.lastTs():
+		case it.ts == last:
 			r = sl.model.PeekBounded(c, it.ts, it.v, b)
 			r.Transition = models.TransitionNone
 			o.code = outDuplicate
