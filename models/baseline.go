@@ -56,11 +56,11 @@ func (m *Model) Baseline(c *Config, tsMs int64) anomaly.Baseline {
 		b.Seasonal = make([]float64, 7*dayBins)
 		for d := range 7 {
 			for h := range dayBins {
-				b.Seasonal[d*dayBins+h] = m.dayBucket(h) + float64(m.dow[d])
+				b.Seasonal[d*dayBins+h] = m.dayBucket(h) + m.dowOffset(d)
 			}
 		}
 		for d, name := range [...]string{"mon", "tue", "wed", "thu", "fri", "sat", "sun"} {
-			b.Components["day_of_week_"+name] = float64(m.dow[d])
+			b.Components["day_of_week_"+name] = m.dowOffset(d)
 		}
 	case m.flags&flagSeasonal != 0:
 		b.PeriodSeconds = dayMs / 1000

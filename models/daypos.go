@@ -37,6 +37,6 @@ func posAt(tsMs int64) dayAt {
 
 // profileAt is profile at the position p.
 func (m *Model) profileAt(p *dayAt) float64 {
-	s := (1-p.w)*float64(m.day[p.b0]) + p.w*float64(m.day[p.b1]) + float64(m.dayOff)
-	return s + float64(m.dow[p.wd])
+	s := ((1-p.w)*float64(m.day[p.b0])+p.w*float64(m.day[p.b1]))*stepOf(m.dayExp) + float64(m.dayOff)
+	return s + m.dowOffset(p.wd)
 }

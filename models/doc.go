@@ -6,14 +6,15 @@
 // # The model in plain words
 //
 // Every series keeps a few running estimates, each updated in place by
-// every new point (one pass, no history kept, 456 bytes per series):
+// every new point (one pass, no history kept, 400 bytes per series):
 //
 //   - A fast level (it follows the last few points) and a slow level (about
 //     the last 500 points, with a damped trend). Both are robust: a point
 //     moves them by at most HuberK scales, so one outlier cannot drag the
 //     baseline.
 //   - A daily profile of 24 hourly buckets (linearly interpolated, so a
-//     smooth cycle is followed closely) plus day-of-week offsets. The model
+//     smooth cycle is followed closely) plus day-of-week offsets, each kept
+//     in 16 bits (block floating point, see profile16.go). The model
 //     decides from the series' own data whether to use it: only when, after
 //     two days of history, the robust residual scale around "slow level +
 //     profile" is at least 20% smaller than around the plain slow level.

@@ -41,9 +41,14 @@ import (
 // visit counts in 4 bits (older counts saturate at 15, from where a bucket
 // learns at Config.SeasonRate, as it did from 19 on with the default rate),
 // and adds the daily profile's common offset after its buckets (0 in an
-// older model).
+// older model). Version 8 keeps the daily profile and the day-of-week
+// offsets in 16-bit block floating point (profile16.go: int16 mantissas,
+// one exponent byte per array) and adds the day-of-week offsets' common
+// offset; an older model's float buckets are rounded to the nearest step
+// of the exponent their largest needs, the mean of the roundings added to
+// the common offset.
 const (
-	encodingVersion    = 7
+	encodingVersion    = 8
 	minEncodingVersion = 3
 )
 
@@ -97,6 +102,12 @@ func (c *codec) u16(p *uint16) {
 		return
 	}
 	c.b = binary.LittleEndian.AppendUint16(c.b, *p)
+}
+
+func (c *codec) i16(p *int16) {
+	u := uint16(*p)
+	c.u16(&u)
+	*p = int16(u)
 }
 
 func (c *codec) u32(p *uint32) {
@@ -165,14 +176,45 @@ func (m *Model) fields(c *codec, v uint8) {
 	c.f64(&m.lo)
 	c.f64(&m.hi)
 	c.u32(&m.calm)
-	for i := range m.day {
-		c.f32(&m.day[i])
-	}
-	if v >= 7 {
+	if v >= 8 {
+		for i := range m.day {
+			c.i16(&m.day[i])
+		}
+		c.u8(&m.dayExp)
 		c.f32(&m.dayOff)
-	}
-	for i := range m.dow {
-		c.f32(&m.dow[i])
+		for i := range m.dow {
+			c.i16(&m.dow[i])
+		}
+		c.u8(&m.dowExp)
+		c.f32(&m.dowOff)
+	} else {
+		// 32-bit float buckets (and offsets, without a common one);
+		// now block floating point (profile16.go), the buckets rounded
+		// to the nearest step, the mean of what that leaves added to the
+		// common offset.
+		var day [dayBins]float32
+		var dow [7]float32
+		if !c.dec {
+			for i := range day {
+				day[i] = float32(float64(m.day[i]) * stepOf(m.dayExp))
+			}
+			for i := range dow {
+				dow[i] = float32(m.dowOffset(i))
+			}
+		}
+		for i := range day {
+			c.f32(&day[i])
+		}
+		if v >= 7 {
+			c.f32(&m.dayOff)
+		}
+		for i := range dow {
+			c.f32(&dow[i])
+		}
+		if c.dec {
+			setBlock(m.day[:], &m.dayExp, &m.dayOff, day[:])
+			setBlock(m.dow[:], &m.dowExp, &m.dowOff, dow[:])
+		}
 	}
 	if v >= 7 {
 		for i := range m.dayCnt {
@@ -335,10 +377,13 @@ func (m *Model) check(v uint8) error {
 	if bad(m.lo) || bad(m.hi) {
 		return fmt.Errorf("%w: value range", ErrNonFinite)
 	}
-	for _, p := range [...][]float32{m.day[:], m.dow[:], {m.dayOff}} {
-		for _, f := range p {
-			if bad(float64(f)) {
-				return fmt.Errorf("%w: field", ErrNonFinite)
+	if bad(float64(m.dayOff)) || bad(float64(m.dowOff)) {
+		return fmt.Errorf("%w: field", ErrNonFinite)
+	}
+	for _, p := range [...][]int16{m.day[:], m.dow[:]} {
+		for _, x := range p {
+			if x < -maxMant { // never written (profile16.go)
+				return errors.New("profile mantissa out of range")
 			}
 		}
 	}

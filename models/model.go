@@ -111,7 +111,7 @@ const (
 // (linearly interpolated) with day-of-week offsets, used only when they make
 // the residuals smaller, robust scales of the residuals, per-detector
 // calibration quantiles, an anomaly likelihood of the raw score, the value
-// range, the recent score peak and a range-novelty detector. It holds no pointers; it is 456 bytes on
+// range, the recent score peak and a range-novelty detector. It holds no pointers; it is 400 bytes on
 // 64-bit platforms (unsafe.Sizeof, checked by TestModelSize).
 //
 // A Model is not safe for concurrent use.
@@ -145,13 +145,19 @@ type Model struct {
 	hi   float64                 // highest value learned
 	calm uint32                  // learned points since the range last grew
 
-	day    [dayBins]float32   // additive daily profile, hourly buckets, less dayOff
-	dow    [7]float32         // additive day-of-week offsets, Monday first
-	dayCnt [dayBins / 2]uint8 // visits per daily bucket, 4 bits each (see visits)
+	// The daily profile and the day-of-week offsets are 16-bit block
+	// floating point (profile16.go): a bucket is its mantissa in steps of
+	// 2^(exponent-expBias), plus its array's common offset.
+	day    [dayBins]int16     // additive daily profile, hourly buckets, less dayOff
+	dow    [7]int16           // additive day-of-week offsets, Monday first, less dowOff
 	dowCnt [7]uint16          // points per weekday (saturating)
+	dayCnt [dayBins / 2]uint8 // visits per daily bucket, 4 bits each (see visits)
+	dayExp uint8              // exponent of day
+	dowExp uint8              // exponent of dow
 
 	last   Result32
 	dayOff float32          // added to every daily bucket (see learn)
+	dowOff float32          // added to every day-of-week offset (see learn)
 	nov    novelty.Detector // range novelty: raw, smoothed, time of day
 }
 
@@ -178,16 +184,19 @@ func (m *Model) Last() (tsMs int64, v float64, r Result) {
 // offset is folded into its buckets.
 const dayFold = 256
 
-// foldDay folds the daily profile's common offset into its buckets.
+// foldDay folds the common offsets of the daily profile and of the
+// day-of-week offsets into their mantissas (as far as they are whole
+// steps) and re-chooses each one's exponent (foldBlock).
 func (m *Model) foldDay() {
-	for i := range m.day {
-		m.day[i] += m.dayOff
-	}
-	m.dayOff = 0
+	foldBlock(m.day[:], &m.dayExp, &m.dayOff)
+	foldBlock(m.dow[:], &m.dowExp, &m.dowOff)
 }
 
 // dayBucket returns daily bucket i of the profile.
-func (m *Model) dayBucket(i int) float64 { return float64(m.day[i]) + float64(m.dayOff) }
+func (m *Model) dayBucket(i int) float64 { return blockValue(m.day[i], m.dayExp, m.dayOff) }
+
+// dowOffset returns the day-of-week offset of weekday i (0 for Monday).
+func (m *Model) dowOffset(i int) float64 { return blockValue(m.dow[i], m.dowExp, m.dowOff) }
 
 // maxVisits is the count at which a daily bucket's visits saturate: from
 // there on the bucket learns at Config.SeasonRate.
@@ -707,12 +716,12 @@ func (m *Model) learn(c *Config, k *components, tsMs int64, v float64) {
 	// bucket loses, through the common offset rather than 24 stores; the
 	// offset is folded into the buckets every dayFold points, so that
 	// the buckets stay near the profile and keep their precision.
-	m.day[b0] += float32(d0)
-	m.day[b1] += float32(d1)
-	m.dayOff -= float32((d0 + d1) / dayBins)
-	if m.n%dayFold == 0 {
-		m.foldDay()
-	}
+	// The buckets are rounded stochastically (profile16.go); the offset
+	// takes what they really gained.
+	u0, u1, u2 := dither(m.n, tsMs)
+	added := addBlock(m.day[:], &m.dayExp, b0, d0, u0)
+	added += addBlock(m.day[:], &m.dayExp, b1, d1, u1)
+	m.dayOff -= float32(added / dayBins)
 	wd := k.pos.wd
 	if span := tsMs - m.firstTs; span < minSeason {
 		// The daily profile is still taking shape; what it leaves is
@@ -723,12 +732,12 @@ func (m *Model) learn(c *Config, k *components, tsMs int64, v float64) {
 	// Day-of-week offsets learn what the daily profile leaves, slowly.
 	if m.dowCnt[wd] > 0 {
 		gw := max(c.SeasonRate/50, 1/(float64(m.dowCnt[wd])+1))
-		dw := float32(gw * (e - (d0 + d1)))
-		m.dow[wd] += dw
-		dw7 := dw / 7
-		for i := range m.dow {
-			m.dow[i] -= dw7
-		}
+		// what one offset gains, all lose, through the common offset
+		dw := addBlock(m.dow[:], &m.dowExp, wd, gw*(e-(d0+d1)), u2)
+		m.dowOff -= float32(dw / 7)
+	}
+	if m.n%dayFold == 0 {
+		m.foldDay()
 	}
 
 	// Use the profile while it explains the data better than a level; call
@@ -740,8 +749,8 @@ func (m *Model) learn(c *Config, k *components, tsMs int64, v float64) {
 		m.flags |= flagSeasonal
 		if span >= minWeek {
 			// some offset beyond sSig (the largest one is, exactly when any is)
-			for _, d := range m.dow {
-				if float64(d) > sSig || float64(d) < -sSig {
+			for i := range m.dow {
+				if d := m.dowOffset(i); d > sSig || d < -sSig {
 					m.flags |= flagWeekly
 					break
 				}

@@ -12,7 +12,7 @@ import (
 )
 
 // modelBytes is the documented size of a Model on 64-bit platforms.
-const modelBytes = 456
+const modelBytes = 400
 
 func TestModelSize(t *testing.T) {
 	if got := unsafe.Sizeof(Model{}); got != modelBytes {
@@ -487,7 +487,8 @@ func TestLongSeriesStaysFinite(t *testing.T) {
 }
 
 // TestDayProfileOffset: the daily profile keeps a zero mean through a
-// common offset folded into the buckets every dayFold points. On a daily
+// common offset folded into the buckets (as far as it is whole steps of
+// their block floating point) every dayFold points. On a daily
 // cycle with a level that keeps rising (every residual around the slow
 // level one-signed, the case in which the offset grows fastest), the
 // profile stays centred, the offset never grows past a fold's worth, and
@@ -515,12 +516,19 @@ func TestDayProfileOffset(t *testing.T) {
 	}
 	before := m
 	m.foldDay()
+	// Folding moves the offset's whole steps into the buckets: exact, but
+	// for the float32 offset and, if the exponent had to rise, the
+	// buckets' rounding to the coarser step.
+	tol := 1e-6 * math.Max(1, math.Abs(float64(before.dayOff)))
+	if m.dayExp > before.dayExp {
+		tol += stepOf(m.dayExp) / 2
+	}
 	for b := range dayBins {
-		if got, want := m.dayBucket(b), before.dayBucket(b); math.Abs(got-want) > 1e-5*math.Max(1, math.Abs(want)) {
+		if got, want := m.dayBucket(b), before.dayBucket(b); math.Abs(got-want) > tol {
 			t.Errorf("bucket %d: %v after folding, %v before", b, got, want)
 		}
 	}
-	if m.dayOff != 0 {
-		t.Errorf("offset %v after folding, want 0", m.dayOff)
+	if half := stepOf(before.dayExp) / 2; math.Abs(float64(m.dayOff)) > half*(1+1e-6) {
+		t.Errorf("offset %v after folding, want at most half a step (%v)", m.dayOff, half)
 	}
 }
