@@ -50,13 +50,22 @@ func Median(m, absr, a, floor float64) float64 {
 // MedianGrowth is Median with the step factor g = Growth(a) computed by
 // the caller: a tracker whose rate is fixed computes it once.
 func MedianGrowth(m, absr, g, floor float64) float64 {
-	switch {
-	case m <= 0 || m != m:
-		m = max(absr, floor)
-	case absr > m:
-		m *= g
-	case absr < m:
-		m /= g
+	if !(m > 0) {
+		m = max(absr, floor) // a fresh or broken tracker starts at the point
+	} else {
+		// Whether |r| lies above or below m is a coin flip, which a
+		// branch mispredicts half of the time: both steps are computed
+		// and the right one picked by conditional moves of their bits
+		// (the compiler turns a select of floats into a branch, of their
+		// bits into a CMOV).
+		r, up, down := math.Float64bits(m), math.Float64bits(m*g), math.Float64bits(m/g)
+		if absr > m {
+			r = up
+		}
+		if absr < m {
+			r = down
+		}
+		m = math.Float64frombits(r)
 	}
 	if m < floor {
 		m = floor
@@ -163,6 +172,12 @@ func (s *Scale) UpdateGrowth(absr, g, b float64) {
 // fall below the mean before the mean takes over.
 func (s Scale) Sigma(meanFrac, floor float64) float64 {
 	return max(MADToSigma*float64(s.Med), meanFrac*sqrtHalfPi*float64(s.Mean), floor)
+}
+
+// Unfloored is Sigma without a floor: max(Unfloored(f), floor) is exactly
+// Sigma(f, floor), for a caller that needs the scale under two floors.
+func (s Scale) Unfloored(meanFrac float64) float64 {
+	return max(MADToSigma*float64(s.Med), meanFrac*sqrtHalfPi*float64(s.Mean))
 }
 
 // sqrtHalfPi is E|Z| / sigma for a Gaussian: sigma = sqrt(pi/2) * mean |r|.
