@@ -366,8 +366,9 @@ func (m *Model) rangeCalm(c *Config) bool {
 
 // trendStep returns the slope per point of a significant trend, else 0:
 // the slow level's trend when it carries the level by at least RecordTrend
-// slow sigmas over the slow level's memory (1/SlowRate points).
-func (m *Model) trendStep(c *Config) float64 {
+// slow sigmas (sSlow, the slow scale's sigma) over the slow level's memory
+// (1/SlowRate points).
+func (m *Model) trendStep(c *Config, sSlow float64) float64 {
 	if c.RecordTrend <= 0 || c.TrendRate <= 0 {
 		return 0
 	}
@@ -375,7 +376,7 @@ func (m *Model) trendStep(c *Config) float64 {
 	// m.trend is damped (by 1% per point): in a steady linear trend of
 	// slope b it settles at b*0.99r/(1-0.99(1-r)).
 	b := m.trend * (1 - 0.99*(1-r)) / (0.99 * r)
-	if !(math.Abs(b) >= c.RecordTrend*c.SlowRate*m.slowS.Sigma(c.MeanFloor, floorFor(m.slow))) || math.IsInf(b, 0) {
+	if !(math.Abs(b) >= c.RecordTrend*c.SlowRate*sSlow) || math.IsInf(b, 0) {
 		return 0
 	}
 	return b

@@ -65,7 +65,10 @@ func (c *Config) derive() derived {
 // consts returns the derived constants of c: the stored ones while they
 // match c, else computed now into buf.
 func (c *Config) consts(buf *derived) *derived {
-	if c.prep.ok && c.prep.key == c.derivedKey() {
+	// field by field, inline: the struct comparison is a call
+	if k := &c.prep.key; c.prep.ok && k.changeRate == c.ChangeRate && k.escalate == c.Escalate &&
+		k.likScale == c.LikScale && k.threshold == c.Threshold && k.novScale == c.Novelty.Scale &&
+		k.scaleRate == c.ScaleRate && k.slowRate == c.SlowRate && k.calibP == c.CalibP && k.calibRate == c.CalibRate {
 		return &c.prep
 	}
 	*buf = c.derive()

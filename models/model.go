@@ -222,8 +222,16 @@ func bucketRate(rate float64, n int) float64 {
 	if n >= maxVisits {
 		return rate
 	}
-	return max(rate, 1/float64(n+1))
+	return max(rate, visitRates[n&maxVisits])
 }
+
+// visitRates[n] is 1/(n+1).
+var visitRates = func() (r [maxVisits + 1]float64) {
+	for n := range r {
+		r[n] = 1 / float64(n+1)
+	}
+	return r
+}()
 
 // profile returns the full seasonal component (daily + day of week) at ts,
 // whether or not it is in use.
@@ -262,6 +270,8 @@ type components struct {
 	expSlow  float64
 	sFast    float64 // sigma around expFast
 	sSlow    float64 // sigma around expSlow
+	sPlain   float64 // sigma around plain
+	pRaw     float64 // sigma around plain without a floor (stream.Scale.Unfloored)
 	z        [numCal]float64
 	change   float64 // updated change statistic
 	surprise float64 // calibrated: max |z_i| / q_i
@@ -320,6 +330,8 @@ func (m *Model) computeWith(k *components, c *Config, tsMs int64, v float64) {
 	// look like a drift away from a plain level.
 	k.expSlow = m.slow + m.trend + k.full
 	k.sSlow = m.slowS.Sigma(c.MeanFloor, floorFor(m.slow))
+	k.pRaw = m.plainS.Unfloored(c.MeanFloor)
+	k.sPlain = max(k.pRaw, floorFor(m.plain))
 	k.z[calFast] = (v - k.expFast) / k.sFast
 	k.z[calSlow] = (v - k.expSlow) / k.sSlow
 	k.sClipLo, k.sClipHi = math.Inf(-1), math.Inf(1)
@@ -348,7 +360,7 @@ func (m *Model) computeWith(k *components, c *Config, tsMs int64, v float64) {
 		k.far = false
 	}
 	k.spanOK = tsMs-m.firstTs >= c.RangeSpanMs
-	k.step = m.trendStep(c)
+	k.step = m.trendStep(c, k.sSlow)
 	k.spanLo, k.spanHi = m.span(k.step)
 	if c.RangeTol > 0 && m.n > 1 {
 		lo, hi := k.spanLo, k.spanHi
@@ -464,7 +476,7 @@ func (m *Model) result(c *Config, k *components, post *novelty.Detector, ns floa
 			k.still = true
 		}
 	}
-	if r.State != anomaly.StateAnomalous && m.stuck(c, v) {
+	if r.State != anomaly.StateAnomalous && m.stuck(c, k, v) {
 		// Not a band verdict: the value is ordinary, its stillness is not.
 		// The run's first stuck point is the evidence; a later one while
 		// its anomaly is open only continues it (stuck.go).
@@ -663,8 +675,14 @@ func (m *Model) learn(c *Config, k *components, tsMs int64, v float64) {
 	n := float64(m.n)
 	hk := c.HuberK
 	// The first points use larger rates (running means) so that the
-	// baseline starts from the data, not from zero.
-	warm := 1 / (n + 1)
+	// baseline starts from the data, not from zero. Once (n+1) times the
+	// smallest rate exceeds 1 (as rounded: then also exactly), 1/(n+1) and
+	// its rounding lie at or below every rate, and each use of warm below
+	// gives the rate: no division.
+	warm := 0.0
+	if n1 := n + 1; !(n1*min(c.LevelRate, c.ScaleRate, c.SlowRate) > 1) {
+		warm = 1 / n1
+	}
 
 	// Calibration quantiles learn the series' own distribution of |z|,
 	// once the scales have settled.
@@ -689,7 +707,10 @@ func (m *Model) learn(c *Config, k *components, tsMs int64, v float64) {
 	// Slow level with damped trend, around the full profile.
 	sa := max(c.SlowRate, warm)
 	ds := v - k.full - m.slow - m.trend
-	sSig := m.slowS.Sigma(c.MeanFloor, floorFor(m.slow))
+	sSig := k.sSlow // the slow scale and level as computeWith found them
+	if k.gap {
+		sSig = m.slowS.Sigma(c.MeanFloor, floorFor(m.slow))
+	}
 	prev := m.slow
 	m.slow += m.trend + sa*stream.Clip(ds, hk*sSig)
 	if c.TrendRate > 0 && m.n > 2 {
@@ -697,7 +718,10 @@ func (m *Model) learn(c *Config, k *components, tsMs int64, v float64) {
 	}
 	m.slowS.UpdateGrowth(math.Abs(ds), growth(c.SlowRate*4, warm, k.d.growSlow), c.SlowRate*2)
 	dp := v - m.plain
-	pSig := m.plainS.Sigma(c.MeanFloor, floorFor(m.plain))
+	pSig := k.sPlain
+	if k.gap {
+		pSig = m.plainS.Sigma(c.MeanFloor, floorFor(m.plain))
+	}
 	m.plain += sa * stream.Clip(dp, hk*pSig)
 	m.plainS.UpdateGrowth(math.Abs(dp), growth(c.SlowRate*4, warm, k.d.growSlow), c.SlowRate*2)
 
@@ -731,7 +755,11 @@ func (m *Model) learn(c *Config, k *components, tsMs int64, v float64) {
 	}
 	// Day-of-week offsets learn what the daily profile leaves, slowly.
 	if m.dowCnt[wd] > 0 {
-		gw := max(c.SeasonRate/50, 1/(float64(m.dowCnt[wd])+1))
+		// max(SeasonRate/50, 1/(count+1)), the division skipped as for warm
+		gw := c.SeasonRate / 50
+		if n1 := float64(m.dowCnt[wd]) + 1; !(n1*gw > 1) {
+			gw = max(gw, 1/n1)
+		}
 		// what one offset gains, all lose, through the common offset
 		dw := addBlock(m.dow[:], &m.dowExp, wd, gw*(e-(d0+d1)), u2)
 		m.dowOff -= float32(dw / 7)

@@ -26,13 +26,18 @@ import "math"
 
 // moved reports whether v moved from the last learned value.
 func (m *Model) moved(c *Config, v float64) bool {
-	sig := m.plainS.Sigma(c.MeanFloor, floorFor(m.plain))
+	return m.movedBy(c, v, m.plainS.Sigma(c.MeanFloor, floorFor(m.plain)))
+}
+
+// movedBy is moved with the plain scale's sigma sig computed by the caller.
+func (m *Model) movedBy(c *Config, v, sig float64) bool {
 	return math.Abs(v-m.lastV) > c.StuckTol*sig
 }
 
-// hadNoise reports whether the series' history had noise to lose.
-func (m *Model) hadNoise(c *Config) bool {
-	return m.plainS.Sigma(c.MeanFloor, 0) > 1000*floorFor(m.plain)
+// hadNoise reports whether the series' history had noise to lose, from the
+// plain scale's unfloored sigma (stream.Scale.Unfloored).
+func (m *Model) hadNoise(raw float64) bool {
+	return max(raw, 0) > 1000*floorFor(m.plain)
 }
 
 // stuckAfter is the run length (in points, this one included) from which
@@ -41,9 +46,9 @@ func (m *Model) stuckAfter(c *Config) int {
 	return max(c.StuckMin, int(math.Ceil(c.StuckFactor*4*float64(m.maxFlat))))
 }
 
-// stuck reports whether the point v is stuck.
-func (m *Model) stuck(c *Config, v float64) bool {
-	if c.StuckMin <= 0 || int(m.n) < max(c.MinPoints, c.StuckLearn) || !m.hadNoise(c) || m.moved(c, v) {
+// stuck reports whether the point v is stuck (k: its components).
+func (m *Model) stuck(c *Config, k *components, v float64) bool {
+	if c.StuckMin <= 0 || int(m.n) < max(c.MinPoints, c.StuckLearn) || !m.hadNoise(k.pRaw) || m.movedBy(c, v, k.sPlain) {
 		return false
 	}
 	return int(m.flat)+1 >= m.stuckAfter(c)
