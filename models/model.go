@@ -389,10 +389,11 @@ func (m *Model) computeWith(k *components, c *Config, tsMs int64, v float64) {
 }
 
 // result turns the adaptive detectors' components and the novelty score ns
-// into the verdict. m.nov is the novelty detector as it was before the
+// into the verdict, written to r (in place: a returned copy is stored
+// field by field and read back in 16-byte moves, which stalls). m.nov is the novelty detector as it was before the
 // point (its ranges give the band); post is after it (its Kind names what
 // fired).
-func (m *Model) result(c *Config, k *components, post *novelty.Detector, ns float64, tsMs int64, v float64) Result {
+func (m *Model) result(c *Config, k *components, post *novelty.Detector, ns float64, tsMs int64, v float64, r *Result) {
 	if int(m.n) < c.MinPoints {
 		e := v
 		if m.n > 0 {
@@ -400,10 +401,11 @@ func (m *Model) result(c *Config, k *components, post *novelty.Detector, ns floa
 		}
 		e = finite(e, v)
 		lo, hi := learningBand(e, k.sFast)
-		return Result{Expected: e, Lower: lo, Upper: hi, State: anomaly.StateLearning,
+		*r = Result{Expected: e, Lower: lo, Upper: hi, State: anomaly.StateLearning,
 			NeedPoints: c.MinPoints - int(m.n) - 1}
+		return
 	}
-	r := Result{
+	*r = Result{
 		Expected: k.expFast,
 		Z:        k.z[calFast],
 		State:    anomaly.StateNormal,
@@ -491,7 +493,6 @@ func (m *Model) result(c *Config, k *components, post *novelty.Detector, ns floa
 	r.Upper = finite(r.Upper, r.Expected)
 	r.Z = finite(r.Z, 0)
 	r.Score = finite(r.Score, 0)
-	return r
 }
 
 // holdBar is the score a point must pass during a hold to alert: the
@@ -538,7 +539,8 @@ func (m *Model) peek(c *Config, tsMs int64, v float64, b *Bounds) Result {
 	m.computeWith(&k, c, tsMs, v)
 	nd := m.nov
 	ns := nd.UpdateClip(&c.Novelty, k.local, v, k.sClipLo, k.sClipHi, m.pointMask(c, &k, v))
-	r := m.result(c, &k, &nd, ns, tsMs, v)
+	var r Result
+	m.result(c, &k, &nd, ns, tsMs, v, &r)
 	b.apply(c, &r, v)
 	return r
 }
@@ -578,7 +580,7 @@ func (m *Model) update(c *Config, tsMs int64, v float64, b *Bounds) Result {
 		if b.apply(c, &r, v) {
 			m.transition(c, &r)
 		}
-		m.last = compact(&r)
+		m.setLast(&r)
 		return r
 	}
 	var dv derived
@@ -586,7 +588,8 @@ func (m *Model) update(c *Config, tsMs int64, v float64, b *Bounds) Result {
 	m.computeWith(&k, c, tsMs, v)
 	nd := m.nov
 	ns := nd.UpdateClip(&c.Novelty, k.local, v, k.sClipLo, k.sClipHi, m.pointMask(c, &k, v))
-	r := m.result(c, &k, &nd, ns, tsMs, v)
+	var r Result
+	m.result(c, &k, &nd, ns, tsMs, v, &r)
 	b.apply(c, &r, v)
 	if tsMs <= m.lastTs {
 		return r
@@ -599,12 +602,18 @@ func (m *Model) update(c *Config, tsMs int64, v float64, b *Bounds) Result {
 	} else {
 		m.transition(c, &r)
 	}
-	m.last = compact(&r)
+	m.setLast(&r)
 	return r
 }
 
-func compact(r *Result) Result32 {
-	return Result32{clamp32(r.Expected), clamp32(r.Lower), clamp32(r.Upper), clamp32(r.Score), clamp32(r.Z), r.State, r.Detector}
+// setLast keeps r as the last verdict, in its compact form (field by
+// field: a Result32 built and copied is read back in wider moves than it
+// was stored in, which stalls).
+func (m *Model) setLast(r *Result) {
+	l := &m.last
+	l.Expected, l.Lower, l.Upper = clamp32(r.Expected), clamp32(r.Lower), clamp32(r.Upper)
+	l.Score, l.Z = clamp32(r.Score), clamp32(r.Z)
+	l.State, l.Detector = r.State, r.Detector
 }
 
 func (m *Model) init(tsMs int64, v float64) {
