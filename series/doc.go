@@ -31,11 +31,13 @@
 //   - index: an open-addressing table of uint64 entries, 32 hash bits and
 //     a slot number (index.go), doubling as series arrive, placed by
 //     the hash mixed with a secret seed, and checked against the
-//     slot's hash and key;
-//   - rank entries for sorted listings, chunked like the slots.
+//     slot's hash and key.
 //
-// At a million series each of a point's index entry, slot, key and rank
-// entry is a cache miss. A shard reads them ahead for the next 128 points
+// A sorted listing reads each slot's last verdict, not a dense copy kept
+// beside the slots (observe.go, shard.rank).
+//
+// At a million series each of a point's index entry, slot and key is a
+// cache miss, each on a page of its own. A shard reads them ahead for the next 128 points
 // of a batch (shard.warm), one pass per step of the chain entry -> slot ->
 // key, so that within a pass the loads of different points do not depend
 // on each other and their misses overlap; the slot the read-ahead found

@@ -22,7 +22,7 @@ import (
 // after a GC, and the resident set of a process that holds nothing else,
 // each divided by the number of series; plus the slot and model sizes, and
 // the heap a series costs beyond its model ("nonmodel-bytes/series": slot
-// bookkeeping, key, index, rank entry, slack).
+// bookkeeping, key, index, slack).
 //
 // Each size is measured once, in a child process (a fresh copy of the test
 // binary) that runs like `detector serve`: the memory limit derived from

@@ -60,10 +60,6 @@ func (sh *shard) slot(idx int32) *slot {
 	return &sh.chunks[idx>>chunkBits][idx&(chunkSize-1)]
 }
 
-// rankOf returns slot idx's entry in the dense rank chunks (observe.go).
-func (sh *shard) rankOf(idx int32) *rankEntry {
-	return &sh.ranks[idx>>chunkBits][idx&(chunkSize-1)]
-}
 
 // task is what a shard goroutine receives: a batch of points, or an idle
 // sweep request whose count goes to sweep.
@@ -80,7 +76,7 @@ type task struct {
 // instead: readpath.go).
 //
 // Everything a shard keeps per series is pointer-free: the slot, its key
-// bytes in the arena, its index entry and its rank entry. There is no heap
+// bytes in the arena and its index entry. There is no heap
 // object per series (see the package doc for the layout and the figures).
 type shard struct {
 	e        *Engine
@@ -113,7 +109,6 @@ type shard struct {
 	// updated series (evictVictim).
 	hand int32
 
-	ranks       [][]rankEntry   // state and score per slot for sorted listings (observe.go), chunked like the slots
 	events      []anomaly.Event // pending events, written under mu, sent after
 	live        atomic.Int64
 	evictedLRU  atomic.Uint64
@@ -324,7 +319,7 @@ const warmProbe = 8
 
 // warm brings into the cache what the apply loop will read for each item:
 // its index entries, the slot they name (every cache line
-// of it), the slot's rank entry and the key bytes. It goes over the items
+// of it) and the key bytes. It goes over the items
 // in passes, one per step of the chain index entry -> slot -> key, so that
 // within a pass the loads of different items are independent and the
 // processor overlaps many cache misses, where the lookups of the apply
@@ -348,7 +343,7 @@ func (sh *shard) warm(items []item, hints *[warmAhead]int32) {
 	}
 	// Pass 2: the first entry of each item's probe run that carries its
 	// hash bits (the run's first entries share the home's cache line),
-	// and the slot and rank entry it names.
+	// and the slot it names.
 	for j := range items {
 		mh := x.mixed(items[j].hash)
 		tag := mh >> 32
@@ -370,7 +365,6 @@ func (sh *shard) warm(items []item, hints *[warmAhead]int32) {
 			sink += uint64(*(*byte)(unsafe.Add(p, off)))
 		}
 		sink += uint64(*(*byte)(unsafe.Add(p, unsafe.Sizeof(slot{})-1)))
-		sink += sh.rankOf(idx).hash
 	}
 	// Pass 3: the key bytes of those slots, first and last.
 	for j := range items {
@@ -436,7 +430,6 @@ func (sh *shard) newSlot() int32 {
 	idx := sh.nslots
 	if int(idx)>>chunkBits == len(sh.chunks) {
 		sh.chunks = append(sh.chunks, sh.takeChunk())
-		sh.ranks = append(sh.ranks, make([]rankEntry, chunkSize))
 	}
 	sh.nslots++
 	return idx
@@ -569,7 +562,7 @@ func (sh *shard) evict(idx int32, cause evictCause) {
 	}
 }
 
-// remove forgets the series in slot idx (index entry, key, rank, slot)
+// remove forgets the series in slot idx (index entry, key, slot)
 // and frees the slot, without an event or an eviction count: evict, and
 // callers that move a series elsewhere, call it. Call with mu held for
 // writing.
@@ -578,7 +571,6 @@ func (sh *shard) remove(idx int32) {
 	sh.index.remove(sl.hash, idx)
 	sh.keys.free(sl.keyChunk, sl.klen())
 	*sl = slot{}
-	*sh.rankOf(idx) = rankEntry{}
 	sh.free = append(sh.free, idx)
 	sh.live.Add(-1)
 	if sh.keys.needsCompaction() {
