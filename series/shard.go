@@ -60,7 +60,6 @@ func (sh *shard) slot(idx int32) *slot {
 	return &sh.chunks[idx>>chunkBits][idx&(chunkSize-1)]
 }
 
-
 // task is what a shard goroutine receives: a batch of points, or an idle
 // sweep request whose count goes to sweep.
 type task struct {
