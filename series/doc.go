@@ -37,8 +37,8 @@
 // beside the slots (observe.go, shard.rank).
 //
 // At a million series each of a point's index entry, slot and key is a
-// cache miss, each on a page of its own. A shard reads them ahead for the next 128 points
-// of a batch (shard.warm), one pass per step of the chain entry -> slot ->
+// cache miss, each on a page of its own. A shard reads them ahead for the
+// next 128 points of a batch (shard.warm), one pass per step of the chain entry -> slot ->
 // key, so that within a pass the loads of different points do not depend
 // on each other and their misses overlap; the slot the read-ahead found
 // is the apply loop's first candidate (lookupHint), checked against the

@@ -219,6 +219,12 @@ func ingestLaid(b *testing.B, f *benchFixture, ctx context.Context, batch []anom
 	for j := range batch {
 		batch[j].TimestampMs = ts
 	}
+	ingestChecked(b, f, ctx, batch)
+}
+
+// ingestChecked ingests a batch and fails the benchmark unless every
+// point was accepted.
+func ingestChecked(b *testing.B, f *benchFixture, ctx context.Context, batch []anomaly.Sample) {
 	res, err := f.e.Ingest(ctx, batch)
 	if err != nil || res.Accepted != benchBatch {
 		b.Errorf("Ingest = %d accepted (%v), %v", res.Accepted, res.Errors[:min(3, len(res.Errors))], err)
@@ -271,10 +277,7 @@ func runProducer(b *testing.B, f *benchFixture, ctx context.Context, r *rand.Ran
 		i := r.IntN(share)*producers + p
 		batch[j] = anomaly.Sample{Series: f.keys[i], TimestampMs: ts, Value: 100 + float64(i%13)}
 	}
-	res, err := f.e.Ingest(ctx, batch)
-	if err != nil || res.Accepted != benchBatch {
-		b.Errorf("Ingest = %d accepted (%v), %v", res.Accepted, res.Errors[:min(3, len(res.Errors))], err)
-	}
+	ingestChecked(b, f, ctx, batch)
 }
 
 // BenchmarkShardApply measures the shard path alone: one shard applying a

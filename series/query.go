@@ -174,42 +174,28 @@ func (e *Engine) List(ctx context.Context, match string, limit int, cursor strin
 	// Keep the limit+1 smallest matching keys after the cursor in a max-heap;
 	// the extra one tells whether there is a next page.
 	h := &pageHeap{}
-	// Each shard is scanned in chunks of ListChunk slots, one read lock
-	// each, so that ingest into the shard waits for one chunk at most,
-	// and the scan stops between chunks when ctx ends (the client left).
 	for _, sh := range e.shards {
-		for from := 0; ; from += ListChunk {
-			if err := ctx.Err(); err != nil {
-				return anomaly.SeriesPage{}, fmt.Errorf("series: list: %w", err)
+		err := sh.scanUsed(ctx, func(i int32) {
+			key := sh.key(i)
+			if cursor != "" && key <= after {
+				return
 			}
-			sh.mu.RLock()
-			n := int(sh.nslots)
-			for i := from; i < min(from+ListChunk, n); i++ {
-				if !sh.used(int32(i)) {
-					continue
-				}
-				key := sh.key(int32(i))
-				if cursor != "" && key <= after {
-					continue
-				}
-				if len(*h) > limit && key >= (*h)[0].Series {
-					continue
-				}
-				if len(ms) > 0 && !ms.Matches(keyFromCanonical(key, sh.slot(int32(i)).hash)) {
-					continue
-				}
-				s := sh.summary(int32(i))
-				if len(*h) <= limit {
-					heap.Push(h, s)
-				} else {
-					(*h)[0] = s
-					heap.Fix(h, 0)
-				}
+			if len(*h) > limit && key >= (*h)[0].Series {
+				return
 			}
-			sh.mu.RUnlock()
-			if from+ListChunk >= n {
-				break
+			if len(ms) > 0 && !ms.Matches(keyFromCanonical(key, sh.slot(i).hash)) {
+				return
 			}
+			s := sh.summary(i)
+			if len(*h) <= limit {
+				heap.Push(h, s)
+			} else {
+				(*h)[0] = s
+				heap.Fix(h, 0)
+			}
+		})
+		if err != nil {
+			return anomaly.SeriesPage{}, fmt.Errorf("series: list: %w", err)
 		}
 	}
 	page := anomaly.SeriesPage{Series: []anomaly.SeriesSummary(*h)}
@@ -226,6 +212,29 @@ func (e *Engine) List(ctx context.Context, match string, limit int, cursor strin
 
 // ListChunk is the number of slots List scans per shard lock.
 const ListChunk = 256
+
+// scanUsed calls f for every slot of the shard that holds a series, in
+// runs of ListChunk slots, each under one read lock: ingest into the shard
+// waits for one run at most, and the scan stops between runs when ctx ends
+// (the client left), returning ctx's error.
+func (sh *shard) scanUsed(ctx context.Context, f func(idx int32)) error {
+	for from := 0; ; from += ListChunk {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		sh.mu.RLock()
+		n := int(sh.nslots)
+		for i := from; i < min(from+ListChunk, n); i++ {
+			if sh.used(int32(i)) {
+				f(int32(i))
+			}
+		}
+		sh.mu.RUnlock()
+		if from+ListChunk >= n {
+			return nil
+		}
+	}
+}
 
 // pageHeap is a max-heap of summaries by series key.
 type pageHeap []anomaly.SeriesSummary

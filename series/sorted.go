@@ -106,45 +106,28 @@ func (e *Engine) ListSorted(ctx context.Context, match, by string, limit int, cu
 }
 
 // scanSorted keeps in h the limit+1 first series of the shard after the
-// cursor position. It reads the shard in runs of ListChunk slots, one read
-// lock each, as List does: ingest into the shard waits for one run at
-// most, and the scan stops between runs when ctx ends.
+// cursor position, scanning as List does (shard.scanUsed).
 func (sh *shard) scanSorted(ctx context.Context, h *sortHeap, ms Matchers, limit int, after sortKey, hasAfter bool) {
-	for from := 0; ; from += ListChunk {
-		if ctx.Err() != nil {
+	_ = sh.scanUsed(ctx, func(i int32) { // ListSorted checks ctx after the scans
+		k := sh.rank(i)
+		if hasAfter && h.order(k, after) <= 0 {
 			return
 		}
-		sh.mu.RLock()
-		n := int(sh.nslots)
-		for i := from; i < min(from+ListChunk, n); i++ {
-			sl := sh.slot(int32(i))
-			if sl.keyLen == 0 {
-				continue
-			}
-			k := sh.rank(int32(i))
-			if hasAfter && h.order(k, after) <= 0 {
-				continue
-			}
-			if len(h.items) > limit && h.order(k, h.items[0].k) >= 0 {
-				continue
-			}
-			if len(ms) > 0 && !ms.Matches(keyFromCanonical(sh.key(int32(i)), sl.hash)) {
-				continue
-			}
-			it := sortItem{k: k, s: sh.summary(int32(i))}
-			it.s.Score = k.score // the value the order used
-			if len(h.items) <= limit {
-				heap.Push(h, it)
-			} else {
-				h.items[0] = it
-				heap.Fix(h, 0)
-			}
-		}
-		sh.mu.RUnlock()
-		if from+ListChunk >= n {
+		if len(h.items) > limit && h.order(k, h.items[0].k) >= 0 {
 			return
 		}
-	}
+		if len(ms) > 0 && !ms.Matches(keyFromCanonical(sh.key(i), sh.slot(i).hash)) {
+			return
+		}
+		it := sortItem{k: k, s: sh.summary(i)}
+		it.s.Score = k.score // the value the order used
+		if len(h.items) <= limit {
+			heap.Push(h, it)
+		} else {
+			h.items[0] = it
+			heap.Fix(h, 0)
+		}
+	})
 }
 
 type sortItem struct {
