@@ -1,6 +1,7 @@
 package models
 
 import (
+	"bytes"
 	"errors"
 	"math"
 	"math/rand/v2"
@@ -9,9 +10,33 @@ import (
 	"github.com/anomalyd/detector/anomaly"
 )
 
-func TestCheckBuffer(t *testing.T) {
-	if encodedSize > checkBuf {
-		t.Fatalf("encoding is %d bytes, Check's buffer %d", encodedSize, checkBuf)
+// TestCheckWithReusesScratch: CheckWith returns the model's encoding in
+// the caller's buffer and, once that buffer holds one, allocates nothing
+// (an export checks every series with one buffer).
+func TestCheckWithReusesScratch(t *testing.T) {
+	c := DefaultConfig()
+	var m Model
+	for i := range 500 {
+		m.Update(&c, int64(i)*60_000, 100+float64(i%7))
+	}
+	scratch, err := m.CheckWith(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := m.AppendBinary(nil); !bytes.Equal(scratch, want) {
+		t.Fatalf("CheckWith returned %d bytes, not the model's %d-byte encoding", len(scratch), len(want))
+	}
+	allocs := testing.AllocsPerRun(100, func() {
+		if scratch, err = m.CheckWith(scratch); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("CheckWith allocates %v times with a reused buffer, want 0", allocs)
+	}
+	m.fast = math.NaN()
+	if _, err := m.CheckWith(scratch); !errors.Is(err, ErrEncoding) {
+		t.Errorf("CheckWith with a NaN level = %v, want ErrEncoding", err)
 	}
 }
 

@@ -60,10 +60,11 @@ const MaxUnhealthyKeys = 10
 
 // dropUnhealthy removes from buf, in place, the series whose model fails
 // Check, counting them in st. It runs with no lock held.
-func dropUnhealthy(buf []SeriesState, st *ExportStats) []SeriesState {
+func dropUnhealthy(buf []SeriesState, scratch *[]byte, st *ExportStats) []SeriesState {
 	out := buf[:0]
 	for i := range buf {
-		if buf[i].Model.Check() != nil {
+		var err error
+		if *scratch, err = buf[i].Model.CheckWith(*scratch); err != nil {
 			st.Unhealthy++
 			if len(st.UnhealthyKeys) < MaxUnhealthyKeys {
 				st.UnhealthyKeys = append(st.UnhealthyKeys, buf[i].Key)
@@ -99,6 +100,7 @@ func (e *Engine) Export(ctx context.Context, chunk int, fn func([]SeriesState) e
 	}
 	var st ExportStats
 	buf := make([]SeriesState, 0, chunk)
+	var scratch []byte // dropUnhealthy's encodings
 	for _, sh := range e.shards {
 		for start := 0; ; start += chunk {
 			if err := ctx.Err(); err != nil {
@@ -129,7 +131,7 @@ func (e *Engine) Export(ctx context.Context, chunk int, fn func([]SeriesState) e
 			st.Chunks++
 			st.Locked += held
 			st.MaxPause = max(st.MaxPause, held)
-			buf = dropUnhealthy(buf, &st)
+			buf = dropUnhealthy(buf, &scratch, &st)
 			if len(buf) > 0 {
 				st.Series += len(buf)
 				if err := fn(buf); err != nil {
