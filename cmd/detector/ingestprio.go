@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"strconv"
 	"sync"
 
 	"github.com/anomalyd/detector/api"
@@ -17,7 +18,9 @@ import (
 // schedules like theirs, so the read waits for a core behind them, for
 // milliseconds at a time (docs/operations.md, "Reads under full ingest").
 //
-// With --ingest-nice N (1-19) that work runs on threads of nice value N:
+// With --ingest-nice N (1-19) that work runs on threads of nice value N,
+// with --ingest-nice idle on threads of the SCHED_IDLE policy, which a
+// waking thread of a normal policy always preempts:
 // each shard goroutine and each of a small fixed pool of ingest workers is
 // locked to an OS thread of its own for good (runtime.LockOSThread, never
 // undone: the thread ends with the goroutine and never runs another one)
@@ -43,7 +46,13 @@ import (
 // locked to the main thread that ends leaves that thread parked for good
 // (the runtime does not end the main thread): it runs nothing more.
 //
-// The flag is off by default. On the shared 2-core machine, 1 M series
+// Each locked goroutine holds a P while it runs, so the read P of
+// --read-procs comes beyond the locked threads (readProcsWith).
+//
+// The flag is off by default. With idle, on the quiet 2-core machine, the
+// detect p99 during ingest was lower in six of seven paired runs, the
+// points/s 0.93-1.12 times the default's, and the tail stayed above the
+// machine's own (docs/operations.md). On the shared 2-core machine, 1 M series
 // over HTTP JSON, --ingest-nice 10 lowered the median detect p99 during
 // ingest (11.4 against 13.6 ms) and its worst runs (20.8 against 46.5
 // ms), while its throughput and CPU per point against main's ranged from
@@ -175,7 +184,7 @@ func (m *Main) startIngestPool() error {
 		return fmt.Errorf("--ingest-nice: %w", err)
 	}
 	m.ingestPool = p
-	m.log.Info("ingest decodes and applies on threads of lower priority", "nice", m.cfg.IngestNice, "workers", n)
+	m.log.Info("ingest decodes and applies on threads of lower priority", "nice", niceFlag{&m.cfg.IngestNice}.String(), "workers", n)
 	return nil
 }
 
@@ -191,20 +200,75 @@ func shardThread(nice int, log *slog.Logger) func() {
 	}
 }
 
+// ingestIdle is the Config.IngestNice of `--ingest-nice idle`: the
+// threads run under Linux's SCHED_IDLE policy instead of a nice value.
+const ingestIdle = 20
+
 // checkNice checks a --ingest-nice value.
 func checkNice(nice int) error {
-	if nice < 1 || nice > 19 {
-		return fmt.Errorf("--ingest-nice %d: want 1-19, or 0 for none", nice)
+	if nice < 1 || nice > ingestIdle {
+		return fmt.Errorf("--ingest-nice %d: want 1-19 or idle, or 0 for none", nice)
 	}
 	return nil
 }
 
 // lowerThread locks the calling goroutine to its OS thread for good and
-// sets the thread's nice value.
+// sets the thread's nice value, or its policy to SCHED_IDLE.
 func lowerThread(nice int) error {
 	if err := checkNice(nice); err != nil {
 		return err
 	}
 	runtime.LockOSThread()
+	if nice == ingestIdle {
+		return setThreadIdle()
+	}
 	return setThreadNice(nice)
+}
+
+// niceFlag is the flag.Value of --ingest-nice: 0-19, or "idle".
+type niceFlag struct{ p *int }
+
+func (f niceFlag) String() string {
+	if f.p == nil {
+		return "0"
+	}
+	if *f.p == ingestIdle {
+		return "idle"
+	}
+	return strconv.Itoa(*f.p)
+}
+
+func (f niceFlag) Set(s string) error {
+	if s == "idle" {
+		*f.p = ingestIdle
+		return nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 || n > 19 {
+		return fmt.Errorf("want 0-19 or idle, not %q", s)
+	}
+	*f.p = n
+	return nil
+}
+
+// lockedIngestThreads returns how many goroutines --ingest-nice locks to
+// threads of their own: the shards and the ingest workers (0 without it).
+func (m *Main) lockedIngestThreads() int {
+	if m.cfg.IngestNice == 0 {
+		return 0
+	}
+	return len(m.engine.Stats().Shards) + m.ingestPoolWorkers()
+}
+
+// readProcsWith returns the Ps to add for reads (readprocs.go) when
+// locked ingest threads run on a process of procs Ps: with --ingest-nice
+// the shards and the ingest workers each hold a P while they run, and on
+// two cores they are three, so the read P comes beyond them; otherwise a
+// read would wait for a P while the kernel runs a read's thread at once.
+// n <= 0 (--read-procs 0) adds none.
+func readProcsWith(n, locked, procs int) int {
+	if n <= 0 {
+		return 0
+	}
+	return n + max(0, locked-procs)
 }

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -24,11 +25,92 @@ func TestIngestNiceFlag(t *testing.T) {
 	if cfg, _, err = parseServe([]string{"--ingest-nice", "10"}, io.Discard); err != nil || cfg.IngestNice != 10 {
 		t.Fatalf("--ingest-nice 10 = %d, %v", cfg.IngestNice, err)
 	}
-	for _, n := range []int{-1, 20} {
+	if cfg, _, err = parseServe([]string{"--ingest-nice", "idle"}, io.Discard); err != nil || cfg.IngestNice != ingestIdle {
+		t.Fatalf("--ingest-nice idle = %d, %v; want %d", cfg.IngestNice, err, ingestIdle)
+	}
+	if got := (niceFlag{&cfg.IngestNice}).String(); got != "idle" {
+		t.Errorf("--ingest-nice idle prints as %q", got)
+	}
+	for _, v := range []string{"-1", "20", "low", ""} {
+		if _, _, err := parseServe([]string{"--ingest-nice", v}, io.Discard); err == nil {
+			t.Errorf("--ingest-nice %q: no error", v)
+		}
+	}
+	for _, n := range []int{-1, 21} {
 		if _, err := NewMain(Config{Listen: "127.0.0.1:0", IngestNice: n}, discardLog()); err == nil {
 			t.Errorf("--ingest-nice %d: no error", n)
 		}
 	}
+}
+
+// TestReadProcsWith: with locked ingest threads the read P comes beyond
+// them, so that a P is free for reads while all of them run.
+func TestReadProcsWith(t *testing.T) {
+	for _, tc := range []struct{ n, locked, procs, want int }{
+		{1, 0, 2, 1},  // no --ingest-nice
+		{1, 3, 2, 2},  // 2 shards and 1 worker on 2 Ps
+		{1, 2, 2, 1},  // as many locked threads as Ps
+		{2, 5, 2, 5},  // two read Ps beyond 5 locked threads
+		{0, 3, 2, 0},  // --read-procs 0 stays off
+		{-1, 3, 2, 0}, // likewise
+	} {
+		if got := readProcsWith(tc.n, tc.locked, tc.procs); got != tc.want {
+			t.Errorf("readProcsWith(%d, %d, %d) = %d, want %d", tc.n, tc.locked, tc.procs, got, tc.want)
+		}
+	}
+}
+
+// TestIngestPoolIdle: the workers of `--ingest-nice idle` run under
+// SCHED_IDLE, the caller's thread keeps its policy.
+func TestIngestPoolIdle(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("per-thread priorities are set on Linux only")
+	}
+	before, err := idleThreads()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := newIngestPool(2, ingestIdle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if n, _ := idleThreads(); n != before+2 {
+		t.Errorf("%d SCHED_IDLE threads with a pool of 2, want %d", n, before+2)
+	}
+	for range 20 {
+		var pol int
+		var err error
+		p.Run(func() { pol, err = threadPolicy(syscall.Gettid()) })
+		if err != nil || pol != schedIdle {
+			t.Fatalf("a job ran under policy %d (%v), want SCHED_IDLE (%d)", pol, err, schedIdle)
+		}
+	}
+	runtime.LockOSThread()
+	own, err := threadPolicy(syscall.Gettid())
+	runtime.UnlockOSThread()
+	if err != nil || own == schedIdle {
+		t.Errorf("the caller's thread is under policy %d (%v): lowered too", own, err)
+	}
+}
+
+// idleThreads counts the threads of this process under SCHED_IDLE.
+func idleThreads() (int, error) {
+	tasks, err := filepath.Glob("/proc/self/task/*")
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, d := range tasks {
+		tid, err := strconv.Atoi(filepath.Base(d))
+		if err != nil {
+			continue
+		}
+		if pol, err := threadPolicy(tid); err == nil && pol == schedIdle {
+			n++
+		}
+	}
+	return n, nil
 }
 
 func discardLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -113,16 +195,29 @@ func TestIngestNiceServe(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("per-thread priorities are set on Linux only")
 	}
-	const nice = 11
-	before, _, err := niceThreads(nice)
+	t.Run("nice", func(t *testing.T) {
+		const nice = 11
+		count := func() (int, error) { n, _, err := niceThreads(nice); return n, err }
+		ingestLowered(t, nice, count)
+	})
+	t.Run("idle", func(t *testing.T) { ingestLowered(t, ingestIdle, idleThreads) })
+}
+
+// ingestLowered runs the service at --ingest-nice nice, checks with count
+// that the shards' and the workers' threads were lowered, and ingests.
+func ingestLowered(t *testing.T, nice int, count func() (int, error)) {
+	before, err := count()
 	if err != nil {
 		t.Fatal(err)
 	}
 	m, base := startMainWith(t, Config{IngestNice: nice, Shards: 2})
 	// 2 shards and one worker per ingest slot.
 	want := before + 2 + m.ingestPoolWorkers()
-	if n, _, _ := niceThreads(nice); n != want {
-		t.Errorf("%d threads at nice %d, want %d (2 shards, %d ingest workers)", n, nice, want, m.ingestPoolWorkers())
+	if n, _ := count(); n != want {
+		t.Errorf("%d lowered threads at --ingest-nice %s, want %d (2 shards, %d ingest workers)", n, niceFlag{&nice}, want, m.ingestPoolWorkers())
+	}
+	if got := m.lockedIngestThreads(); got != 2+m.ingestPoolWorkers() {
+		t.Errorf("lockedIngestThreads = %d, want %d", got, 2+m.ingestPoolWorkers())
 	}
 
 	const (

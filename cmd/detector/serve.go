@@ -36,7 +36,8 @@ type Config struct {
 	ApplyTurns int // series.Options.Appliers: shards applying at once, 0 for all
 	ReadProcs  int // Ps added after sizing, for reads (readprocs.go)
 	// IngestNice is the nice value of the threads that decode and apply
-	// ingest (ingestprio.go); 0 leaves them at the process's priority.
+	// ingest (ingestprio.go), ingestIdle for the SCHED_IDLE policy; 0
+	// leaves them at the process's priority.
 	IngestNice  int
 	QueueDepth  int
 	MaxSeries   int
@@ -376,7 +377,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	addReadProcs(cfg.ReadProcs, log) // readprocs.go
+	addReadProcs(readProcsWith(cfg.ReadProcs, m.lockedIngestThreads(), runtime.GOMAXPROCS(0)), log) // readprocs.go, ingestprio.go
 	if err := m.Start(); err != nil {
 		m.Close()
 		return err
@@ -397,7 +398,7 @@ func parseServe(args []string, stderr io.Writer) (Config, *slog.Logger, error) {
 	fs.IntVar(&cfg.Shards, "shards", runtime.GOMAXPROCS(0), "engine shards, one goroutine each")
 	fs.IntVar(&cfg.ApplyTurns, "apply-turns", 0, "engine shards applying points at once, the others waiting with their lock released; fewer than the cores keeps a core idle to notice reads at once under full ingest, at a cost in ingest throughput (0: all shards)")
 	fs.IntVar(&cfg.ReadProcs, "read-procs", 1, "Go Ps added beyond the cores the service is sized on (shards, ingest slots), so that one always waits in the network poller and notices reads at once under full ingest (0: none; at most GOMAXPROCS)")
-	fs.IntVar(&cfg.IngestNice, "ingest-nice", 0, "nice value (1-19) of the threads that decode and apply ingest, so that verdict reads preempt them under full ingest (0: the process's priority; Linux only)")
+	fs.Var(niceFlag{&cfg.IngestNice}, "ingest-nice", "nice value (1-19) of the threads that decode and apply ingest, or idle for the SCHED_IDLE policy, so that verdict reads preempt them under full ingest (0: the process's priority; Linux only)")
 	fs.IntVar(&cfg.QueueDepth, "queue-depth", series.DefaultQueueDepth, "batches each shard queue holds before ingest answers 429")
 	fs.IntVar(&cfg.MaxSeries, "max-series", series.DefaultMaxSeries, "live series cap; the least recently updated series is evicted beyond it (-1: no cap)")
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", 0, "evict series that got no point for this long (0: never)")
