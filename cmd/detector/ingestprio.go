@@ -260,15 +260,17 @@ func (m *Main) lockedIngestThreads() int {
 	return len(m.engine.Stats().Shards) + m.ingestPoolWorkers()
 }
 
-// readProcsWith returns the Ps to add for reads (readprocs.go) when
-// locked ingest threads run on a process of procs Ps: with --ingest-nice
-// the shards and the ingest workers each hold a P while they run, and on
-// two cores they are three, so the read P comes beyond them; otherwise a
-// read would wait for a P while the kernel runs a read's thread at once.
-// n <= 0 (--read-procs 0) adds none.
+// readProcsWith returns the Ps to add for reads (readprocs.go): n
+// (--read-procs), at most procs (GOMAXPROCS at most doubled), plus, when
+// locked ingest threads run on the process's procs Ps, those beyond
+// procs. With --ingest-nice the shards and the ingest workers each hold a
+// P while they run, and on two cores they are three (four with two
+// ingest slots), so the read Ps come beyond them; otherwise a read would
+// wait for a P while the kernel runs a read's thread at once. n <= 0
+// (--read-procs 0) adds none.
 func readProcsWith(n, locked, procs int) int {
 	if n <= 0 {
 		return 0
 	}
-	return n + max(0, locked-procs)
+	return min(n, procs) + max(0, locked-procs)
 }

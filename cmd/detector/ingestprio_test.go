@@ -47,12 +47,14 @@ func TestIngestNiceFlag(t *testing.T) {
 // them, so that a P is free for reads while all of them run.
 func TestReadProcsWith(t *testing.T) {
 	for _, tc := range []struct{ n, locked, procs, want int }{
-		{1, 0, 2, 1},  // no --ingest-nice
-		{1, 3, 2, 2},  // 2 shards and 1 worker on 2 Ps
-		{1, 2, 2, 1},  // as many locked threads as Ps
-		{2, 5, 2, 5},  // two read Ps beyond 5 locked threads
-		{0, 3, 2, 0},  // --read-procs 0 stays off
-		{-1, 3, 2, 0}, // likewise
+		{1, 0, 2, 1},       // no --ingest-nice
+		{1, 3, 2, 2},       // 2 shards and 1 worker on 2 Ps
+		{1, 2, 2, 1},       // as many locked threads as Ps
+		{2, 5, 2, 5},       // two read Ps beyond 5 locked threads
+		{1 << 20, 0, 2, 2}, // --read-procs at most doubles GOMAXPROCS
+		{9, 4, 2, 4},       // doubled, plus the 2 locked threads beyond the Ps
+		{0, 3, 2, 0},       // --read-procs 0 stays off
+		{-1, 3, 2, 0},      // likewise
 	} {
 		if got := readProcsWith(tc.n, tc.locked, tc.procs); got != tc.want {
 			t.Errorf("readProcsWith(%d, %d, %d) = %d, want %d", tc.n, tc.locked, tc.procs, got, tc.want)

@@ -25,15 +25,14 @@ import (
 // "Reads under full ingest: where the tail came from"); --read-procs 0
 // turns it off.
 
-// addReadProcs raises GOMAXPROCS by n, at most doubling it (n <= 0:
-// unchanged), and returns the new value. Call it after NewMain, which
-// sizes the service on GOMAXPROCS.
+// addReadProcs raises GOMAXPROCS by n (n <= 0: unchanged) and returns
+// the new value. Call it after NewMain, which sizes the service on
+// GOMAXPROCS, with n from readProcsWith.
 func addReadProcs(n int, log *slog.Logger) int {
 	p := runtime.GOMAXPROCS(0)
 	if n <= 0 {
 		return p
 	}
-	n = min(n, p)
 	runtime.GOMAXPROCS(p + n)
 	log.Info("a P beyond the ingest's for reads", "read_procs", n, "gomaxprocs", p+n)
 	return p + n

@@ -33,7 +33,7 @@ func TestAddReadProcs(t *testing.T) {
 		t.Fatalf("addReadProcs(1) = %d, GOMAXPROCS %d; want %d", got, runtime.GOMAXPROCS(0), p+1)
 	}
 	runtime.GOMAXPROCS(p)
-	if got := addReadProcs(1<<20, log); got != 2*p || runtime.GOMAXPROCS(0) != 2*p {
-		t.Fatalf("addReadProcs(1<<20) = %d, GOMAXPROCS %d; want at most double, %d", got, runtime.GOMAXPROCS(0), 2*p)
+	if got := addReadProcs(3, log); got != p+3 || runtime.GOMAXPROCS(0) != p+3 {
+		t.Fatalf("addReadProcs(3) = %d, GOMAXPROCS %d; want %d", got, runtime.GOMAXPROCS(0), p+3)
 	}
 }
