@@ -54,7 +54,11 @@ func (d *Detector) lastVisit(i int) uint16 {
 
 // UnmarshalBinary restores d from an encoding made by AppendBinary. It
 // returns an error wrapping ErrEncoding, leaving d unchanged, when b is not
-// EncodedLen bytes long or holds a state Update never makes.
+// EncodedLen bytes long or holds a state Update never makes. It reads the
+// slots' days of last visit and day counts as older releases wrote them in
+// the same layout (any day, counts up to 65535): the latest day is the
+// last day and the slots visited on it today's, counts saturate at 255. So
+// such an encoding re-encodes to this release's form, not to itself.
 func (d *Detector) UnmarshalBinary(b []byte) error {
 	if err := checkFrame(b, EncodedLen); err != nil {
 		return err
