@@ -19,7 +19,8 @@ import (
 
 // Engine defaults.
 const (
-	// DefaultQueueDepth is the number of batches a shard's queue holds.
+	// DefaultQueueDepth is the number of chunks of batches a shard's queue
+	// holds (Options.QueueDepth).
 	DefaultQueueDepth = 16
 	// DefaultMaxSeries is the live series cap when Options.MaxSeries is 0.
 	DefaultMaxSeries = 1_000_000
@@ -46,7 +47,10 @@ type Options struct {
 	// 0, or at least Shards: no bound. Fewer than the cores keeps a core
 	// idle for reads (`detector serve --apply-turns`).
 	Appliers int
-	// QueueDepth is the number of batches each shard's queue holds.
+	// QueueDepth is the number of chunks of batches each shard's queue
+	// holds. A batch of up to 1,024 points is one chunk; a larger one is
+	// handed over in up to 8 chunks of at least 1,024 points, the shards
+	// applying one while Ingest works out the identity of the next.
 	// Default DefaultQueueDepth.
 	QueueDepth int
 	// MaxSeries caps the live series. 0 means DefaultMaxSeries, a negative

