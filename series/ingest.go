@@ -111,7 +111,7 @@ func (e *Engine) getRequest(n int) *request {
 	}
 	req.parsed, req.pos = req.parsed[:n], req.pos[:n]
 	req.items, req.outs = req.items[:n], req.outs[:n]
-	if len(req.counts) != len(e.shards) {
+	if len(req.counts) != len(e.shards) || len(req.subs) < maxChunks*len(e.shards) {
 		req.counts = make([]int32, len(e.shards))
 		req.subs = make([]subBatch, maxChunks*len(e.shards))
 	}
@@ -242,8 +242,9 @@ func touchSeries(samples []anomaly.Sample) byte {
 }
 
 // maxChunks bounds the chunks of one request, and so the tasks it queues
-// on each shard (a shard's queue holds Options.QueueDepth tasks).
-const maxChunks = 8
+// on each shard (a shard's queue holds Options.QueueDepth tasks). A
+// variable for BenchmarkIngestChunks only, which compares 1 with 8.
+var maxChunks = 8
 
 // minChunk is the fewest samples of a chunk: below it the shards' wake-ups
 // and per-task costs would show.
