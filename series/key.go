@@ -227,15 +227,15 @@ const fastLabels = 8
 // dst is not nil, the canonical form is appended to *dst and the Key's text
 // shares those bytes (valid until the caller reuses *dst; bytes already in
 // *dst are never changed), and its hash is left zero for the caller to
-// fill in with HashString: hashing the bytes just written would wait for
-// their stores to reach the cache, one key after the other, where a
-// caller that hashes a batch's keys after writing them all has them
-// there (about 80 ns of 165 per point, measured in the server); with a
-// nil dst it is a new string. scratch (len
-// 0) is room for the labels of the fast path: series written without
-// blanks, escapes only in values and no empty value, with at most
-// cap(scratch) labels (parseFast); every other text, and every invalid one,
-// takes the general path (parseSlow), which alone makes errors.
+// fill in with HashString once it has written a run of keys: the hash of
+// bytes just written waits for their stores (in the server, 80 ns of a
+// 165 ns parse; hashed after the chunk's parse, the hash took 8 ns and the
+// parse as a whole 15% less). With a nil dst the canonical form is a new
+// string. scratch (len 0) is room for the labels of the fast path: series
+// written without blanks, escapes only in values and no empty value, with
+// at most cap(scratch) labels (parseFast); every other text, and every
+// invalid one, takes the general path (parseSlow), which alone makes
+// errors.
 func parse(s string, lim *Limits, dst *[]byte, scratch []fastLabel) (Key, error) {
 	if len(s) > 2*lim.MaxKeyLen {
 		return Key{}, anomaly.Errorf(anomaly.CodeLimit, "series is %d bytes long, limit is %d", len(s), lim.MaxKeyLen)
