@@ -362,19 +362,19 @@ func BenchmarkIngestChunks(b *testing.B) {
 		batches = append(batches, s)
 	}
 	ts := int64(0)
-	round := func() {
+	ingest := func(b *testing.B, s []anomaly.Sample) { // at the next timestamp
 		ts += 60000
-		for _, s := range batches {
-			for j := range s {
-				s[j].TimestampMs = ts
-			}
-			if res, err := e.Ingest(context.Background(), s); err != nil || res.Accepted != batch {
-				b.Fatalf("Ingest = %d accepted, %v", res.Accepted, err)
-			}
+		for j := range s {
+			s[j].TimestampMs = ts
+		}
+		if res, err := e.Ingest(context.Background(), s); err != nil || res.Accepted != batch {
+			b.Fatalf("Ingest = %d accepted, %v", res.Accepted, err)
 		}
 	}
 	for range benchConfig().MinPoints + 1 {
-		round()
+		for _, s := range batches {
+			ingest(b, s)
+		}
 	}
 	for _, chunks := range []int{1, 8} {
 		b.Run(fmt.Sprintf("chunks=%d", chunks), func(b *testing.B) {
@@ -382,14 +382,7 @@ func BenchmarkIngestChunks(b *testing.B) {
 			maxChunks = chunks
 			b.ResetTimer()
 			for k := 0; k < b.N; k++ {
-				ts += 60000
-				s := batches[k%len(batches)]
-				for j := range s {
-					s[j].TimestampMs = ts
-				}
-				if res, err := e.Ingest(context.Background(), s); err != nil || res.Accepted != batch {
-					b.Fatalf("Ingest = %d accepted, %v", res.Accepted, err)
-				}
+				ingest(b, batches[k%len(batches)])
 			}
 			b.ReportMetric(float64(b.N)*batch/b.Elapsed().Seconds(), "points/s")
 		})

@@ -118,7 +118,6 @@ func (e *Engine) getRequest(n int) *request {
 	clear(req.counts)
 	req.errs = req.errs[:0]
 	req.canon = req.canon[:0]
-	req.prev = prevSeries{}
 	return req
 }
 
@@ -126,8 +125,8 @@ func (e *Engine) putRequest(req *request) {
 	clear(req.parsed)
 	clear(req.items)
 	clear(req.errs)
-	clear(req.labels[:]) // substrings of the samples' series
-	req.prev = prevSeries{}
+	clear(req.labels[:])    // substrings of the samples' series
+	req.prev = prevSeries{} // the caller's text; getRequest starts from here
 	for i := range req.subs {
 		req.subs[i] = subBatch{}
 	}
