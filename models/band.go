@@ -3,6 +3,7 @@ package models
 import (
 	"math"
 
+	"github.com/anomalyd/detector/algorithms/fmath"
 	"github.com/anomalyd/detector/algorithms/novelty"
 	"github.com/anomalyd/detector/algorithms/stream"
 )
@@ -45,20 +46,20 @@ func (m *Model) band(c *Config, k *components, tsMs int64) (lo, hi float64) {
 		sLo, sHi := k.spanLo, k.spanHi
 		rLo, rHi := m.nov.BandExcess(&c.Novelty, k.local, k.d.novEx, novelty.MaskRaw)
 		if !math.IsInf(rLo, 0) {
-			rLo = min(rLo, sLo)
+			rLo = fmath.Min(rLo, sLo)
 		}
 		if !math.IsInf(rHi, 0) {
-			rHi = max(rHi, sHi)
+			rHi = fmath.Max(rHi, sHi)
 		}
-		jLo, jHi = max(jLo, rLo), min(jHi, rHi)
+		jLo, jHi = fmath.Max(jLo, rLo), fmath.Min(jHi, rHi)
 	}
-	lo, hi = max(aLo, jLo), min(aHi, jHi)
+	lo, hi = fmath.Max(aLo, jLo), fmath.Min(aHi, jHi)
 	gf, gs := m.gates(c)
-	kLo := max(e-gf*s, k.expSlow-gs*k.sSlow)
-	kHi := min(e+gf*s, k.expSlow+gs*k.sSlow)
+	kLo := fmath.Max(e-gf*s, k.expSlow-gs*k.sSlow)
+	kHi := fmath.Min(e+gf*s, k.expSlow+gs*k.sSlow)
 	switch {
 	case lo <= hi && kLo <= kHi:
-		lo, hi = min(lo, kLo), max(hi, kHi)
+		lo, hi = fmath.Min(lo, kLo), fmath.Max(hi, kHi)
 	case kLo <= kHi:
 		lo, hi = kLo, kHi
 	case lo > hi:
@@ -67,7 +68,7 @@ func (m *Model) band(c *Config, k *components, tsMs int64) (lo, hi float64) {
 	}
 	if k.pois && k.pLo[0] <= hi && k.pHi[0] >= lo {
 		// a count within the Poisson tail of the gate is not far
-		lo, hi = min(lo, k.pLo[0]), max(hi, k.pHi[0])
+		lo, hi = fmath.Min(lo, k.pLo[0]), fmath.Max(hi, k.pHi[0])
 	}
 	if c.ConfirmZ <= 0 {
 		k.cLo, k.cHi = math.Inf(-1), math.Inf(1)
@@ -81,19 +82,19 @@ func (m *Model) band(c *Config, k *components, tsMs int64) (lo, hi float64) {
 	wLo, wHi := lo, hi
 	es, ss := k.expSlow, k.sSlow
 	if zc := c.ConfirmZ; true {
-		cLo := max(e-zc*s, es-zc*ss)
-		cHi := min(e+zc*s, es+zc*ss)
+		cLo := fmath.Max(e-zc*s, es-zc*ss)
+		cHi := fmath.Min(e+zc*s, es+zc*ss)
 		if k.pois && k.pLo[1] <= cHi && k.pHi[1] >= cLo {
-			cLo, cHi = min(cLo, k.pLo[1]), max(cHi, k.pHi[1])
+			cLo, cHi = fmath.Min(cLo, k.pLo[1]), fmath.Max(cHi, k.pHi[1])
 		}
 		// The smoothed value's novelty is evidence of several points
 		// already (a sustained shift): it needs no confirmation.
 		if sm := mask & novelty.MaskSmooth; sm != 0 && (cLo < lo || cHi > hi) {
 			smLo, smHi := m.nov.BandClip(&c.Novelty, k.local, k.d.novEx, k.sClipLo, k.sClipHi, sm)
-			cLo, cHi = max(cLo, smLo), min(cHi, smHi)
+			cLo, cHi = fmath.Max(cLo, smLo), fmath.Min(cHi, smHi)
 		}
 		if cLo <= cHi && lo <= hi {
-			lo, hi = min(lo, cLo), max(hi, cHi)
+			lo, hi = fmath.Min(lo, cLo), fmath.Max(hi, cHi)
 		}
 	}
 	zn := c.ConfirmNext
@@ -101,22 +102,22 @@ func (m *Model) band(c *Config, k *components, tsMs int64) (lo, hi float64) {
 	// The confirming point must be far from the baseline itself: on a
 	// count series, beyond the Poisson tail of the gate too.
 	if m.flags&flagWeakUp != 0 {
-		edge := min(e+zn*s, es+zn*ss)
+		edge := fmath.Min(e+zn*s, es+zn*ss)
 		if k.pois {
-			edge = max(edge, k.pHi[0])
+			edge = fmath.Max(edge, k.pHi[0])
 		}
 		if edge > lo {
-			hi, wHi = min(hi, edge), min(wHi, edge)
+			hi, wHi = fmath.Min(hi, edge), fmath.Min(wHi, edge)
 			k.cHi = edge
 		}
 	}
 	if m.flags&flagWeakDown != 0 {
-		edge := max(e-zn*s, es-zn*ss)
+		edge := fmath.Max(e-zn*s, es-zn*ss)
 		if k.pois {
-			edge = min(edge, k.pLo[0])
+			edge = fmath.Min(edge, k.pLo[0])
 		}
 		if edge < hi {
-			lo, wLo = max(lo, edge), max(wLo, edge)
+			lo, wLo = fmath.Max(lo, edge), fmath.Max(wLo, edge)
 			k.cLo = edge
 		}
 	}
@@ -143,7 +144,7 @@ func (m *Model) capBand(c *Config, k *components) (lo, hi float64) {
 		sLo, sHi := k.spanLo, k.spanHi
 		tol := (c.Novelty.Tolerance + k.d.novEx) * (sHi - sLo)
 		if !math.IsInf(tol, 0) && !math.IsNaN(tol) {
-			lo, hi = min(lo, sLo-tol), max(hi, sHi+tol)
+			lo, hi = fmath.Min(lo, sLo-tol), fmath.Max(hi, sHi+tol)
 		}
 	}
 	return lo, hi
@@ -153,7 +154,7 @@ func (m *Model) capBand(c *Config, k *components) (lo, hi float64) {
 // least minBandZ wide and clamps it to the domain.
 func (m *Model) finishBand(k *components, lo, hi float64) (float64, float64) {
 	s := k.sFast
-	lo, hi = max(lo, k.capLo), min(hi, k.capHi)
+	lo, hi = fmath.Max(lo, k.capLo), fmath.Min(hi, k.capHi)
 	if w := minBandZ * s; !(hi-lo >= w) {
 		mid := lo/2 + hi/2
 		lo, hi = mid-w/2, mid+w/2
@@ -166,8 +167,8 @@ func (m *Model) finishBand(k *components, lo, hi float64) (float64, float64) {
 func (m *Model) clampDomain(lo, hi, s float64) (float64, float64) {
 	dLo, dHi := m.domain()
 	if lo < dLo || hi > dHi {
-		lo, hi = max(lo, dLo), min(hi, dHi)
-		if w := min(s, dHi-dLo); !(hi-lo >= w) {
+		lo, hi = fmath.Max(lo, dLo), fmath.Min(hi, dHi)
+		if w := fmath.Min(s, dHi-dLo); !(hi-lo >= w) {
 			// The expectation left the domain (a trend below zero): the
 			// band hugs the domain's edge on that side.
 			if hi < dLo+w {
@@ -177,8 +178,8 @@ func (m *Model) clampDomain(lo, hi, s float64) (float64, float64) {
 			}
 		}
 	}
-	lo = max(lo, -math.MaxFloat64)
-	hi = min(hi, math.MaxFloat64)
+	lo = fmath.Max(lo, -math.MaxFloat64)
+	hi = fmath.Min(hi, math.MaxFloat64)
 	if !(hi > lo) {
 		// s below the resolution of floats at this magnitude
 		hi = math.Nextafter(lo, math.MaxFloat64)
@@ -211,12 +212,12 @@ func (m *Model) adaptiveBand(c *Config, k *components) (lo, hi float64) {
 	if p := float64(m.peak); p > t {
 		// Repeat suppression: a score below the recent peak is damped.
 		if c.SuppressDamp > 0 {
-			p = min(p, t/c.SuppressDamp)
+			p = fmath.Min(p, t/c.SuppressDamp)
 		}
-		t = max(t, p)
+		t = fmath.Max(t, p)
 	}
 	if m.hold > 0 {
-		t = max(t, m.holdBar(c))
+		t = fmath.Max(t, m.holdBar(c))
 	}
 	needRaw, ok := m.needRaw(c, t, k.d)
 	if !ok {
@@ -230,10 +231,10 @@ func (m *Model) adaptiveBand(c *Config, k *components) (lo, hi float64) {
 		needBest := c.RawLo + needRaw*(c.RawHi-c.RawLo)
 		if needBest <= 300 {
 			u := stream.InvSurprise(needBest) / c.CalibMin
-			q := func(i int) float64 { return max(float64(m.cal[i].Q), c.CalibMin) * u / c.Weights[i] }
+			q := func(i int) float64 { return fmath.Max(float64(m.cal[i].Q), c.CalibMin) * u / c.Weights[i] }
 			zf, zs := q(calFast), q(calSlow)
-			lo = max(k.expFast-zf*k.sFast, k.expSlow-zs*k.sSlow)
-			hi = min(k.expFast+zf*k.sFast, k.expSlow+zs*k.sSlow)
+			lo = fmath.Max(k.expFast-zf*k.sFast, k.expSlow-zs*k.sSlow)
+			hi = fmath.Min(k.expFast+zf*k.sFast, k.expSlow+zs*k.sSlow)
 			// Change point: |change'| >= C with change' = (1-a)change +
 			// a·clip(zfast, HuberK).
 			a := c.ChangeRate
@@ -244,17 +245,17 @@ func (m *Model) adaptiveBand(c *Config, k *components) (lo, hi float64) {
 				return all[0], all[1]
 			}
 			if zu <= c.HuberK {
-				hi = min(hi, k.expFast+zu*k.sFast)
+				hi = fmath.Min(hi, k.expFast+zu*k.sFast)
 			}
 			if zl >= -c.HuberK {
-				lo = max(lo, k.expFast+zl*k.sFast)
+				lo = fmath.Max(lo, k.expFast+zl*k.sFast)
 			}
 		}
 	}
 	if c.RangeTol > 0 && needRaw <= 1 && m.n > 1 && m.rangeCalm(c) && k.spanOK {
 		sLo, sHi := k.spanLo, k.spanHi
 		tol := c.RangeTol * (sHi - sLo)
-		lo, hi = max(lo, sLo-tol), min(hi, sHi+tol)
+		lo, hi = fmath.Max(lo, sLo-tol), fmath.Min(hi, sHi+tol)
 	}
 	if lo > hi {
 		return all[0], all[1]
@@ -276,8 +277,8 @@ func (m *Model) needRaw(c *Config, t float64, d *derived) (float64, bool) {
 	if !ok {
 		return 0, false
 	}
-	mean := max(float64(m.lik.Mean), lp.MinMean)
-	sd := math.Sqrt(max(float64(m.lik.Var), lp.MinVar))
+	mean := fmath.Max(float64(m.lik.Mean), lp.MinMean)
+	sd := math.Sqrt(fmath.Max(float64(m.lik.Var), lp.MinVar))
 	needShort := mean + tailZ*sd
 	a := lp.ShortRate
 	return (needShort - (1-a)*float64(m.lik.Short)) / a, true
@@ -327,8 +328,8 @@ func learningBand(e, s float64) (float64, float64) {
 func (m *Model) gates(c *Config) (fast, slow float64) {
 	fast, slow = c.NoveltyMinZ, c.NoveltyMinZ
 	if g := c.GateCalib; g > 0 {
-		fast = max(fast, g*max(float64(m.cal[calFast].Q), c.CalibMin))
-		slow = max(slow, g*max(float64(m.cal[calSlow].Q), c.CalibMin))
+		fast = fmath.Max(fast, g*fmath.Max(float64(m.cal[calFast].Q), c.CalibMin))
+		slow = fmath.Max(slow, g*fmath.Max(float64(m.cal[calSlow].Q), c.CalibMin))
 	}
 	return fast, slow
 }
@@ -397,9 +398,9 @@ func (m *Model) span(step float64) (lo, hi float64) {
 	dLo, dHi := m.domain()
 	switch b := step; {
 	case b > 0:
-		hi = max(hi, min(hi+b, min(dHi, math.MaxFloat64)))
+		hi = fmath.Max(hi, fmath.Min(hi+b, fmath.Min(dHi, math.MaxFloat64)))
 	case b < 0:
-		lo = min(lo, max(lo+b, max(dLo, -math.MaxFloat64)))
+		lo = fmath.Min(lo, fmath.Max(lo+b, fmath.Max(dLo, -math.MaxFloat64)))
 	}
 	return lo, hi
 }

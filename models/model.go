@@ -19,6 +19,7 @@ package models
 import (
 	"math"
 
+	"github.com/anomalyd/detector/algorithms/fmath"
 	"github.com/anomalyd/detector/algorithms/likelihood"
 	"github.com/anomalyd/detector/algorithms/novelty"
 	"github.com/anomalyd/detector/algorithms/stream"
@@ -222,7 +223,7 @@ func bucketRate(rate float64, n int) float64 {
 	if n >= maxVisits {
 		return rate
 	}
-	return max(rate, visitRates[n&maxVisits])
+	return fmath.Max(rate, visitRates[n&maxVisits])
 }
 
 // visitRates[n] is 1/(n+1).
@@ -331,7 +332,7 @@ func (m *Model) computeWith(k *components, c *Config, tsMs int64, v float64) {
 	k.expSlow = m.slow + m.trend + k.full
 	k.sSlow = m.slowS.Sigma(c.MeanFloor, floorFor(m.slow))
 	k.pRaw = m.plainS.Unfloored(c.MeanFloor)
-	k.sPlain = max(k.pRaw, floorFor(m.plain))
+	k.sPlain = fmath.Max(k.pRaw, floorFor(m.plain))
 	k.z[calFast] = (v - k.expFast) / k.sFast
 	k.z[calSlow] = (v - k.expSlow) / k.sSlow
 	k.sClipLo, k.sClipHi = math.Inf(-1), math.Inf(1)
@@ -346,13 +347,13 @@ func (m *Model) computeWith(k *components, c *Config, tsMs int64, v float64) {
 	// wins. Its surprise (as if it were a normal z scaled to CalibMin) is
 	// mapped to the raw score fed to the likelihood.
 	for i, det := range [numCal]Detector{DetectorSpike, DetectorLevel, DetectorChange} {
-		q := max(float64(m.cal[i].Q), c.CalibMin)
+		q := fmath.Max(float64(m.cal[i].Q), c.CalibMin)
 		if u := math.Abs(k.z[i]) / q * c.Weights[i]; u > k.surprise {
 			k.surprise, k.detector = u, det
 		}
 	}
 	best := stream.Surprise(k.surprise * c.CalibMin)
-	k.raw = min(c.RawMax, max(0, (best-c.RawLo)/(c.RawHi-c.RawLo)))
+	k.raw = fmath.Min(c.RawMax, fmath.Max(0, (best-c.RawLo)/(c.RawHi-c.RawLo)))
 	gf, gs := m.gates(c)
 	k.far = math.Abs(k.z[calFast]) >= gf || math.Abs(k.z[calSlow]) >= gs
 	m.countEdges(c, k)
@@ -384,7 +385,7 @@ func (m *Model) computeWith(k *components, c *Config, tsMs int64, v float64) {
 		k.score *= c.SuppressDamp
 	}
 	if m.hold > 0 && k.score <= m.holdBar(c) {
-		k.score = min(k.score, c.Escalate*c.HoldCap)
+		k.score = fmath.Min(k.score, c.Escalate*c.HoldCap)
 	}
 }
 
@@ -419,7 +420,7 @@ func (m *Model) result(c *Config, k *components, post *novelty.Detector, ns floa
 	// record by a hair of noise is not news.
 	far := k.far
 	if k.score >= c.Escalate && far {
-		r.Score = c.Threshold + (1-c.Threshold)*min(k.score, 1)
+		r.Score = c.Threshold + (1-c.Threshold)*fmath.Min(k.score, 1)
 	} else {
 		r.Score = 0.9 * c.Threshold * k.score / c.Escalate
 	}
@@ -437,10 +438,10 @@ func (m *Model) result(c *Config, k *components, post *novelty.Detector, ns floa
 	// scores at least Threshold, inside it is normal and scores below.
 	if v < r.Lower || v > r.Upper {
 		r.State = anomaly.StateAnomalous
-		r.Score = max(r.Score, c.Threshold)
+		r.Score = fmath.Max(r.Score, c.Threshold)
 		if v > k.cHi || v < k.cLo {
 			// confirms the weak evidence of the point before
-			r.Score = max(r.Score, c.Threshold+(1-c.Threshold)/2)
+			r.Score = fmath.Max(r.Score, c.Threshold+(1-c.Threshold)/2)
 		}
 		if det == DetectorNone || r.Score == c.Threshold && ns == 0 && k.score < c.Escalate {
 			det = m.edgeDetector(k, v)
@@ -448,7 +449,7 @@ func (m *Model) result(c *Config, k *components, post *novelty.Detector, ns floa
 		if r.Score == c.Threshold {
 			// No scoring path reached the threshold (the hull or the cap
 			// decided): a new record still scores as the record it is.
-			r.Score = max(r.Score, m.recordScore(c, k, v))
+			r.Score = fmath.Max(r.Score, m.recordScore(c, k, v))
 		}
 		r.Detector = det
 		if det == DetectorSeasonal && m.flags&flagSeasonal == 0 {
@@ -515,14 +516,18 @@ func noveltyDetector(k novelty.Kind) Detector {
 	return DetectorLevel
 }
 
+// finite returns x when it is finite, else fallback when that is, else 0.
+// x-x is 0 exactly for a finite x (NaN for NaN and for either infinity):
+// one subtraction and one compare, where IsNaN and IsInf take two tests
+// and a call each on the verdict's five fields.
 func finite(x, fallback float64) float64 {
-	if math.IsNaN(x) || math.IsInf(x, 0) {
-		if math.IsNaN(fallback) || math.IsInf(fallback, 0) {
-			return 0
-		}
+	if x-x == 0 {
+		return x
+	}
+	if fallback-fallback == 0 {
 		return fallback
 	}
-	return x
+	return 0
 }
 
 // Peek returns the verdict for (ts, v) without learning it.
@@ -702,19 +707,19 @@ func (m *Model) learn(c *Config, k *components, tsMs int64, v float64) {
 		if m.cal[i].Q == 0 {
 			m.cal[i].Q = float32(c.CalibInit)
 		}
-		m.cal[i].UpdateStep(min(math.Abs(k.z[i]), 1e30), &k.d.cal, c.CalibMin)
+		m.cal[i].UpdateStep(fmath.Min(math.Abs(k.z[i]), 1e30), &k.d.cal, c.CalibMin)
 	}
 
 	// Fast level and scale.
 	rf := v - k.expFast
-	la := max(c.LevelRate, warm)
+	la := fmath.Max(c.LevelRate, warm)
 	m.fast += la * stream.Clip(v-k.full-m.fast, hk*k.sFast)
 	m.fastP += la * stream.Clip(v-m.fastP, hk*k.sFast)
 	m.fastS.UpdateGrowth(math.Abs(rf), growth(c.ScaleRate, warm, k.d.growFast), c.ScaleRate/2)
 	m.change = float32(k.change)
 
 	// Slow level with damped trend, around the full profile.
-	sa := max(c.SlowRate, warm)
+	sa := fmath.Max(c.SlowRate, warm)
 	ds := v - k.full - m.slow - m.trend
 	sSig := k.sSlow // the slow scale and level as computeWith found them
 	if k.gap {
@@ -767,7 +772,7 @@ func (m *Model) learn(c *Config, k *components, tsMs int64, v float64) {
 		// max(SeasonRate/50, 1/(count+1)), the division skipped as for warm
 		gw := c.SeasonRate / 50
 		if n1 := float64(m.dowCnt[wd]) + 1; !(n1*gw > 1) {
-			gw = max(gw, 1/n1)
+			gw = fmath.Max(gw, 1/n1)
 		}
 		// what one offset gains, all lose, through the common offset
 		dw := addBlock(m.dow[:], &m.dowExp, wd, gw*(e-(d0+d1)), u2)
@@ -819,7 +824,7 @@ func (m *Model) learn(c *Config, k *components, tsMs int64, v float64) {
 	}
 
 	// Suppression peak.
-	m.peak = float32(max(float64(m.peak)*c.SuppressDecay, k.rawScore))
+	m.peak = float32(fmath.Max(float64(m.peak)*c.SuppressDecay, k.rawScore))
 
 	if !isCount(v) {
 		m.flags &^= flagCount

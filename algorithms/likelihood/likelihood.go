@@ -14,6 +14,7 @@ package likelihood
 import (
 	"math"
 
+	"github.com/anomalyd/detector/algorithms/fmath"
 	"github.com/anomalyd/detector/algorithms/stream"
 )
 
@@ -73,8 +74,8 @@ func (t *Tracker) Surprise(short float64, p *Params) float64 {
 	if t.N == 0 {
 		return 0
 	}
-	mean := max(float64(t.Mean), p.MinMean)
-	sd := math.Sqrt(max(float64(t.Var), p.MinVar))
+	mean := fmath.Max(float64(t.Mean), p.MinMean)
+	sd := math.Sqrt(fmath.Max(float64(t.Var), p.MinVar))
 	z := (short - mean) / sd
 	if !(z > 0) {
 		return 0

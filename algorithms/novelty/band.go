@@ -1,6 +1,10 @@
 package novelty
 
-import "math"
+import (
+	"math"
+
+	"github.com/anomalyd/detector/algorithms/fmath"
+)
 
 // ScoreExcess returns the smallest excess e > 0 (in range widths, beyond
 // the tolerance) whose score 0.5 + 0.5*(1-exp(-e/cfg.Scale)) reaches t;
@@ -67,10 +71,10 @@ func (d *Detector) BandClip(cfg *Config, tsMs int64, ex, clipLo, clipHi float64,
 				return math.Inf(1), math.Inf(-1)
 			}
 			if eLo > clipLo {
-				lo = max(lo, eLo)
+				lo = fmath.Max(lo, eLo)
 			}
 			if eHi < clipHi {
-				hi = min(hi, eHi)
+				hi = fmath.Min(hi, eHi)
 			}
 		}
 	}
@@ -92,8 +96,8 @@ func (d *Detector) BandClip(cfg *Config, tsMs int64, ex, clipLo, clipHi float64,
 			// it is after the point; within that range (the only place
 			// where the slot is tighter than the raw range) it is w.
 			sLo, sHi := d.slotRange(i)
-			lo = max(lo, sLo-(cfg.SlotTolerance+ex)*w)
-			hi = min(hi, sHi+(cfg.SlotTolerance+ex)*w)
+			lo = fmath.Max(lo, sLo-(cfg.SlotTolerance+ex)*w)
+			hi = fmath.Min(hi, sHi+(cfg.SlotTolerance+ex)*w)
 		}
 	}
 	return lo, hi

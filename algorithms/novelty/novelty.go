@@ -25,7 +25,11 @@
 // Nothing here is safe for concurrent use; callers own their detectors.
 package novelty
 
-import "math"
+import (
+	"math"
+
+	"github.com/anomalyd/detector/algorithms/fmath"
+)
 
 // Config holds the parameters of a Detector. The zero value is not useful;
 // start from DefaultConfig. One Config is shared by any number of detectors.
@@ -238,7 +242,7 @@ func (d *Detector) UpdateClip(cfg *Config, tsMs int64, v, clipLo, clipHi float64
 		d.level = v
 		return 0
 	}
-	d.level += cfg.SmoothRate * (min(max(v, clipLo), clipHi) - d.level)
+	d.level += cfg.SmoothRate * (fmath.Min(fmath.Max(v, clipLo), clipHi) - d.level)
 	// The smoothed value starts at the first point and needs about
 	// 4/SmoothRate points to forget it; its range (and the slots) start
 	// after that.
@@ -332,8 +336,8 @@ func (d *Detector) Bounds(cfg *Config, tsMs int64) (lo, hi float64, ok bool) {
 		i := int(ms * int64(b) / msPerDay)
 		if int(d.slotDays[i]) > cfg.SlotDays {
 			sLo, sHi := d.slotRange(i)
-			lo = max(lo, sLo-cfg.SlotTolerance*w)
-			hi = min(hi, sHi+cfg.SlotTolerance*w)
+			lo = fmath.Max(lo, sLo-cfg.SlotTolerance*w)
+			hi = fmath.Min(hi, sHi+cfg.SlotTolerance*w)
 		}
 	}
 	return lo, hi, true

@@ -7,7 +7,11 @@
 // Nothing here is safe for concurrent use; callers own their estimators.
 package stream
 
-import "math"
+import (
+	"math"
+
+	"github.com/anomalyd/detector/algorithms/fmath"
+)
 
 // MADToSigma converts a median absolute deviation of Gaussian data to its
 // standard deviation: sigma = 1.4826 * MAD.
@@ -159,7 +163,7 @@ func (s *Scale) UpdateGrowth(absr, g, b float64) {
 		s.Med, s.Mean = float32(absr), float32(absr)
 		return
 	}
-	if lim := MeanClip * max(float64(s.Mean), float64(s.Med)); lim > 0 && absr > lim {
+	if lim := MeanClip * fmath.Max(float64(s.Mean), float64(s.Med)); lim > 0 && absr > lim {
 		absr = lim
 	}
 	s.Med = float32(MedianGrowth(float64(s.Med), absr, g, 0))
@@ -171,13 +175,13 @@ func (s *Scale) UpdateGrowth(absr, g, b float64) {
 // both estimates equal sigma; meanFrac (0..1) sets how far the median may
 // fall below the mean before the mean takes over.
 func (s Scale) Sigma(meanFrac, floor float64) float64 {
-	return max(MADToSigma*float64(s.Med), meanFrac*sqrtHalfPi*float64(s.Mean), floor)
+	return fmath.Max(fmath.Max(MADToSigma*float64(s.Med), meanFrac*sqrtHalfPi*float64(s.Mean)), floor)
 }
 
 // Unfloored is Sigma without a floor: max(Unfloored(f), floor) is exactly
 // Sigma(f, floor), for a caller that needs the scale under two floors.
 func (s Scale) Unfloored(meanFrac float64) float64 {
-	return max(MADToSigma*float64(s.Med), meanFrac*sqrtHalfPi*float64(s.Mean))
+	return fmath.Max(MADToSigma*float64(s.Med), meanFrac*sqrtHalfPi*float64(s.Mean))
 }
 
 // sqrtHalfPi is E|Z| / sigma for a Gaussian: sigma = sqrt(pi/2) * mean |r|.
