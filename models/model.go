@@ -694,7 +694,7 @@ func (m *Model) learn(c *Config, k *components, tsMs int64, v float64) {
 	// its rounding lie at or below every rate, and each use of warm below
 	// gives the rate: no division.
 	warm := 0.0
-	if n1 := n + 1; !(n1*min(c.LevelRate, c.ScaleRate, c.SlowRate) > 1) {
+	if n1 := n + 1; !(n1*fmath.Min(fmath.Min(c.LevelRate, c.ScaleRate), c.SlowRate) > 1) {
 		warm = 1 / n1
 	}
 

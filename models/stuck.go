@@ -37,7 +37,7 @@ func (m *Model) movedBy(c *Config, v, sig float64) bool {
 // hadNoise reports whether the series' history had noise to lose, from the
 // plain scale's unfloored sigma (stream.Scale.Unfloored).
 func (m *Model) hadNoise(raw float64) bool {
-	return max(raw, 0) > 1000*floorFor(m.plain)
+	return raw > 1000*floorFor(m.plain) // the floor is positive: max(raw, 0) would say the same
 }
 
 // stuckAfter is the run length (in points, this one included) from which

@@ -160,7 +160,7 @@ func fromSteps(r Range, q uint16) float64 {
 // [0, slotSteps] (NaN when r has no width: the caller's to handle).
 func stepsOf(r Range, x float64) float64 {
 	f := (x/2 - r.Lo/2) / (r.Hi/2 - r.Lo/2) * slotSteps // halves: no overflow
-	return min(max(f, 0), slotSteps)
+	return fmath.Min(fmath.Max(f, 0), slotSteps)
 }
 
 // stepsAround returns the steps at or below and at or above x in r; in a
@@ -382,5 +382,5 @@ func (d *Detector) slot(cfg *Config, tsMs int64, v float64, check bool) float64 
 	}
 	d.slotLo[b] = min(d.slotLo[b], qLo)
 	d.slotHi[b] = max(d.slotHi[b], qHi)
-	return max(e, 0)
+	return fmath.Max(e, 0)
 }
