@@ -1,7 +1,5 @@
 package models
 
-import "math"
-
 // dayAt is where a timestamp falls in the daily profile and the week,
 // computed once per point (scoring and learning both need it).
 type dayAt struct {
@@ -19,10 +17,12 @@ func posAt(tsMs int64) dayAt {
 		d--
 	}
 	pos := float64(ms)/binMs - 0.5
-	f := math.Floor(pos)
+	// floor(pos), -1 .. 23, in integers: pos = (ms - binMs/2) / binMs lies
+	// at least 1/binMs from the next integer below one, far beyond the
+	// rounding of the division, so the two floors agree.
+	f := (ms+binMs/2)/binMs - 1
 	var p dayAt
-	p.w = pos - f
-	// pos lies in [-0.5, 23.5): f is -1 .. 23
+	p.w = pos - float64(f)
 	p.b0 = int(f)
 	if p.b0 < 0 {
 		p.b0 += dayBins
@@ -31,7 +31,11 @@ func posAt(tsMs int64) dayAt {
 	if p.b1 == dayBins {
 		p.b1 = 0
 	}
-	p.wd = int(((d+3)%7 + 7) % 7)
+	wd := (d + 3) % 7
+	if wd < 0 {
+		wd += 7
+	}
+	p.wd = int(wd)
 	return p
 }
 

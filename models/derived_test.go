@@ -80,15 +80,28 @@ func TestDerivedValues(t *testing.T) {
 }
 
 // TestPosAt: posAt agrees with dayPos and weekday, across days, weeks and
-// before 1970.
+// before 1970, and at every bucket's edge and midpoint a millisecond
+// either side (where its integer floor meets dayPos's float one).
 func TestPosAt(t *testing.T) {
+	check := func(x int64) {
+		t.Helper()
+		b0, b1, w := dayPos(x)
+		p := posAt(x)
+		if p.b0 != b0 || p.b1 != b1 || p.w != w || p.wd != weekday(x) {
+			t.Errorf("posAt(%d) = %+v, want %d %d %v %d", x, p, b0, b1, w, weekday(x))
+		}
+	}
 	for _, ts := range []int64{0, 1, -1, dayMs - 1, dayMs, -dayMs, -dayMs - 1, binMs / 2, binMs/2 - 1, 23*binMs + binMs/2, 1700000000123, -1700000000123} {
 		for _, d := range []int64{0, 1, 3 * 1800_000, 5*dayMs + 7, -9 * dayMs} {
-			x := ts + d
-			b0, b1, w := dayPos(x)
-			p := posAt(x)
-			if p.b0 != b0 || p.b1 != b1 || p.w != w || p.wd != weekday(x) {
-				t.Errorf("posAt(%d) = %+v, want %d %d %v %d", x, p, b0, b1, w, weekday(x))
+			check(ts + d)
+		}
+	}
+	for _, day := range []int64{-800, -1, 0, 1, 20000, 20001, 20002, 20003, 20004, 20005, 20006} {
+		for b := int64(0); b <= dayBins; b++ {
+			for _, at := range []int64{0, binMs / 2} {
+				for dt := int64(-1); dt <= 1; dt++ {
+					check(day*dayMs + b*binMs + at + dt)
+				}
 			}
 		}
 	}

@@ -790,12 +790,15 @@ func (m *Model) learn(c *Config, k *components, tsMs int64, v float64) {
 	if span >= minSeason && float64(m.slowS.Med) < c.SeasonGain*float64(m.plainS.Med) {
 		m.flags |= flagSeasonal
 		if span >= minWeek {
-			// some offset beyond sSig (the largest one is, exactly when any is)
-			for i := range m.dow {
-				if d := m.dowOffset(i); d > sSig || d < -sSig {
-					m.flags |= flagWeekly
-					break
-				}
+			// Some offset beyond sSig: the largest or the smallest, as
+			// their mantissas are (an offset grows with its mantissa, the
+			// step being positive, rounding included).
+			hi, lo := m.dow[0], m.dow[0]
+			for _, x := range m.dow[1:] {
+				hi, lo = max(hi, x), min(lo, x)
+			}
+			if blockValue(hi, m.dowExp, m.dowOff) > sSig || blockValue(lo, m.dowExp, m.dowOff) < -sSig {
+				m.flags |= flagWeekly
 			}
 		}
 	}
