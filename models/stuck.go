@@ -43,7 +43,13 @@ func (m *Model) hadNoise(raw float64) bool {
 // stuckAfter is the run length (in points, this one included) from which
 // unmoving points are stuck.
 func (m *Model) stuckAfter(c *Config) int {
-	return max(c.StuckMin, int(math.Ceil(c.StuckFactor*4*float64(m.maxFlat))))
+	// the ceiling of x >= 0 (StuckFactor is not negative) by truncation
+	x := c.StuckFactor * 4 * float64(m.maxFlat)
+	n := int(x)
+	if float64(n) < x {
+		n++
+	}
+	return max(c.StuckMin, n)
 }
 
 // stuck reports whether the point v is stuck (k: its components).

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"strings"
 	"testing"
@@ -198,5 +199,37 @@ func TestSlotStepsWiden(t *testing.T) {
 	}
 	if grown < 100 {
 		t.Errorf("the raw range grew %d times; the test wants it to grow often", grown)
+	}
+}
+
+// TestStepsAroundAreFloorAndCeil: the steps at or below and at or above a
+// value are the floor and the ceiling of its fraction of the range, in
+// steps, for values at whole steps, a hair either side of them, inside
+// the range and beyond both edges.
+func TestStepsAroundAreFloorAndCeil(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, rg := range []Range{{0, 1}, {-3, 5}, {1e-9, 2e-9}, {-1e300, 1e300}, {100, 100.5}} {
+		for range 2000 {
+			var x float64
+			switch r.IntN(3) {
+			case 0: // a whole step, maybe nudged
+				x = fromSteps(rg, uint16(r.IntN(slotSteps+1)))
+				switch r.IntN(3) {
+				case 0:
+					x = math.Nextafter(x, math.Inf(-1))
+				case 1:
+					x = math.Nextafter(x, math.Inf(1))
+				}
+			case 1:
+				x = rg.Lo + r.Float64()*(rg.Hi-rg.Lo)
+			default:
+				x = rg.Lo + (r.Float64()*3-1)*(rg.Hi-rg.Lo)
+			}
+			f := stepsOf(rg, x)
+			down, up := stepsAround(rg, x)
+			if down != uint16(math.Floor(f)) || up != uint16(math.Ceil(f)) {
+				t.Fatalf("stepsAround(%v, %v) = %d, %d; steps %v", rg, x, down, up, f)
+			}
+		}
 	}
 }

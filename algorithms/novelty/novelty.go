@@ -169,8 +169,15 @@ func stepsAround(r Range, x float64) (down, up uint16) {
 	if !(r.Hi > r.Lo) {
 		return 0, 0
 	}
+	// f lies in [0, slotSteps]: the truncation is the floor, and the
+	// ceiling one step above it unless f is whole.
 	f := stepsOf(r, x)
-	return uint16(math.Floor(f)), uint16(math.Ceil(f))
+	down = uint16(f)
+	up = down
+	if float64(down) < f {
+		up++
+	}
+	return down, up
 }
 
 // slotRange returns slot i's range.
