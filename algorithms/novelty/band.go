@@ -53,10 +53,7 @@ func (d *Detector) BandClip(cfg *Config, tsMs int64, ex, clipLo, clipHi float64,
 		lo = d.raw.Lo - (cfg.Tolerance+ex)*w
 		hi = d.raw.Hi + (cfg.Tolerance+ex)*w
 	}
-	settle := int64(20)
-	if cfg.SmoothRate > 0 && cfg.SmoothRate <= 1 {
-		settle = int64(math.Ceil(4 / cfg.SmoothRate))
-	}
+	settle := cfg.settle()
 	if a := cfg.SmoothRate; a > 0 && n > settle+1 && mask&MaskSmooth != 0 {
 		if ws := d.smooth.Hi - d.smooth.Lo; ws > 0 {
 			// level' = level + a(v - level) must stay within the smoothed

@@ -202,6 +202,22 @@ func (d *Detector) includeRaw(v float64) {
 	}
 }
 
+// settle is the number of points the smoothed value takes to forget the
+// first one, ceil(4/SmoothRate), after which its range and the slots
+// start; 20 without smoothing. The ceiling by truncation: 4/SmoothRate is
+// at least 4.
+func (cfg *Config) settle() int64 {
+	if !(cfg.SmoothRate > 0 && cfg.SmoothRate <= 1) {
+		return 20
+	}
+	x := 4 / cfg.SmoothRate
+	n := int64(x)
+	if float64(n) < x {
+		n++
+	}
+	return n
+}
+
 // visitedToday reports whether slot i was visited on day (days since 1970,
 // mod 2^16) already.
 func (d *Detector) visitedToday(i int, day uint16) bool {
@@ -253,10 +269,7 @@ func (d *Detector) UpdateClip(cfg *Config, tsMs int64, v, clipLo, clipHi float64
 	// The smoothed value starts at the first point and needs about
 	// 4/SmoothRate points to forget it; its range (and the slots) start
 	// after that.
-	settle := int64(20)
-	if cfg.SmoothRate > 0 && cfg.SmoothRate <= 1 {
-		settle = int64(math.Ceil(4 / cfg.SmoothRate))
-	}
+	settle := cfg.settle()
 	n := int64(d.n)
 	check := n > int64(cfg.Warmup)
 	e, kind := 0.0, KindRaw

@@ -254,3 +254,19 @@ func TestKindNamesTheNewExtreme(t *testing.T) {
 		t.Errorf("Kind() after a new extreme = %d, want KindRaw", k)
 	}
 }
+
+// TestSettle: the smoothed value's settling time is ceil(4/SmoothRate),
+// whole quotients included, and 20 without a usable rate.
+func TestSettle(t *testing.T) {
+	for _, a := range []float64{1, 0.5, 0.3, 0.25, 0.1, 0.07, 0.05, 1e-3, 3e-7} {
+		cfg := Config{SmoothRate: a}
+		if got, want := cfg.settle(), int64(math.Ceil(4/a)); got != want {
+			t.Errorf("settle at rate %v = %d, want %d", a, got, want)
+		}
+	}
+	for _, a := range []float64{0, -0.1, 1.5, math.NaN()} {
+		if got := (&Config{SmoothRate: a}).settle(); got != 20 {
+			t.Errorf("settle at rate %v = %d, want 20", a, got)
+		}
+	}
+}
