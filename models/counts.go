@@ -1,6 +1,10 @@
 package models
 
-import "math"
+import (
+	"math"
+
+	"github.com/anomalyd/detector/algorithms/fmath"
+)
 
 // Counts. A series whose every value is a non-negative integer (events per
 // interval, errors per minute) and whose expectation is small is judged
@@ -30,7 +34,7 @@ func isCount(v float64) bool { return v >= 0 && v <= 1<<53 && v == math.Trunc(v)
 // at or above pHi are beyond (edges sit half way between counts).
 func (m *Model) countEdges(c *Config, k *components) {
 	k.pois = false
-	lam := max(k.expSlow, 0)
+	lam := fmath.Max(k.expSlow, 0)
 	if !c.CountAware || m.flags&flagCount == 0 || !(lam <= maxPoissonMean) {
 		return
 	}

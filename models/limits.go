@@ -49,6 +49,9 @@ func (m *Model) CheckWith(scratch []byte) ([]byte, error) {
 // clamp32 converts x to float32, mapping values beyond the float32 range
 // to its largest finite value and NaN to 0.
 func clamp32(x float64) float32 {
+	if x >= -math.MaxFloat32 && x <= math.MaxFloat32 {
+		return float32(x) // the common case, in two compares
+	}
 	switch {
 	case math.IsNaN(x):
 		return 0

@@ -275,7 +275,7 @@ func InvSurprise(s float64) float64 {
 	if !(s > 0) {
 		return 0
 	}
-	s = min(s, 300)
+	s = fmath.Min(s, 300) // s > 0 here
 	// p = 0.5*10^-s is above 1e-12 for s below 12 - log10(2) = 11.7: the
 	// exponential is needed only there (and close to it, where its
 	// rounding decides the branch).
