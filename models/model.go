@@ -389,12 +389,12 @@ func (m *Model) computeWith(k *components, c *Config, tsMs int64, v float64) {
 	}
 }
 
-// result turns the adaptive detectors' components and the novelty score ns
-// into the verdict, written to r (in place: a returned copy is stored
-// field by field and read back in 16-byte moves, which stalls). m.nov is the novelty detector as it was before the
-// point (its ranges give the band); post is after it (its Kind names what
-// fired).
-func (m *Model) result(c *Config, k *components, post *novelty.Detector, ns float64, tsMs int64, v float64, r *Result) {
+// result turns the adaptive detectors' components, the band [lo, hi]
+// (preBand) and the novelty score ns into the verdict, written to r (in
+// place: a returned copy is stored field by field and read back in 16-byte
+// moves, which stalls). post is the novelty detector after the point (its
+// Kind names what fired).
+func (m *Model) result(c *Config, k *components, lo, hi float64, post *novelty.Detector, ns float64, v float64, r *Result) {
 	if int(m.n) < c.MinPoints {
 		e := v
 		if m.n > 0 {
@@ -411,7 +411,7 @@ func (m *Model) result(c *Config, k *components, post *novelty.Detector, ns floa
 		Z:        k.z[calFast],
 		State:    anomaly.StateNormal,
 	}
-	r.Lower, r.Upper = m.band(c, k, tsMs)
+	r.Lower, r.Upper = lo, hi
 	// The adaptive score alerts on its own from Escalate on (mapped to
 	// [Threshold, 1]); below it, it grades the score under Threshold.
 	det := k.detector
@@ -542,12 +542,24 @@ func (m *Model) peek(c *Config, tsMs int64, v float64, b *Bounds) Result {
 	var dv derived
 	k := components{d: c.consts(&dv)}
 	m.computeWith(&k, c, tsMs, v)
+	lo, hi := m.preBand(c, &k, tsMs)
 	nd := m.nov
 	ns := nd.UpdateClip(&c.Novelty, k.local, v, k.sClipLo, k.sClipHi, m.pointMask(c, &k, v))
 	var r Result
-	m.result(c, &k, &nd, ns, tsMs, v, &r)
+	m.result(c, &k, lo, hi, &nd, ns, v, &r)
 	b.apply(c, &r, v)
 	return r
+}
+
+// preBand is the band of the point (band) once the model gives verdicts,
+// from the novelty detector as it was before the point: update takes it
+// before the detector learns the point in place. While the model learns
+// it is not needed (result) and not computed.
+func (m *Model) preBand(c *Config, k *components, tsMs int64) (lo, hi float64) {
+	if int(m.n) < c.MinPoints {
+		return 0, 0
+	}
+	return m.band(c, k, tsMs)
 }
 
 func (m *Model) learningResult(c *Config, v float64) Result {
@@ -591,16 +603,21 @@ func (m *Model) update(c *Config, tsMs int64, v float64, b *Bounds) Result {
 	var dv derived
 	k := components{d: c.consts(&dv)}
 	m.computeWith(&k, c, tsMs, v)
-	nd := m.nov
-	ns := nd.UpdateClip(&c.Novelty, k.local, v, k.sClipLo, k.sClipHi, m.pointMask(c, &k, v))
+	lo, hi := m.preBand(c, &k, tsMs)
+	mask := m.pointMask(c, &k, v)
 	var r Result
-	m.result(c, &k, &nd, ns, tsMs, v, &r)
-	b.apply(c, &r, v)
 	if tsMs <= m.lastTs {
+		// Scored, not learned: the novelty detector's step on a copy.
+		nd := m.nov
+		ns := nd.UpdateClip(&c.Novelty, k.local, v, k.sClipLo, k.sClipHi, mask)
+		m.result(c, &k, lo, hi, &nd, ns, v, &r)
+		b.apply(c, &r, v)
 		return r
 	}
+	ns := m.nov.UpdateClip(&c.Novelty, k.local, v, k.sClipLo, k.sClipHi, mask)
+	m.result(c, &k, lo, hi, &m.nov, ns, v, &r)
+	b.apply(c, &r, v)
 	r.Learned = true
-	m.nov = nd
 	m.learn(c, &k, tsMs, v)
 	if k.still && r.State != anomaly.StateAnomalous {
 		r.Transition, m.run = TransitionUpdated, 0
