@@ -116,7 +116,7 @@ func TestSmoke(t *testing.T) {
 		t.Fatalf("run: %v\n%s", err, out.String())
 	}
 	t.Logf("\n%s", out.String())
-	wantPhases := []string{"learning (json)", "idle (no ingest)", "steady json", "steady line", "steady remote_write"}
+	wantPhases := []string{"learning (json)", phaseIdle, phaseFloor, "steady json", "steady line", "steady remote_write"}
 	if len(rep.Phases) != len(wantPhases) {
 		t.Fatalf("%d phases, want %v", len(rep.Phases), wantPhases)
 	}
@@ -124,9 +124,9 @@ func TestSmoke(t *testing.T) {
 		if p.Name != wantPhases[i] {
 			t.Errorf("phase %d = %q, want %q", i, p.Name, wantPhases[i])
 		}
-		if p.Name == "idle (no ingest)" {
+		if p.Name == phaseIdle || p.Name == phaseFloor {
 			if p.Probes == 0 || !(p.P99 > 0) {
-				t.Errorf("idle phase: %d verdict reads, p99 %v ms; want some", p.Probes, p.P99)
+				t.Errorf("%s: %d reads, p99 %v ms; want some", p.Name, p.Probes, p.P99)
 			}
 			continue
 		}
@@ -154,9 +154,40 @@ func TestSmoke(t *testing.T) {
 	if s := rep.Targets[0].Status; !strings.HasPrefix(s, "not measured") {
 		t.Errorf("the 1 M-series throughput goal judged on 3000 series: %q", s)
 	}
-	for _, want := range []string{"| phase |", "| steady remote_write |", "| target | measured | status |", "peak RSS"} {
+	if m := rep.Targets[2].Measured; !strings.Contains(m, "a trivial server on this machine: p99") {
+		t.Errorf("the detect goal's figure does not give the machine's floor: %q", m)
+	}
+	for _, want := range []string{"| phase |", "| " + phaseFloor + " |", "| steady remote_write |", "| target | measured | status |", "peak RSS"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("report lacks %q", want)
+		}
+	}
+}
+
+// TestDetectGoalAgainstFloor: the read-tail goal names the machine's own
+// floor when the trivial server's p99 is at or above the goal, and is
+// judged on the service's reads otherwise.
+func TestDetectGoalAgainstFloor(t *testing.T) {
+	for _, tt := range []struct {
+		service, floor float64 // p99, ms; floor 0: no floor phase
+		want           string
+	}{
+		{1.2, 0.4, "met"},
+		{1.2, 3.1, "met"},
+		{6.5, 0.5, "not met"},
+		{6.5, 0, "not met"},
+		{6.5, 7.8, "not met; the machine's own floor is above the goal"},
+	} {
+		r := &report{Series: 1_000_000, Phases: []phase{{Name: "steady json", Rounds: 1, P99: tt.service, Probes: 100}}}
+		if tt.floor > 0 {
+			r.Phases = append(r.Phases, phase{Name: phaseFloor, P99: tt.floor, Probes: 100})
+		}
+		got := targets(r)[2]
+		if got.Status != tt.want {
+			t.Errorf("service p99 %v, floor %v: status %q, want %q", tt.service, tt.floor, got.Status, tt.want)
+		}
+		if hasFloor := strings.Contains(got.Measured, "trivial server"); hasFloor != (tt.floor > 0) {
+			t.Errorf("service p99 %v, floor %v: measured %q", tt.service, tt.floor, got.Measured)
 		}
 	}
 }

@@ -243,7 +243,15 @@ func run(ctx context.Context, o options, out io.Writer) (*report, error) {
 		case <-ctx.Done():
 		}
 		lat := p.stop()
-		rep.Phases = append(rep.Phases, phase{Name: "idle (no ingest)", Seconds: o.idle.Seconds(),
+		rep.Phases = append(rep.Phases, phase{Name: phaseIdle, Seconds: o.idle.Seconds(),
+			P50: pct(lat, 0.5), P99: pct(lat, 0.99), P999: pct(lat, 0.999), Probes: len(lat)})
+		// The same reads of a trivial server of the harness's own: what
+		// the machine gives any HTTP answer, which no service beats.
+		lat, err := machineFloor(ctx, o.idle, o.probeEvery)
+		if err != nil {
+			return rep, err
+		}
+		rep.Phases = append(rep.Phases, phase{Name: phaseFloor, Seconds: o.idle.Seconds(),
 			P50: pct(lat, 0.5), P99: pct(lat, 0.99), P999: pct(lat, 0.999), Probes: len(lat)})
 	}
 	for _, f := range o.formats {
@@ -356,6 +364,12 @@ func makeProbeURLs(base string, n int) []string {
 	}
 	return urls
 }
+
+// The phases of verdict reads without ingest.
+const (
+	phaseIdle  = "idle (no ingest)"
+	phaseFloor = "machine floor (trivial server)"
+)
 
 // probe reads verdicts of random series, one at a time on its own
 // connection, while a round runs.
