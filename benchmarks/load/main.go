@@ -5,7 +5,9 @@
 //
 //	go run ./benchmarks/load -series 1000000 -points 10 -conns 4
 //
-// A run has a learning phase, then a steady-state phase per format. Every
+// A run has a learning phase, an idle one (verdict reads with no ingest,
+// then the same reads of a trivial server: the machine's floor, floor.go),
+// then a steady-state phase per format. Every
 // round sends one point to each of -series series (keys shaped like
 // play_starts{title,device,bitrate}), one minute of series time after the
 // previous round, in batches of -batch points over -conns connections,
