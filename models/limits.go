@@ -49,16 +49,13 @@ func (m *Model) CheckWith(scratch []byte) ([]byte, error) {
 // clamp32 converts x to float32, mapping values beyond the float32 range
 // to its largest finite value and NaN to 0.
 func clamp32(x float64) float32 {
-	if x >= -math.MaxFloat32 && x <= math.MaxFloat32 {
-		return float32(x) // the common case, in two compares
-	}
 	switch {
-	case math.IsNaN(x):
-		return 0
+	case x >= -math.MaxFloat32 && x <= math.MaxFloat32:
+		return float32(x) // the common case first, in two compares
 	case x > math.MaxFloat32:
 		return math.MaxFloat32
 	case x < -math.MaxFloat32:
 		return -math.MaxFloat32
 	}
-	return float32(x)
+	return 0 // NaN
 }

@@ -600,21 +600,16 @@ func (m *Model) update(c *Config, tsMs int64, v float64, b *Bounds) Result {
 		m.setLast(&r)
 		return r
 	}
+	if tsMs <= m.lastTs {
+		return m.peek(c, tsMs, v, b) // scored, not learned
+	}
 	var dv derived
 	k := components{d: c.consts(&dv)}
 	m.computeWith(&k, c, tsMs, v)
 	lo, hi := m.preBand(c, &k, tsMs)
-	mask := m.pointMask(c, &k, v)
+	// The novelty detector learns the point in place, the band taken.
+	ns := m.nov.UpdateClip(&c.Novelty, k.local, v, k.sClipLo, k.sClipHi, m.pointMask(c, &k, v))
 	var r Result
-	if tsMs <= m.lastTs {
-		// Scored, not learned: the novelty detector's step on a copy.
-		nd := m.nov
-		ns := nd.UpdateClip(&c.Novelty, k.local, v, k.sClipLo, k.sClipHi, mask)
-		m.result(c, &k, lo, hi, &nd, ns, v, &r)
-		b.apply(c, &r, v)
-		return r
-	}
-	ns := m.nov.UpdateClip(&c.Novelty, k.local, v, k.sClipLo, k.sClipHi, mask)
 	m.result(c, &k, lo, hi, &m.nov, ns, v, &r)
 	b.apply(c, &r, v)
 	r.Learned = true
