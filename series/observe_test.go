@@ -3,6 +3,7 @@ package series
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -10,9 +11,18 @@ import (
 )
 
 // sumObserver keeps what it needs of each point and never the pointer.
-type sumObserver struct{ n, sum float64 }
+// The shards call it at once (PointObserver), hence the lock.
+type sumObserver struct {
+	mu     sync.Mutex
+	n, sum float64
+}
 
-func (o *sumObserver) Observe(p *Observed) { o.n++; o.sum += p.Value }
+func (o *sumObserver) Observe(p *Observed) {
+	o.mu.Lock()
+	o.n++
+	o.sum += p.Value
+	o.mu.Unlock()
+}
 
 // Handing a learned point to the observer allocates nothing per point:
 // the shard reuses one Observed (an interface call would otherwise move
