@@ -3,6 +3,7 @@ package series
 import (
 	"math/bits"
 	"math/rand/v2"
+	"unsafe"
 )
 
 // index is a shard's series index: an open-addressing hash table (linear
@@ -40,7 +41,7 @@ func newIndex(want int) index {
 		b = max(b, bits.Len(uint(want*4/3)))
 	}
 	b = min(b, 32)
-	return index{tab: make([]uint64, 1<<b), seed: rand.Uint64(), shift: uint8(64 - b)}
+	return index{tab: newTable(1 << b), seed: rand.Uint64(), shift: uint8(64 - b)}
 }
 
 // mixed returns the seeded mix of hash h (xor, then Fibonacci hashing:
@@ -95,10 +96,20 @@ func (x *index) put(e uint64) {
 	x.tab[i] = e
 }
 
+// newTable allocates a table of n entries, in huge pages when it spans
+// several (hugepage_linux.go): its lookups land at random.
+func newTable(n int) []uint64 {
+	t := make([]uint64, n)
+	if n*8 >= 4*hugePageSize {
+		adviseHugePages(unsafe.Pointer(&t[0]), uintptr(n)*8)
+	}
+	return t
+}
+
 // grow doubles the table, placing the entries again from their own bits.
 func (x *index) grow() {
 	old := x.tab
-	x.tab = make([]uint64, 2*len(old))
+	x.tab = newTable(2 * len(old))
 	x.shift--
 	for _, e := range old {
 		if e != 0 {

@@ -444,12 +444,21 @@ func (sh *shard) takeChunk() []slot {
 	default:
 	}
 	if c == nil {
-		c = make([]slot, chunkSize)
+		c = newChunk()
 	}
 	if !sh.spareBusy {
 		sh.spareBusy = true
-		go func() { sh.spare <- prefault(make([]slot, chunkSize)) }()
+		go func() { sh.spare <- prefault(newChunk()) }()
 	}
+	return c
+}
+
+// newChunk allocates a chunk of zeroed slots in memory marked for huge
+// pages (hugepage_linux.go), before anything touches it, so that its
+// first touches can take whole huge pages.
+func newChunk() []slot {
+	c := make([]slot, chunkSize)
+	adviseHugePages(unsafe.Pointer(&c[0]), uintptr(len(c))*unsafe.Sizeof(slot{}))
 	return c
 }
 
