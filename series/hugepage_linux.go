@@ -38,8 +38,8 @@ func wantHugePages(godebug string) bool {
 // random. In 4 KiB pages, 1 M series are about 150,000 page table entries,
 // and on the 2-core machine of the README a service that merely holds that
 // many pages answers reads with several times the tail latency of one that
-// does not (load harness, idle phase: p99 3.3-8.3 ms against 6.4-11.4 ms
-// at 1 M series in four pairs of runs; a bare server holding 600 MB
+// does not (load harness, idle phase: p99 1.7-8.5 ms against 6.4-13.3 ms
+// at 1 M series in eight pairs of runs; a bare server holding 600 MB
 // touched once, 5-7 ms against 1.4 ms in huge pages). Huge pages cut the
 // entries 512-fold.
 //
