@@ -367,8 +367,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	lim := setMemoryLimit(&cfg, log) // memlimit.go
-	startGCTuner(ctx, lim, log)      // gctune.go
+	lim := setMemoryLimit(&cfg, log)                           // memlimit.go
+	startGCTuner(ctx, lim, gcHeadroomFor(cfg.IngestNice), log) // gctune.go
 	// pprof.go
 	if _, err := startPprof(cfg.PprofListen, log); err != nil {
 		return err
