@@ -398,7 +398,7 @@ func parseServe(args []string, stderr io.Writer) (Config, *slog.Logger, error) {
 	fs.IntVar(&cfg.Shards, "shards", runtime.GOMAXPROCS(0), "engine shards, one goroutine each")
 	fs.IntVar(&cfg.ApplyTurns, "apply-turns", 0, "engine shards applying points at once, the others waiting with their lock released; fewer than the cores keeps a core idle to notice reads at once under full ingest, at a cost in ingest throughput (0: all shards)")
 	fs.IntVar(&cfg.ReadProcs, "read-procs", 1, "Go Ps added beyond the cores the service is sized on (shards, ingest slots), so that one always waits in the network poller and notices reads at once under full ingest (0: none; at most GOMAXPROCS; with --ingest-nice, beyond the locked ingest threads)")
-	fs.Var(niceFlag{&cfg.IngestNice}, "ingest-nice", "nice value (1-19) of the threads that decode and apply ingest, or idle for the SCHED_IDLE policy, so that verdict reads preempt them under full ingest (0: the process's priority; Linux only)")
+	fs.Var(niceFlag{&cfg.IngestNice}, "ingest-nice", "nice value (1-19) of the threads that decode and apply ingest, or idle for the SCHED_IDLE policy, so that verdict reads preempt them under full ingest; also raises the collector's minimum headroom to 64 MiB (0: the process's priority; Linux only)")
 	fs.IntVar(&cfg.QueueDepth, "queue-depth", series.DefaultQueueDepth, "chunks of batches each shard queue holds before ingest answers 429 (a batch of up to 1,024 points is one chunk, a larger one up to 8)")
 	fs.IntVar(&cfg.MaxSeries, "max-series", series.DefaultMaxSeries, "live series cap; the least recently updated series is evicted beyond it (-1: no cap)")
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", 0, "evict series that got no point for this long (0: never)")
