@@ -33,13 +33,27 @@ type keyArena struct {
 // 50 bytes. A key longer than a chunk gets a chunk of its own.
 const arenaChunk = 256 << 10
 
+// Once an arena holds bigArenaAfter bytes of keys, its new chunks are
+// bigArenaChunk bytes in memory marked for huge pages
+// (hugepage_linux.go): at ten million series the keys are some 500 MB,
+// read at random by every lookup, which in 256 KiB chunks stayed in small
+// pages.
+const (
+	bigArenaAfter = 8 * arenaChunk
+	bigArenaChunk = 2 << 20
+)
+
 func newKeyArena() keyArena { return keyArena{cur: -1} }
 
 // add copies key into the arena and returns where it is.
 func (a *keyArena) add(key string) (chunk, off uint32) {
 	n := len(key)
 	if a.cur < 0 || len(a.chunks[a.cur])+n > cap(a.chunks[a.cur]) {
-		a.cur = int32(a.newChunk(max(n, arenaChunk)))
+		size := arenaChunk
+		if a.liveBytes >= bigArenaAfter {
+			size = bigArenaChunk
+		}
+		a.cur = int32(a.newChunk(max(n, size)))
 	}
 	c := a.chunks[a.cur]
 	off = uint32(len(c))
@@ -51,6 +65,9 @@ func (a *keyArena) add(key string) (chunk, off uint32) {
 
 func (a *keyArena) newChunk(size int) int {
 	b := make([]byte, 0, size)
+	if size >= bigArenaChunk {
+		adviseHugePages(unsafe.Pointer(unsafe.SliceData(b)), uintptr(size))
+	}
 	if n := len(a.spare); n > 0 {
 		i := a.spare[n-1]
 		a.spare = a.spare[:n-1]

@@ -57,8 +57,8 @@ func hasFlag(flags []string, f string) bool {
 	return false
 }
 
-// A slot chunk, from its first to its last byte, and a large index table
-// lie in memory marked for huge pages ("hg" in the mapping's flags).
+// A slot chunk, from its first to its last byte, a big key arena chunk and
+// a large index table lie in memory marked for huge pages ("hg" in the mapping's flags).
 func TestHugePagesAdvised(t *testing.T) {
 	thpAvailable(t)
 	c := newChunk()
@@ -68,6 +68,11 @@ func TestHugePagesAdvised(t *testing.T) {
 		if fl := vmFlags(t, a); !hasFlag(fl, "hg") {
 			t.Errorf("chunk byte at %#x: VmFlags %v, want hg", a, fl)
 		}
+	}
+	a := newKeyArena()
+	ch := a.chunks[a.newChunk(bigArenaChunk)]
+	if fl := vmFlags(t, uintptr(unsafe.Pointer(unsafe.SliceData(ch)))); !hasFlag(fl, "hg") {
+		t.Errorf("big arena chunk: VmFlags %v, want hg", fl)
 	}
 	tab := newTable(4 * hugePageSize / 8)
 	if fl := vmFlags(t, uintptr(unsafe.Pointer(&tab[len(tab)/2]))); !hasFlag(fl, "hg") {

@@ -77,12 +77,28 @@ func TestKeyArenaCompaction(t *testing.T) {
 	e := newEngine(t, Options{Shards: 1, MaxSeries: -1, IdleTimeout: 90 * time.Second, SweepInterval: time.Hour, Now: clk.Now})
 	sh := e.shards[0]
 	key := func(i int) string { return fmt.Sprintf(`churn{id="%08d",pad="%0100d"}`, i, 0) }
-	const n = 20000 // about 2.6 MB of keys, ten chunks
+	// About 10 MB of keys: eight small chunks, then four of bigArenaChunk.
+	const n = 80000
 	var batch []anomaly.Sample
 	for i := range n {
 		batch = append(batch, anomaly.Sample{Series: key(i), TimestampMs: 60000, Value: 1})
+		if len(batch) == 10000 {
+			mustIngest(t, e, batch)
+			batch = batch[:0]
+		}
 	}
 	mustIngest(t, e, batch)
+	sh.mu.RLock()
+	big := 0
+	for _, c := range sh.keys.chunks {
+		if cap(c) == bigArenaChunk {
+			big++
+		}
+	}
+	sh.mu.RUnlock()
+	if big < 3 {
+		t.Fatalf("%d chunks of %d bytes after %d keys, want 3 or more", big, bigArenaChunk, n)
+	}
 	clk.Advance(time.Minute)
 	batch = batch[:0]
 	for i := 0; i < n; i += 4 {
@@ -104,8 +120,9 @@ func TestKeyArenaCompaction(t *testing.T) {
 			t.Fatalf("slot %d key %.40q: lookup = %d, %v", i, k, idx, ok)
 		}
 	}
+	// Every chunk but the one appended to is at least half live.
 	live := sh.keys.liveBytes
-	if got := sh.keys.bytes(); got > 2*live+2*arenaChunk {
+	if got := sh.keys.bytes(); got > 2*live+cap(sh.keys.chunks[sh.keys.cur]) {
 		t.Errorf("arena holds %d bytes for %d live bytes: the keys of sparse chunks were not moved", got, live)
 	}
 	for i := 0; i < n; i += 4 {
