@@ -7,10 +7,6 @@ import (
 	"unsafe"
 )
 
-// hugePageSize is the size of a transparent huge page on the platforms
-// this file builds for (amd64 and arm64 with 4 KiB base pages).
-const hugePageSize = 2 << 20
-
 // madvHugePage is MADV_HUGEPAGE.
 const madvHugePage = 14
 

@@ -22,7 +22,11 @@ func vmFlags(t *testing.T, a uintptr) []string {
 	in := false
 	for sc.Scan() {
 		line := sc.Text()
-		if lo, hi, ok := strings.Cut(strings.Fields(line)[0], "-"); ok && !strings.HasSuffix(line, ":") && !strings.Contains(lo, ":") {
+		fields := strings.Fields(line)
+		if len(fields) == 0 {
+			continue
+		}
+		if lo, hi, ok := strings.Cut(fields[0], "-"); ok && !strings.HasSuffix(line, ":") && !strings.Contains(lo, ":") {
 			l, err1 := strconv.ParseUint(lo, 16, 64)
 			h, err2 := strconv.ParseUint(hi, 16, 64)
 			if err1 == nil && err2 == nil {
@@ -58,7 +62,8 @@ func hasFlag(flags []string, f string) bool {
 }
 
 // A slot chunk, from its first to its last byte, a big key arena chunk and
-// a large index table lie in memory marked for huge pages ("hg" in the mapping's flags).
+// a large index table lie in memory marked for huge pages ("hg" in the
+// mapping's flags).
 func TestHugePagesAdvised(t *testing.T) {
 	thpAvailable(t)
 	c := newChunk()
